@@ -1,0 +1,3 @@
+from sqltune.cli import run
+
+run()

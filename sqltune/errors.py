@@ -1,0 +1,63 @@
+"""One exception tree for the whole package.
+
+Library code raises these; the CLI turns any `SqltuneError` into a one-line message and a
+non-zero exit code, without a traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class SqltuneError(Exception):
+    """Base of every error a user can cause and fix."""
+
+    exit_code = 1
+
+
+class InputError(SqltuneError):
+    """A user-supplied file or value is malformed. Names the source and, where known, the line."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None):
+        self.source = source
+        self.line = line
+        where = ""
+        if source is not None:
+            where = f"{source}:{line}: " if line is not None else f"{source}: "
+        super().__init__(f"{where}{message}")
+
+
+class SchemaSourceError(SqltuneError):
+    """A warehouse or schema source cannot be read (missing file, unreachable URL, bad DDL)."""
+
+    def __init__(self, source: str, cause: str):
+        self.source = source
+        self.cause = cause
+        super().__init__(f"cannot read schema from {source}: {cause}")
+
+
+class SqlRejected(SqltuneError):
+    """SQL refused by the guard before execution; `code` is machine-readable."""
+
+    def __init__(self, reason: str, *, code: str = "sql_rejected"):
+        self.reason = reason
+        self.code = code
+        super().__init__(f"SQL rejected: {reason}")
+
+
+class QueryTimeout(SqltuneError):
+    """A query ran past its time limit and was interrupted."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"query exceeded the {seconds:g}s timeout")
+
+
+class ModelError(SqltuneError):
+    """A model or adapter cannot be found, loaded or used."""
+
+
+class TrainingCheckFailed(SqltuneError):
+    """A pre-training sanity check failed (trainable share, step-0 loss, chat template)."""
+
+
+class ConfigError(SqltuneError):
+    """A config file or option is invalid."""
