@@ -1,0 +1,41 @@
+"""`sqltune fixture ...`: build the fixture warehouses used by tests, examples and benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from sqltune import fixtures
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Build the fixture warehouses (Harbor retail + logistics, large multi-domain schema).",
+                      no_args_is_help=True)
+
+    @sub.command("build")
+    def build(
+        path: Path = typer.Argument(..., help="DuckDB file to create."),
+        kind: str = typer.Option("harbor", "--kind", help="harbor (28 tables) or large (harbor + ~400 sparse tables)."),
+        seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical content."),
+        force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
+    ) -> None:
+        """Build a fixture warehouse into PATH (atomically)."""
+        info = fixtures.build_fixture(path, kind=kind, seed=seed, overwrite=force)
+        console.print(f"built [bold]{info.kind}[/] fixture (seed {info.seed}): {info.table_count} tables, "
+                      f"{info.total_rows:,} rows -> {info.path}")
+
+    @sub.command("path")
+    def path_cmd(
+        kind: str = typer.Option("harbor", "--kind", help="harbor or large."),
+        seed: int = typer.Option(0, "--seed"),
+        build_missing: bool = typer.Option(False, "--ensure", help="Build the cached file if it is missing."),
+    ) -> None:
+        """Print the cache path of a fixture (under $SQLTUNE_CACHE or ~/.cache/sqltune)."""
+        target = fixtures.ensure_fixture(kind, seed) if build_missing else fixtures.default_fixture_path(kind, seed)
+        console.print(str(target), highlight=False, soft_wrap=True)
+
+    app.add_typer(sub, name="fixture")
