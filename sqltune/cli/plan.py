@@ -1,0 +1,46 @@
+"""`sqltune plan`: how much memory would training take, QLoRA vs bf16 LoRA vs full fine-tuning."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def plan(
+    model: str = typer.Option(None, "--model", help="Local checkpoint dir (default: the embedded SmolLM2-135M-Instruct)."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Sequences per step (per device)."),
+    seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence."),
+    lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank."),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="Comma-separated module names, or all-linear."),
+    no_checkpointing: bool = typer.Option(False, "--no-checkpointing", help="Estimate without gradient checkpointing."),
+    optimizer: str = typer.Option("adamw_torch", "--optimizer", help="adamw_torch, adamw_8bit, paged_adamw_8bit, ..."),
+    no_double_quant: bool = typer.Option(False, "--no-double-quant", help="4-bit without double quantisation."),
+) -> None:
+    """Estimate peak training memory before training (no weights are loaded)."""
+    from sqltune.plan import format_bytes, load_model_config, model_shape, plan_table
+
+    shape = model_shape(load_model_config(model))
+    targets = lora_targets if lora_targets == "all-linear" else [t.strip() for t in lora_targets.split(",") if t.strip()]
+    estimates = plan_table(
+        shape, lora_r=lora_r, lora_targets=targets, batch_size=batch_size, seq_len=seq_len,
+        gradient_checkpointing=not no_checkpointing, optimizer=optimizer, double_quant=not no_double_quant,
+    )
+    title = (
+        f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens, "
+        f"LoRA r={lora_r}, checkpointing {'off' if no_checkpointing else 'on'}, {optimizer}"
+    )
+    table = Table(title=title)
+    table.add_column("")
+    for est in estimates:
+        table.add_column({"qlora": "QLoRA (NF4)", "lora": "LoRA (bf16)", "full": "full (bf16)"}[est.method], justify="right")
+    for row in estimates[0].rows():
+        table.add_row(row, *(format_bytes(est.rows()[row]) for est in estimates), style="bold" if row == "total peak" else None)
+    table.add_row("trainable params", *(f"{est.trainable_params / 1e6:.2f}M" for est in estimates))
+    console = Console()
+    console.print(table)
+    console.print("[dim]Excludes framework overhead (CUDA context, allocator fragmentation): keep ~1 GiB headroom.[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan)
