@@ -1,0 +1,143 @@
+"""Read any database SQLAlchemy can reach (PostgreSQL, SQLite, MySQL, ...) into a `Schema`.
+
+Uses the dialect-neutral `inspect()` API for tables, columns, keys and comments, and SQLAlchemy
+Core for samples and row counts, so no SQL text here is specific to one database. One database
+schema is read: `db_schema`, else the connection's default (for PostgreSQL the first entry of
+`search_path`, which a URL can set with `?options=-csearch_path=NAME`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqltune.errors import SchemaSourceError
+from sqltune.schema._common import first_line
+from sqltune.schema.model import Column, ForeignKey, Schema, Table
+from sqltune.schema.samples import SampleOptions, clean_samples, sampleable
+
+log = logging.getLogger(__name__)
+
+# sqlglot dialect names for SQLAlchemy dialect names where they differ.
+_SQLGLOT_DIALECTS = {"postgresql": "postgres", "mssql": "tsql", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def read_sqlalchemy(
+    url: str, *, db_schema: str | None = None, samples: SampleOptions = SampleOptions(), include_views: bool = True
+) -> Schema:
+    """Read one schema of the database at `url`; unreachable or unreadable -> `SchemaSourceError`."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+    except Exception as exc:  # noqa: BLE001 - any malformed URL is the user's to fix
+        raise SchemaSourceError(url, f"invalid database URL ({first_line(exc)})") from exc
+    try:
+        engine = sa.create_engine(_with_installed_driver(parsed))
+    except Exception as exc:  # noqa: BLE001 - missing driver, unknown dialect
+        raise SchemaSourceError(shown, first_line(exc)) from exc
+    try:
+        with engine.connect() as conn:
+            return _read(conn, parsed, db_schema, samples, include_views)
+    except sa.exc.SQLAlchemyError as exc:
+        cause = first_line(getattr(exc, "orig", None) or exc)
+        raise SchemaSourceError(shown, cause) from exc
+    finally:
+        engine.dispose()
+
+
+def _with_installed_driver(url):
+    """SQLAlchemy 2.1 maps `postgresql://` to psycopg 3; use psycopg2 when only that is installed."""
+    import importlib.util
+
+    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        if importlib.util.find_spec("psycopg2") is not None:
+            return url.set(drivername="postgresql+psycopg2")
+    return url
+
+
+def _read(conn, url, db_schema: str | None, samples: SampleOptions, include_views: bool) -> Schema:
+    import sqlalchemy as sa
+
+    insp = sa.inspect(conn)
+    schema_name = db_schema or insp.default_schema_name
+    names = [(n, False) for n in insp.get_table_names(schema=schema_name)]
+    if include_views:
+        names += [(n, True) for n in insp.get_view_names(schema=schema_name)]
+    if db_schema and not names and db_schema not in insp.get_schema_names():
+        raise sa.exc.NoSuchTableError(f"no schema named {db_schema!r}")
+    tables = []
+    for name, is_view in names:
+        tables.append(_read_table(conn, insp, name, schema_name, is_view, samples))
+    label = url.database or schema_name or url.get_backend_name()
+    label = label.rsplit("/", 1)[-1]
+    if url.get_backend_name() == "sqlite":
+        label = label.rsplit(".", 1)[0] or label
+    dialect = _SQLGLOT_DIALECTS.get(url.get_backend_name(), url.get_backend_name())
+    log.info("read %d tables from %s", len(tables), url.render_as_string(hide_password=True))
+    return Schema(name=label, tables=tables, dialect=dialect)
+
+
+def _read_table(conn, insp, name: str, schema_name: str | None, is_view: bool, samples: SampleOptions) -> Table:
+    import sqlalchemy as sa
+
+    columns = []
+    for info in insp.get_columns(name, schema=schema_name):
+        columns.append(
+            Column(
+                name=info["name"],
+                type=_type_text(info["type"], conn.dialect),
+                nullable=bool(info.get("nullable", True)),
+                comment=info.get("comment") or None,
+            )
+        )
+    pk = () if is_view else tuple(insp.get_pk_constraint(name, schema=schema_name).get("constrained_columns") or ())
+    fks = []
+    if not is_view:
+        for fk in insp.get_foreign_keys(name, schema=schema_name):
+            ref = fk["referred_table"]
+            if fk.get("referred_schema") and fk["referred_schema"] != schema_name:
+                ref = f"{fk['referred_schema']}.{ref}"
+            fks.append(ForeignKey(tuple(fk["constrained_columns"]), ref, tuple(fk["referred_columns"])))
+    try:
+        comment = insp.get_table_comment(name, schema=schema_name).get("text") or None
+    except NotImplementedError:
+        comment = None
+
+    table = sa.table(name, *[sa.column(c.name) for c in columns], schema=schema_name)
+    if samples.count > 0:
+        for col in columns:
+            if sampleable(col.type):
+                col.samples = _samples(conn, table, col.name, samples)
+    row_count = None
+    if not is_view:
+        row_count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+    return Table(name, columns, pk, fks, comment, row_count)
+
+
+def _samples(conn, table, column_name: str, samples: SampleOptions) -> tuple[str, ...]:
+    """Most frequent values in the first `scan_rows` rows; a column that cannot be grouped has none."""
+    import sqlalchemy as sa
+
+    scanned = sa.select(table.c[column_name].label("v")).limit(samples.scan_rows).subquery()
+    query = (
+        sa.select(scanned.c.v)
+        .where(scanned.c.v.is_not(None))
+        .group_by(scanned.c.v)
+        .order_by(sa.func.count().desc(), scanned.c.v)
+        .limit(samples.fetch)
+    )
+    try:
+        with conn.begin_nested():
+            values = conn.execute(query).scalars().all()
+    except sa.exc.DBAPIError as exc:
+        log.info("no samples for %s.%s: %s", table.name, column_name, first_line(exc))
+        return ()
+    return clean_samples(values, samples)
+
+
+def _type_text(sa_type, dialect) -> str:
+    try:
+        return sa_type.compile(dialect=dialect)
+    except Exception:  # noqa: BLE001 - exotic types without a compiler: keep their class name
+        return type(sa_type).__name__.upper()
