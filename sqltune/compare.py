@@ -1,0 +1,353 @@
+"""Decide whether a predicted query answers like the gold one (execution match) or reads like it
+(exact match of normalised SQL).
+
+The field disagrees on the rules (Spider: multiset rows, order only when the gold orders, columns
+may be permuted; BIRD: row sets; defog: drops duplicates, ignores order), so each disagreement is
+a switch in `MatchRules`, and `MatchRules.describe()` is recorded with every score.
+
+Cells are compared by value: 3 == 3.0 == Decimal("3"), floats within a relative tolerance,
+NULL == NULL (and NaN == NaN), a date equals its ISO string, nested lists/structs element-wise.
+Booleans are not numbers here (TRUE != 1).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import itertools
+import logging
+import math
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sqltune.errors import ConfigError, InputError
+from sqltune.execute import ExecutionResult
+from sqltune.schema.model import Schema
+
+log = logging.getLogger(__name__)
+
+_ORDER_RULES = ("auto", "ignore", "strict")
+_DUPLICATE_RULES = ("multiset", "set")
+_COLUMN_RULES = ("strict", "match_by_name_then_permute")
+_MAX_PERMUTATIONS = 720  # 6! column orders at most, after pruning by column contents
+_MAX_GREEDY_ROWS = 5_000  # tolerance-aware row matching is quadratic; beyond this, sorted only
+
+
+@dataclass(frozen=True)
+class MatchRules:
+    """How two result sets are compared. Defaults follow Spider's test-suite evaluator, plus a
+    float tolerance (Spider has none) so 2/3 computed two ways still matches."""
+
+    order: str = "auto"  # "auto": order matters only when the gold's OUTERMOST query has ORDER BY
+    duplicates: str = "multiset"  # "multiset" (Spider) | "set" (BIRD: duplicates dropped)
+    float_tolerance: float = 1e-6  # relative tolerance, math.isclose(rel_tol=...)
+    column_order: str = "match_by_name_then_permute"  # | "strict": columns compared by position
+    abs_tolerance: float = 1e-9  # so 0.0 vs 1e-12 counts as equal
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("order", self.order, _ORDER_RULES),
+            ("duplicates", self.duplicates, _DUPLICATE_RULES),
+            ("column_order", self.column_order, _COLUMN_RULES),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"match rule {name}={value!r}: expected one of {', '.join(allowed)}")
+        if self.float_tolerance < 0 or self.abs_tolerance < 0:
+            raise ConfigError("match rule tolerances must be >= 0")
+
+    def describe(self) -> str:
+        order = {
+            "auto": "order checked only when the gold's outermost query has ORDER BY",
+            "ignore": "order ignored",
+            "strict": "order always checked",
+        }[self.order]
+        rows = "rows as multisets" if self.duplicates == "multiset" else "rows as sets (duplicates dropped)"
+        columns = "columns by position" if self.column_order == "strict" else "columns matched by name, else permuted"
+        return (
+            f"execution match: {rows}; {order}; floats rel_tol={self.float_tolerance:g}; "
+            f"{columns}; NULL equals NULL"
+        )
+
+
+@dataclass
+class MatchVerdict:
+    match: bool
+    reason: str  # why "different", or which alignment made them "same"
+
+
+# -- cells -----------------------------------------------------------------------------------------
+def _canon(value: Any) -> Any:
+    """A comparable, hashable form of one cell: numbers stay numbers, dates become ISO strings."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, decimal.Decimal):
+        if value.is_nan():
+            return math.nan
+        integral = value == value.to_integral_value()
+        return int(value) if integral and value.is_finite() else float(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, _dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return ("interval", value.total_seconds())
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return ("bytes", bytes(value))
+    if isinstance(value, dict):
+        return ("struct", tuple((str(k), _canon(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_canon(v) for v in value))
+    return value if isinstance(value, str) else str(value)
+
+
+def _sort_key(cell: Any) -> tuple:
+    if cell is None:
+        return (0, 0)
+    if isinstance(cell, (int, float)):
+        return (1, -math.inf if math.isnan(cell) else cell)
+    if isinstance(cell, str):
+        return (2, cell)
+    return (3, repr(cell))
+
+
+def _signature_key(cell: Any) -> Any:
+    """Like the cell, with floats rounded, so columns can be paired by their contents."""
+    if isinstance(cell, float):
+        return "nan" if math.isnan(cell) else float(f"{cell:.5g}")
+    return cell
+
+
+def _cells_equal(a: Any, b: Any, rules: MatchRules) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=rules.float_tolerance, abs_tol=rules.abs_tolerance)
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return all(_cells_equal(x, y, rules) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _rows_equal(a: tuple, b: tuple, rules: MatchRules) -> bool:
+    return len(a) == len(b) and all(_cells_equal(x, y, rules) for x, y in zip(a, b))
+
+
+# -- row sets --------------------------------------------------------------------------------------
+def _dedupe(rows: list[tuple]) -> list[tuple]:
+    seen: set = set()
+    kept = []
+    for row in rows:
+        try:
+            hash(row)
+            key = row
+        except TypeError:  # unhashable cell (should not happen after _canon): fall back to text
+            key = repr(row)
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
+
+
+def _compare_ordered(gold: list[tuple], pred: list[tuple], rules: MatchRules) -> str | None:
+    for index, (g, p) in enumerate(zip(gold, pred)):
+        if not _rows_equal(g, p, rules):
+            return f"row {index + 1} differs: gold {_show(g)} vs predicted {_show(p)}"
+    return None
+
+
+def _compare_unordered(gold: list[tuple], pred: list[tuple], rules: MatchRules) -> str | None:
+    def key(row: tuple) -> tuple:
+        return tuple(_sort_key(c) for c in row)
+
+    gold_sorted, pred_sorted = sorted(gold, key=key), sorted(pred, key=key)
+    if all(_rows_equal(g, p, rules) for g, p in zip(gold_sorted, pred_sorted)):
+        return None
+    if len(gold) <= _MAX_GREEDY_ROWS:  # tolerance can reorder near-equal floats: match greedily
+        unmatched = list(pred_sorted)
+        for g in gold_sorted:
+            hit = next((i for i, p in enumerate(unmatched) if _rows_equal(g, p, rules)), None)
+            if hit is None:
+                return f"gold row {_show(g)} has no match in the prediction"
+            unmatched.pop(hit)
+        return None
+    missing = next(g for g, p in zip(gold_sorted, pred_sorted) if not _rows_equal(g, p, rules))
+    return f"gold row {_show(missing)} has no match in the prediction"
+
+
+def _show(row: tuple, limit: int = 120) -> str:
+    text = repr(row)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- columns ---------------------------------------------------------------------------------------
+def _column_orders(gold: ExecutionResult, pred: ExecutionResult, gold_rows, pred_rows, rules) -> list[tuple[str, tuple[int, ...]]]:
+    """Candidate ways to line predicted columns up with gold's: (how, permutation of pred indices)."""
+    width = len(gold.columns)
+    identity = tuple(range(width))
+    if rules.column_order == "strict":
+        return [("by position", identity)]
+    candidates: list[tuple[str, tuple[int, ...]]] = []
+    gold_names = [c.lower() for c in gold.columns]
+    pred_names = [c.lower() for c in pred.columns]
+    if len(set(gold_names)) == width and sorted(gold_names) == sorted(pred_names):
+        by_name = tuple(pred_names.index(n) for n in gold_names)
+        candidates.append(("columns matched by name", by_name))
+    if identity not in (c[1] for c in candidates):
+        candidates.append(("by position", identity))
+
+    def signature(rows: list[tuple], j: int) -> Counter:
+        return Counter(_signature_key(r[j]) for r in rows)
+
+    gold_sigs = [signature(gold_rows, j) for j in range(width)]
+    pred_sigs = [signature(pred_rows, j) for j in range(width)]
+    options = [[k for k in range(width) if pred_sigs[k] == gold_sigs[j]] for j in range(width)]
+    if all(options):
+        tried = 0
+        for perm in itertools.product(*options):
+            if len(set(perm)) != width or perm in (c[1] for c in candidates):
+                continue
+            candidates.append(("columns permuted by content", perm))
+            tried += 1
+            if tried >= _MAX_PERMUTATIONS:
+                break
+    return candidates
+
+
+# -- public API ------------------------------------------------------------------------------------
+def gold_is_ordered(gold_sql: str, dialect: str = "duckdb") -> bool:
+    """Whether the outermost query of `gold_sql` has ORDER BY (subquery ORDER BYs do not count)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(gold_sql, read=dialect)
+    except Exception:  # unparseable gold: look for an ORDER BY outside parentheses
+        depth, text = 0, ""
+        for ch in re.sub(r"'[^']*'", "''", gold_sql):
+            depth += ch == "("
+            depth -= ch == ")"
+            text += ch if depth == 0 else " "
+        return re.search(r"\border\s+by\b", text, re.IGNORECASE) is not None
+    while isinstance(tree, exp.Subquery):
+        tree = tree.this
+    return tree is not None and tree.args.get("order") is not None
+
+
+def execution_match(
+    gold: ExecutionResult,
+    pred: ExecutionResult,
+    *,
+    gold_sql: str,
+    rules: MatchRules = MatchRules(),
+    dialect: str = "duckdb",
+) -> MatchVerdict:
+    """Whether `pred` returned the same answer as `gold` under `rules`; the reason says why not."""
+    if not gold.ok:
+        return MatchVerdict(False, f"gold query failed ({gold.error_kind}): {gold.error}")
+    if not pred.ok:
+        return MatchVerdict(False, f"prediction failed ({pred.error_kind}): {pred.error}")
+    if len(gold.columns) != len(pred.columns):
+        return MatchVerdict(False, f"column count differs: gold {len(gold.columns)} vs predicted {len(pred.columns)}")
+    if gold.truncated != pred.truncated:
+        return MatchVerdict(False, "row count differs: only one result was cut at the row cap")
+    gold_rows = [tuple(_canon(c) for c in r) for r in gold.rows]
+    pred_rows = [tuple(_canon(c) for c in r) for r in pred.rows]
+    if rules.duplicates == "set":
+        gold_rows, pred_rows = _dedupe(gold_rows), _dedupe(pred_rows)
+    if len(gold_rows) != len(pred_rows):
+        return MatchVerdict(False, f"row count differs: gold {len(gold_rows)} vs predicted {len(pred_rows)}")
+    ordered = rules.order == "strict" or (rules.order == "auto" and gold_is_ordered(gold_sql, dialect))
+    compare = _compare_ordered if ordered else _compare_unordered
+    first_reason = None
+    for how, perm in _column_orders(gold, pred, gold_rows, pred_rows, rules):
+        aligned = [tuple(r[k] for k in perm) for r in pred_rows]
+        reason = compare(gold_rows, aligned, rules)
+        if reason is None:
+            note = " (both cut at the row cap)" if gold.truncated else ""
+            return MatchVerdict(True, f"same: {len(gold_rows)} rows, {how}, {'ordered' if ordered else 'unordered'}{note}")
+        first_reason = first_reason or f"{reason} ({how})"
+    return MatchVerdict(False, first_reason or "different")
+
+
+def normalize_sql(sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> str:
+    """Canonical text of `sql`: sqlglot's formatting, lower-case unquoted identifiers, columns
+    qualified when `schema` is given, table aliases renamed t1, t2, ... when no alias repeats."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except Exception as error:
+        raise InputError(f"cannot parse SQL: {str(error).splitlines()[0]}") from error
+    if tree is None:
+        raise InputError("cannot parse SQL: empty")
+    tree = normalize_identifiers(tree, dialect=dialect)
+    if schema is not None:
+        from sqlglot.optimizer.qualify import qualify
+
+        mapping = {t.name.lower(): {c.name.lower(): c.type for c in t.columns} for t in schema.tables}
+        try:
+            tree = qualify(tree, schema=mapping, dialect=dialect, quote_identifiers=False, validate_qualify_columns=False)
+        except Exception as error:  # unknown columns etc.: the unqualified form is still comparable
+            log.debug("cannot qualify %r: %s", sql, error)
+    _rename_table_aliases(tree, exp)
+    return tree.sql(dialect=dialect, normalize=True, comments=False)
+
+
+def _rename_table_aliases(tree, exp) -> None:
+    aliases = [t.alias for t in tree.find_all(exp.Table) if t.alias]
+    if not aliases or len(set(aliases)) != len(aliases):
+        return  # an alias reused across scopes could point at two tables: not safe to rename
+    order = {a: f"t{i + 1}" for i, a in enumerate(aliases)}
+    taken = {t.name for t in tree.find_all(exp.Table)} | {c.name for c in tree.find_all(exp.Column)}
+    if taken & set(order.values()):
+        return
+    for table in tree.find_all(exp.Table):
+        if table.alias in order:
+            table.args["alias"].set("this", exp.to_identifier(order[table.alias]))
+    for column in tree.find_all(exp.Column):
+        if column.table in order:
+            column.set("table", exp.to_identifier(order[column.table]))
+
+
+def exact_match(gold_sql: str, pred_sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> bool:
+    """Whether the two queries are the same text after `normalize_sql` (raw match if either fails to parse)."""
+    try:
+        return normalize_sql(gold_sql, dialect=dialect, schema=schema) == normalize_sql(
+            pred_sql, dialect=dialect, schema=schema
+        )
+    except InputError:
+        return raw_match(gold_sql, pred_sql)
+
+
+def raw_match(gold_sql: str, pred_sql: str) -> bool:
+    """Stricter than exact match: same text after collapsing whitespace and dropping trailing ';'."""
+
+    def squash(text: str) -> str:
+        return re.sub(r"\s+", " ", text).strip().rstrip(";").rstrip()
+
+    return squash(gold_sql) == squash(pred_sql)
+
+
+def compare_rows(gold_rows: Sequence[tuple], pred_rows: Sequence[tuple], **kwargs: Any) -> MatchVerdict:
+    """`execution_match` over bare row lists (columns unnamed), for tests and quick checks."""
+    width = len(gold_rows[0]) if gold_rows else len(pred_rows[0]) if pred_rows else 0
+    gold = ExecutionResult(ok=True, columns=[f"c{i}" for i in range(width)], rows=list(gold_rows))
+    pwidth = len(pred_rows[0]) if pred_rows else width
+    pred = ExecutionResult(ok=True, columns=[f"c{i}" for i in range(pwidth)], rows=list(pred_rows))
+    return execution_match(gold, pred, **kwargs)
