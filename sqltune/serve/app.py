@@ -1,0 +1,351 @@
+"""The HTTP server: question -> SQL -> guard -> (optional) guarded execution -> rows.
+
+The HTTP status describes the request (bad input 400/413/422, unknown adapter 404, overload 503
+with `Retry-After`); the fate of the generated SQL (rejected by the guard, timed out, failed) is
+reported inside a 200 body as `validation_error` / `execution_error`, each with a `code`. Every
+non-2xx body is `{"error": {"code", "message"}}`, FastAPI's own errors included.
+
+Generation is blocking and CPU-bound: it runs in a bounded worker pool (1 worker by default) and a
+request beyond `workers + max_queue` is refused at once. Queries run in a second bounded pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sqltune.errors import ConfigError
+from sqltune.serve.audit import AuditLog, NullAuditLog
+from sqltune.serve.jsonable import jsonable_rows
+from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
+from sqltune.serve.pool import BoundedPool, Overloaded
+from sqltune.serve.schemas import ErrorResponse, Health, Problem, SqlRequest, SqlResponse
+
+if TYPE_CHECKING:
+    from sqltune.execute import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class SqlGenerator(Protocol):
+    """What the server needs from a model: named adapters and one blocking call."""
+
+    adapters: list[str]  # "" or None selects the base/merged model
+
+    def generate_sql(self, question: str, *, adapter: str | None) -> str: ...
+
+
+@dataclass
+class ServeSettings:
+    """Limits and wiring of the server; every field has a safe default."""
+
+    db: str | None = None  # warehouse for `execute` (DuckDB file or SQLAlchemy URL); None: no execution
+    dialect: str = "duckdb"  # for the guard when no warehouse is attached
+    default_adapter: str | None = None  # used when a request names none
+    workers: int = 1  # generation threads
+    max_queue: int = 8  # generation requests that may wait beyond the running ones
+    exec_workers: int = 2
+    exec_max_queue: int = 8
+    max_question_chars: int = 2000
+    max_rows: int = 100  # cap on rows returned per request
+    query_timeout_s: float = 5.0
+    retry_after_s: int = 1
+    audit_log: str | None = None  # JSONL file; None: no audit
+    memory_limit: str = "1GB"  # DuckDB sandbox
+
+    def validate(self) -> None:
+        if self.workers < 1 or self.exec_workers < 1 or self.max_queue < 0 or self.exec_max_queue < 0:
+            raise ConfigError("serve: workers must be >= 1 and queues >= 0")
+        if self.max_question_chars < 1 or self.max_rows < 1 or self.query_timeout_s <= 0:
+            raise ConfigError("serve: max_question_chars, max_rows and query_timeout_s must be positive")
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Large enough for a maximal question even if every character is JSON-escaped."""
+        return max(16_384, 6 * self.max_question_chars + 1_024)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, machine-readable code, message, optional headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, *, details: list | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Malformed JSON or a body that is not UTF-8"),
+        (404, "Unknown adapter"),
+        (413, "Question or body too long"),
+        (422, "Wrong field names or types"),
+        (503, "Overloaded: retry after `Retry-After` seconds"),
+    )
+}
+
+
+def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "Warehouse | None" = None) -> FastAPI:
+    """Build the FastAPI app. The warehouse is opened from `settings.db` unless one is given."""
+    settings.validate()
+    if settings.default_adapter and settings.default_adapter not in generator.adapters:
+        raise ConfigError(f"default adapter {settings.default_adapter!r} is not loaded; adapters: {generator.adapters}")
+    if warehouse is None and settings.db:
+        from sqltune.execute import Warehouse
+
+        warehouse = Warehouse.open(
+            settings.db, timeout_s=settings.query_timeout_s, max_rows=settings.max_rows,
+            memory_limit=settings.memory_limit, guard=True,
+        )
+    dialect = warehouse.dialect if warehouse is not None else settings.dialect
+    audit = AuditLog(settings.audit_log) if settings.audit_log else NullAuditLog()
+    gen_pool = BoundedPool("generate", workers=settings.workers, max_queue=settings.max_queue)
+    exec_pool = BoundedPool("execute", workers=settings.exec_workers, max_queue=settings.exec_max_queue)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        gen_pool.shutdown()
+        exec_pool.shutdown()
+        audit.close()
+        if warehouse is not None:
+            warehouse.close()
+
+    app = FastAPI(
+        title="sqltune",
+        summary="Natural-language questions to read-only SQL for one warehouse.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.generator = generator
+    app.state.gen_pool = gen_pool
+    app.state.exec_pool = exec_pool
+    app.state.audit = audit
+
+    def write_audit(request: Request, status: int, **fields: Any) -> None:
+        if request.url.path != "/v1/sql":
+            return
+        started = getattr(request.state, "started", None)
+        entry = {
+            "request_id": getattr(request.state, "request_id", None),
+            "client": request.client.host if request.client else None,
+            "status": status,
+            **getattr(request.state, "audit", {}),
+            **fields,
+        }
+        if started is not None:
+            entry["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+        try:
+            audit.write(entry)
+        except OSError:
+            log.exception("cannot write the audit log")
+
+    # -- errors: every one a JSON body with a code -------------------------------------------
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        write_audit(request, exc.status, error=exc.code)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            status, code, message = 400, "malformed_json", "request body is not valid JSON"
+        else:
+            status, code = 422, "invalid_request"
+            message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
+        details = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in errors[:20]]
+        write_audit(request, status, error=code)
+        return error_response(status, code, message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        message = "request body is not valid UTF-8 JSON" if exc.status_code == 400 else str(exc.detail)
+        write_audit(request, exc.status_code, error=code)
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s", request.url.path)
+        write_audit(request, 500, error="internal_error")
+        return error_response(500, "internal_error", "internal server error; see the server log")
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, audit=audit)
+
+    # -- routes ------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def playground() -> HTMLResponse:
+        return HTMLResponse(PAGE, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        return Health(
+            status="ok",
+            adapters=list(generator.adapters),
+            default_adapter=settings.default_adapter,
+            execution=warehouse is not None,
+            generation_in_flight=gen_pool.in_flight,
+            generation_capacity=gen_pool.capacity,
+        )
+
+    @app.post("/v1/sql", response_model=SqlResponse, responses=_ERROR_RESPONSES)
+    async def sql(body: SqlRequest, request: Request) -> SqlResponse:
+        """Generate SQL for a question; with `execute`, run it read-only and return the rows."""
+        request.state.audit = {
+            "question": body.question[: settings.max_question_chars],
+            "question_chars": len(body.question),
+            "adapter": body.adapter,
+            "execute": body.execute,
+        }
+        question = body.question.strip()
+        if not question:
+            raise ApiError(422, "empty_question", "the question is empty")
+        if len(body.question) > settings.max_question_chars:
+            raise ApiError(413, "question_too_long", f"question has {len(body.question)} characters; the limit is {settings.max_question_chars}")
+        adapter = settings.default_adapter if body.adapter is None else body.adapter
+        if adapter and adapter not in generator.adapters:
+            known = ", ".join(generator.adapters) or "none"
+            raise ApiError(404, "unknown_adapter", f"unknown adapter {adapter!r}; loaded adapters: {known}")
+        request.state.audit["adapter"] = adapter
+        if body.execute and warehouse is None:
+            raise ApiError(422, "execution_unavailable", "this server has no warehouse attached (start it with --db)")
+
+        try:
+            generated = await gen_pool.run(lambda: generator.generate_sql(question, adapter=adapter))
+        except Overloaded:
+            raise _overloaded(settings) from None
+        from sqltune.guard import check_sql
+
+        generated = generated if isinstance(generated, str) else str(generated)
+        verdict = check_sql(generated, dialect)
+        response: dict[str, Any] = {
+            "request_id": request.state.request_id, "sql": generated, "valid": verdict.ok, "adapter": adapter,
+        }
+        request.state.audit.update(sql=generated, valid=verdict.ok, verdict=verdict.code)
+        if not verdict.ok:
+            response["validation_error"] = Problem(code=verdict.code or "rejected", message=verdict.reason or "rejected")
+        elif body.execute:
+            response.update(await _execute(warehouse, exec_pool, settings, verdict.statement or generated, body.max_rows))
+            request.state.audit.update(
+                executed=response["executed"], rows=len(response.get("rows") or []),
+                execution_error=response["execution_error"].code if response.get("execution_error") else None,
+            )
+        response["latency_ms"] = round((time.perf_counter() - request.state.started) * 1000, 2)
+        write_audit(request, 200)
+        return SqlResponse(**response)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next):
+        request.state.request_id = uuid.uuid4().hex
+        request.state.started = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    return app
+
+
+def _overloaded(settings: ServeSettings) -> ApiError:
+    return ApiError(
+        503, "overloaded", f"the server is busy; retry in {settings.retry_after_s} s",
+        headers={"Retry-After": str(settings.retry_after_s)},
+    )
+
+
+async def _execute(warehouse: "Warehouse", pool: BoundedPool, settings: ServeSettings, sql: str, max_rows: int | None) -> dict:
+    """Run the checked SQL in the execution pool; a stuck query is abandoned at timeout + 2 s."""
+    limit = min(max_rows or settings.max_rows, settings.max_rows)
+    try:
+        future = pool.submit(lambda: warehouse.execute(sql, max_rows=limit, timeout_s=settings.query_timeout_s))
+    except Overloaded:
+        raise _overloaded(settings) from None
+    try:
+        result = await asyncio.wait_for(asyncio.wrap_future(future), settings.query_timeout_s + 2)
+    except asyncio.TimeoutError:
+        return {"executed": False, "execution_error": Problem(code="timeout", message=f"query exceeded the {settings.query_timeout_s:g}s timeout")}
+    if not result.ok:
+        return {"executed": False, "execution_error": Problem(code=result.error_kind or "runtime", message=result.error or "query failed")}
+    return {"executed": True, "columns": list(result.columns), "rows": jsonable_rows(result.rows), "truncated": bool(result.truncated)}
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over `max_bytes` (413) before anything parses them."""
+
+    def __init__(self, app: Any, max_bytes: int, audit: AuditLog | NullAuditLog):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.audit = audit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
+        response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+        if scope.get("path") == "/v1/sql":
+            client = scope.get("client")
+            request_id = (scope.get("state") or {}).get("request_id")
+            self.audit.write({"request_id": request_id, "client": client[0] if client else None, "status": 413, "error": "payload_too_large"})
+        await response(scope, receive, send)
+
+
+def serve(settings: ServeSettings, generator: SqlGenerator, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the app with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(settings, generator)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+__all__ = ["ApiError", "ServeSettings", "SqlGenerator", "create_app", "serve"]
