@@ -60,7 +60,7 @@ class MatchRules:
 
     def describe(self) -> str:
         order = {
-            "auto": "order checked only when the gold's outermost query has ORDER BY",
+            "auto": "order checked only when the gold's outermost query has ORDER BY (ties in any order)",
             "ignore": "order ignored",
             "strict": "order always checked",
         }[self.order]
@@ -162,10 +162,28 @@ def _dedupe(rows: list[tuple]) -> list[tuple]:
     return kept
 
 
-def _compare_ordered(gold: list[tuple], pred: list[tuple], rules: MatchRules) -> str | None:
-    for index, (g, p) in enumerate(zip(gold, pred)):
-        if not _rows_equal(g, p, rules):
-            return f"row {index + 1} differs: gold {_show(g)} vs predicted {_show(p)}"
+def _compare_ordered(gold: list[tuple], pred: list[tuple], rules: MatchRules, keys: list[int] | None = None) -> str | None:
+    """Row by row; with the ORDER BY's output columns known (`keys`), rows that tie on them may
+    come in any order (SQL leaves ties unordered), so each run of ties is compared as a multiset."""
+    if keys is None:
+        for index, (g, p) in enumerate(zip(gold, pred)):
+            if not _rows_equal(g, p, rules):
+                return f"row {index + 1} differs: gold {_show(g)} vs predicted {_show(p)}"
+        return None
+    start = 0
+    while start < len(gold):
+        key = tuple(gold[start][k] for k in keys)
+        end = start + 1
+        while end < len(gold) and _rows_equal(tuple(gold[end][k] for k in keys), key, rules):
+            end += 1
+        for index in range(start, end):
+            if not _rows_equal(tuple(pred[index][k] for k in keys), key, rules):
+                return f"row {index + 1} out of order: gold {_show(gold[index])} vs predicted {_show(pred[index])}"
+        if end - start > 1 and _compare_unordered(gold[start:end], pred[start:end], rules) is not None:
+            return f"rows {start + 1}-{end} (tied on the ORDER BY) differ"
+        if end - start == 1 and not _rows_equal(gold[start], pred[start], rules):
+            return f"row {start + 1} differs: gold {_show(gold[start])} vs predicted {_show(pred[start])}"
+        start = end
     return None
 
 
@@ -228,23 +246,61 @@ def _column_orders(gold: ExecutionResult, pred: ExecutionResult, gold_rows, pred
 
 
 # -- public API ------------------------------------------------------------------------------------
-def gold_is_ordered(gold_sql: str, dialect: str = "duckdb") -> bool:
-    """Whether the outermost query of `gold_sql` has ORDER BY (subquery ORDER BYs do not count)."""
+def _outermost(gold_sql: str, dialect: str):
     import sqlglot
     from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(gold_sql, read=dialect)
-    except Exception:  # unparseable gold: look for an ORDER BY outside parentheses
+    except Exception:
+        return None
+    while isinstance(tree, exp.Subquery):
+        tree = tree.this
+    return tree
+
+
+def gold_is_ordered(gold_sql: str, dialect: str = "duckdb") -> bool:
+    """Whether the outermost query of `gold_sql` has ORDER BY (subquery ORDER BYs do not count)."""
+    tree = _outermost(gold_sql, dialect)
+    if tree is None:  # unparseable gold: look for an ORDER BY outside parentheses
         depth, text = 0, ""
         for ch in re.sub(r"'[^']*'", "''", gold_sql):
             depth += ch == "("
             depth -= ch == ")"
             text += ch if depth == 0 else " "
         return re.search(r"\border\s+by\b", text, re.IGNORECASE) is not None
-    while isinstance(tree, exp.Subquery):
-        tree = tree.this
-    return tree is not None and tree.args.get("order") is not None
+    return tree.args.get("order") is not None
+
+
+def order_key_columns(gold_sql: str, columns: list[str], dialect: str = "duckdb") -> list[int] | None:
+    """Result-column positions of the gold's outermost ORDER BY terms; None when any term is not
+    an output column (ordering by an unselected column: then only the full row order can be checked)."""
+    from sqlglot import exp
+
+    tree = _outermost(gold_sql, dialect)
+    order = tree.args.get("order") if tree is not None else None
+    if order is None:
+        return None
+    names = [c.lower() for c in columns]
+    selects = list(getattr(tree, "selects", []) or [])
+    if len(selects) != len(columns) or any(isinstance(s, exp.Star) for s in selects):
+        selects = []
+    keys = []
+    for term in order.expressions:
+        target = term.this
+        index = None
+        if isinstance(target, exp.Literal) and not target.is_string and target.name.isdigit():
+            index = int(target.name) - 1
+        elif isinstance(target, exp.Column) and target.name.lower() in names and names.count(target.name.lower()) == 1:
+            index = names.index(target.name.lower())
+        else:
+            text = target.sql(dialect=dialect).lower()
+            matches = [i for i, s in enumerate(selects) if s.unalias().sql(dialect=dialect).lower() == text]
+            index = matches[0] if len(matches) == 1 else None
+        if index is None or not 0 <= index < len(columns):
+            return None
+        keys.append(index)
+    return keys
 
 
 def execution_match(
@@ -271,11 +327,14 @@ def execution_match(
     if len(gold_rows) != len(pred_rows):
         return MatchVerdict(False, f"row count differs: gold {len(gold_rows)} vs predicted {len(pred_rows)}")
     ordered = rules.order == "strict" or (rules.order == "auto" and gold_is_ordered(gold_sql, dialect))
-    compare = _compare_ordered if ordered else _compare_unordered
+    keys = order_key_columns(gold_sql, gold.columns, dialect) if ordered and rules.order == "auto" else None
     first_reason = None
     for how, perm in _column_orders(gold, pred, gold_rows, pred_rows, rules):
         aligned = [tuple(r[k] for k in perm) for r in pred_rows]
-        reason = compare(gold_rows, aligned, rules)
+        if ordered:
+            reason = _compare_ordered(gold_rows, aligned, rules, keys)
+        else:
+            reason = _compare_unordered(gold_rows, aligned, rules)
         if reason is None:
             note = " (both cut at the row cap)" if gold.truncated else ""
             return MatchVerdict(True, f"same: {len(gold_rows)} rows, {how}, {'ordered' if ordered else 'unordered'}{note}")
