@@ -2,7 +2,8 @@
 
 DuckDB's own catalog functions (`duckdb_tables()`, `duckdb_columns()`, `duckdb_constraints()`)
 carry the comments that `information_schema` leaves out, so they are the source here. Tables
-outside the `main` schema keep a `schema.table` name, the way a query has to spell them.
+outside the `main` schema keep a `schema.table` name, the way a query has to spell them. Order:
+tables before views, `main` first, then by name (catalog ids do not keep creation order).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from sqltune.errors import SchemaSourceError
 from sqltune.schema._common import first_line
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
-from sqltune.schema.samples import SampleOptions, clean_samples, sample_sql, sampleable
+from sqltune.schema.samples import SampleOptions, clean_samples, sampleable
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,12 @@ def schema_from_duckdb(con, *, name: str, samples: SampleOptions = SampleOptions
     """Read the schema of the current database of an open DuckDB connection (no writes)."""
     relations = con.execute(
         """
-        SELECT schema_name, table_name, comment, false AS is_view, table_oid AS oid
+        SELECT schema_name, table_name, comment, false AS is_view
         FROM duckdb_tables() WHERE database_name = current_database() AND NOT internal AND NOT temporary
         UNION ALL
-        SELECT schema_name, view_name, comment, true, view_oid
+        SELECT schema_name, view_name, comment, true
         FROM duckdb_views() WHERE database_name = current_database() AND NOT internal AND NOT temporary
-        ORDER BY is_view, oid
+        ORDER BY is_view, schema_name <> 'main', schema_name, table_name
         """
     ).fetchall()
     columns: dict[tuple[str, str], list[Column]] = {}
@@ -80,15 +81,12 @@ def schema_from_duckdb(con, *, name: str, samples: SampleOptions = SampleOptions
             )
 
     tables = []
-    for schema_name, table_name, comment, is_view, _oid in relations:
+    for schema_name, table_name, comment, is_view in relations:
         key = (schema_name, table_name)
         table_sql = f"{_quote(schema_name)}.{_quote(table_name)}"
         cols = columns.get(key, [])
         if samples.count > 0:
-            for col in cols:
-                if sampleable(col.type):
-                    rows = con.execute(sample_sql(table_sql, _quote(col.name), samples)).fetchall()
-                    col.samples = clean_samples((r[0] for r in rows), samples)
+            _add_samples(con, table_sql, [c for c in cols if sampleable(c.type)], samples)
         row_count = None if is_view else con.execute(f"SELECT count(*) FROM {table_sql}").fetchone()[0]
         tables.append(
             Table(
@@ -102,6 +100,31 @@ def schema_from_duckdb(con, *, name: str, samples: SampleOptions = SampleOptions
         )
     log.info("read %d tables from DuckDB database %s", len(tables), name)
     return Schema(name=name, tables=tables, dialect="duckdb")
+
+
+def _add_samples(con, table_sql: str, columns: list[Column], samples: SampleOptions) -> None:
+    """Fill `samples` of `columns` with one query per table (one per column is ~10x slower).
+
+    Values are compared as text: most frequent first, ties by text, so the choice is stable.
+    """
+    if not columns:
+        return
+    picked = ", ".join(f"{_quote(c.name)} AS c{i}" for i, c in enumerate(columns))
+    unions = " UNION ALL ".join(f"SELECT {i} AS i, CAST(c{i} AS VARCHAR) AS v FROM s" for i in range(len(columns)))
+    rows = con.execute(
+        f"""
+        WITH s AS (SELECT {picked} FROM {table_sql} LIMIT {samples.scan_rows}),
+        u AS ({unions}),
+        g AS (SELECT i, v, count(*) AS n FROM u WHERE v IS NOT NULL AND length(v) <= {samples.max_chars} GROUP BY i, v)
+        SELECT i, v FROM (SELECT i, v, n, row_number() OVER (PARTITION BY i ORDER BY n DESC, v) AS r FROM g)
+        WHERE r <= {samples.fetch} ORDER BY i, r
+        """
+    ).fetchall()
+    values: dict[int, list[str]] = {}
+    for i, v in rows:
+        values.setdefault(i, []).append(v)
+    for i, column in enumerate(columns):
+        column.samples = clean_samples(values.get(i, []), samples)
 
 
 def _display_name(schema_name: str, table_name: str) -> str:

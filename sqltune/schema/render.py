@@ -145,13 +145,18 @@ def _table_remark(table: Table, options: RenderOptions) -> str:
 
 
 def _column_remark(column: Column, options: RenderOptions) -> str:
-    parts = []
-    if options.include_comments and column.comment:
-        parts.append(_one_line(column.comment))
-    if options.samples_per_column > 0 and column.samples and is_text_type(column.type):
-        values = ", ".join(_sql_string(v) for v in column.samples[: options.samples_per_column])
-        parts.append(f"e.g. {values}")
-    return "; ".join(parts)
+    comment = _one_line(column.comment) if options.include_comments else ""
+    shown = []
+    if options.samples_per_column > 0 and is_text_type(column.type):
+        # Values the comment already spells out ("One of ground, express, freight.") add nothing.
+        lowered = comment.lower()
+        shown = [v for v in column.samples[: options.samples_per_column] if v.lower() not in lowered]
+    if not shown:
+        return comment
+    examples = "e.g. " + ", ".join(_sql_string(v) for v in shown)
+    if not comment:
+        return examples
+    return f"{comment} {examples}" if comment[-1] in ".;:!?" else f"{comment}; {examples}"
 
 
 def _sql_string(value: str) -> str:

