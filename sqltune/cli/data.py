@@ -1,0 +1,101 @@
+"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _stratify_option(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Question/SQL pairs: validate against a warehouse, split into train/test.", no_args_is_help=True)
+
+    @sub.command("validate")
+    def validate(
+        file: Path = typer.Argument(..., help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
+        db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file or a PostgreSQL SQLAlchemy URL."),
+        against: Path = typer.Option(None, "--against", help="The other split: report questions that appear in both."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
+        workers: int = typer.Option(2, "--workers", min=1, help="Gold queries executed in parallel."),
+        show: int = typer.Option(20, "--show", min=0, help="How many problems to list."),
+        as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON instead of a table."),
+    ) -> None:
+        """Check every gold SQL parses, runs, returns rows and names real tables; find duplicates and leaks.
+        Exits non-zero when anything is wrong."""
+        from rich.progress import Progress
+
+        from sqltune.data import load_pairs, validate_pairs
+        from sqltune.execute import Warehouse
+
+        pairs = load_pairs(file)
+        other = load_pairs(against) if against is not None else None
+        with Warehouse.open(db, timeout_s=timeout) as warehouse:
+            with Progress(console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("validating", total=len(pairs))
+                report = validate_pairs(
+                    pairs, warehouse, against=other, workers=workers,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        if as_json:
+            console.print_json(json.dumps(report.to_dict()))
+        else:
+            _print_report(file, report, show)
+        if not report.ok:
+            raise typer.Exit(1)
+
+    @sub.command("split")
+    def split(
+        file: Path = typer.Argument(..., help="Pairs to split (JSONL or CSV)."),
+        out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, test.jsonl and split.json."),
+        test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=0.99, help="Share of questions in the test split."),
+        seed: int = typer.Option(0, "--seed", help="Shuffle seed; the same seed and pairs give the same split."),
+        stratify: str = typer.Option("difficulty", "--stratify", help="Comma-separated: difficulty, tags, db (empty: none)."),
+    ) -> None:
+        """Stratified, leak-free train/test split (pairs sharing a question stay together)."""
+        from sqltune.data import load_pairs, split_pairs, write_split
+
+        result = split_pairs(load_pairs(file), test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
+        target = write_split(result, out)
+        summary = result.summary()
+        table = Table(title=f"split of {file} (seed {seed})")
+        for name in ("stratum", "train", "test"):
+            table.add_column(name, justify="left" if name == "stratum" else "right")
+        for name, counts in summary["strata"].items():
+            table.add_row(name, str(counts["train"]), str(counts["test"]))
+        table.add_row("[bold]total[/]", str(len(result.train)), str(len(result.test)))
+        console.print(table)
+        console.print(f"train {summary['train']['content_hash'][:16]}  test {summary['test']['content_hash'][:16]}  -> {target}", highlight=False)
+
+    app.add_typer(sub, name="data")
+
+
+def _print_report(file: Path, report, show: int) -> None:
+    status = "[bold green]ok[/]" if report.ok else f"[bold red]{len(report.problems)} problem(s)[/]"
+    console.print(f"{file}: {report.total} pairs, {report.executed} executed, {status}", highlight=False)
+    if report.shared_sql_with_other:
+        console.print(f"[dim]{report.shared_sql_with_other} pair(s) share their SQL with the other file under a different question (paraphrases; not a leak)[/]")
+    if report.ok:
+        return
+    counts = Table(title="problems by kind")
+    counts.add_column("kind")
+    counts.add_column("count", justify="right")
+    for kind, count in sorted(report.counts().items()):
+        counts.add_row(kind, str(count))
+    console.print(counts)
+    if show:
+        listing = Table(title=f"first {min(show, len(report.problems))} problem(s)", show_lines=False)
+        listing.add_column("id")
+        listing.add_column("kind")
+        listing.add_column("message", overflow="fold")
+        for problem in report.problems[:show]:
+            listing.add_row(problem.pair_id, problem.kind, problem.message)
+        console.print(listing)
