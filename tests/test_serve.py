@@ -254,6 +254,18 @@ def test_generator_crash_is_500_json(warehouse_file, tmp_path):
         assert client.get("/healthz").status_code == 200
 
 
+def test_generator_user_error_is_500_with_its_message(warehouse_file):
+    from sqltune.errors import ModelError
+
+    class Refusing(FakeGenerator):
+        def generate_sql(self, question, *, adapter):
+            raise ModelError("adapter weights do not match the base")
+
+    with TestClient(create_app(ServeSettings(), Refusing())) as client:
+        body = assert_error(client.post("/v1/sql", json={"question": "q"}), 500, "generation_failed")
+        assert "do not match" in body["error"]["message"]
+
+
 # -- load shedding ----------------------------------------------------------------------------
 def test_overload_answers_503_with_retry_after(warehouse_file, tmp_path):
     generator = FakeGenerator(GOOD, delay_s=0.3)

@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sqltune.errors import ConfigError
+from sqltune.errors import ConfigError, SqltuneError
 from sqltune.serve.audit import AuditLog, NullAuditLog
 from sqltune.serve.jsonable import jsonable_rows
 from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
@@ -235,6 +235,8 @@ def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "
             generated = await gen_pool.run(lambda: generator.generate_sql(question, adapter=adapter))
         except Overloaded:
             raise _overloaded(settings) from None
+        except SqltuneError as exc:  # the model's own user-facing errors (e.g. a broken adapter)
+            raise ApiError(500, "generation_failed", str(exc)) from None
         from sqltune.guard import check_sql
 
         generated = generated if isinstance(generated, str) else str(generated)
