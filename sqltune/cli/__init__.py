@@ -53,7 +53,10 @@ _register_stages()
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="sqltune", standalone_mode=False)
+        # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(n)`.
+        result = command.main(args=argv, prog_name="sqltune", standalone_mode=False)
+        if isinstance(result, int) and result:
+            return result
     except SqltuneError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return exc.exit_code
