@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import itertools
 import logging
 import math
 import re
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from sqltune.errors import ConfigError, InputError
 from sqltune.execute import ExecutionResult
@@ -33,7 +32,7 @@ _ORDER_RULES = ("auto", "ignore", "strict")
 _DUPLICATE_RULES = ("multiset", "set")
 _COLUMN_RULES = ("strict", "match_by_name_then_permute")
 _MAX_PERMUTATIONS = 720  # 6! column orders at most, after pruning by column contents
-_MAX_GREEDY_ROWS = 5_000  # tolerance-aware row matching is quadratic; beyond this, sorted only
+_MAX_GREEDY_ROWS = 500  # rows alike but for numbers, paired one by one (quadratic) up to this many
 
 
 @dataclass(frozen=True)
@@ -187,6 +186,15 @@ def _compare_ordered(gold: list[tuple], pred: list[tuple], rules: MatchRules, ke
     return None
 
 
+def _bucket_key(cell: Any) -> Any:
+    """The cell with every number blanked: rows that can only differ within tolerance share it."""
+    if isinstance(cell, (int, float)):
+        return "<number>"
+    if isinstance(cell, tuple):
+        return tuple(_bucket_key(c) for c in cell)
+    return cell
+
+
 def _compare_unordered(gold: list[tuple], pred: list[tuple], rules: MatchRules) -> str | None:
     def key(row: tuple) -> tuple:
         return tuple(_sort_key(c) for c in row)
@@ -194,16 +202,22 @@ def _compare_unordered(gold: list[tuple], pred: list[tuple], rules: MatchRules) 
     gold_sorted, pred_sorted = sorted(gold, key=key), sorted(pred, key=key)
     if all(_rows_equal(g, p, rules) for g, p in zip(gold_sorted, pred_sorted)):
         return None
-    if len(gold) <= _MAX_GREEDY_ROWS:  # tolerance can reorder near-equal floats: match greedily
-        unmatched = list(pred_sorted)
-        for g in gold_sorted:
-            hit = next((i for i, p in enumerate(unmatched) if _rows_equal(g, p, rules)), None)
-            if hit is None:
-                return f"gold row {_show(g)} has no match in the prediction"
-            unmatched.pop(hit)
-        return None
-    missing = next(g for g, p in zip(gold_sorted, pred_sorted) if not _rows_equal(g, p, rules))
-    return f"gold row {_show(missing)} has no match in the prediction"
+    # Sorting can separate rows that are equal within tolerance (3 vs 2.9999999 next to 3.0000001);
+    # match again inside buckets of rows that agree on everything but their numbers.
+    buckets: dict[Any, list[tuple]] = defaultdict(list)
+    for row in pred_sorted:
+        buckets[_bucket_key(row)].append(row)
+    for g in gold_sorted:
+        bucket = buckets.get(_bucket_key(g))
+        if not bucket:
+            return f"gold row {_show(g)} has no match in the prediction"
+        if len(bucket) > _MAX_GREEDY_ROWS:  # too many to pair one by one: sorted order decided
+            return f"gold row {_show(g)} has no match in the prediction (sorted comparison)"
+        hit = next((i for i, p in enumerate(bucket) if _rows_equal(g, p, rules)), None)
+        if hit is None:
+            return f"gold row {_show(g)} has no match in the prediction"
+        bucket.pop(hit)
+    return None
 
 
 def _show(row: tuple, limit: int = 120) -> str:
@@ -233,16 +247,43 @@ def _column_orders(gold: ExecutionResult, pred: ExecutionResult, gold_rows, pred
     gold_sigs = [signature(gold_rows, j) for j in range(width)]
     pred_sigs = [signature(pred_rows, j) for j in range(width)]
     options = [[k for k in range(width) if pred_sigs[k] == gold_sigs[j]] for j in range(width)]
-    if all(options):
-        tried = 0
-        for perm in itertools.product(*options):
-            if len(set(perm)) != width or perm in (c[1] for c in candidates):
-                continue
+    limit = _MAX_PERMUTATIONS if len(gold_rows) <= 1_000 else 24  # each candidate is a full comparison
+    seen = {c[1] for c in candidates}
+    for perm in _permutations(options, limit + len(seen)):
+        if perm not in seen:
             candidates.append(("columns permuted by content", perm))
-            tried += 1
-            if tried >= _MAX_PERMUTATIONS:
+            if len(candidates) - len(seen) >= limit:
                 break
     return candidates
+
+
+def _permutations(options: list[list[int]], limit: int, budget: int = 20_000) -> Iterator[tuple[int, ...]]:
+    """Up to `limit` assignments of distinct predicted columns, one from each gold column's options,
+    by backtracking with a bounded number of steps (wide all-alike results cannot blow up)."""
+    chosen: list[int] = []
+    used: set[int] = set()
+    steps = 0
+    found = 0
+
+    def walk(j: int) -> Iterator[tuple[int, ...]]:
+        nonlocal steps, found
+        if j == len(options):
+            found += 1
+            yield tuple(chosen)
+            return
+        for k in options[j]:
+            steps += 1
+            if steps > budget or found >= limit:
+                return
+            if k in used:
+                continue
+            chosen.append(k)
+            used.add(k)
+            yield from walk(j + 1)
+            chosen.pop()
+            used.discard(k)
+
+    yield from walk(0)
 
 
 # -- public API ------------------------------------------------------------------------------------

@@ -174,7 +174,13 @@ def _fetch(cursor: Any, max_rows: int) -> tuple[list[str], list[tuple], bool]:
 
 
 def _with_timer(seconds: float, cancel: Callable[[], None]) -> threading.Timer:
-    timer = threading.Timer(seconds, cancel)
+    def fire() -> None:
+        try:
+            cancel()
+        except Exception as error:  # the query ended (and its cursor closed) just as time ran out
+            log.debug("cancel after timeout failed: %s", error)
+
+    timer = threading.Timer(seconds, fire)
     timer.daemon = True
     timer.start()
     return timer
@@ -402,8 +408,10 @@ class _PostgresWarehouse(Warehouse):
             timer.cancel()
             try:
                 raw.rollback()
-            finally:
-                raw.close()
+            except Exception as error:  # a late cancel or a dropped connection: do not reuse it
+                log.debug("rollback failed, discarding the connection: %s", error)
+                raw.invalidate()
+            raw.close()
 
     def table_names(self) -> set[str]:
         with self._engine.connect() as connection:

@@ -57,6 +57,9 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
     if hasattr(exp, name)
 )
 
+# Commands sqlglot cannot parse that read only; still not queries, so refused as such.
+_READ_ONLY_COMMANDS = frozenset({"EXPLAIN", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE"})
+
 # Table-valued functions a query may select FROM: pure generators that touch nothing outside.
 TABLE_FUNCTION_ALLOW = frozenset({"range", "generate_series", "exploding_generate_series", "unnest", "explode"})
 
@@ -103,6 +106,8 @@ def _forbidden_node(tree: exp.Expression) -> GuardVerdict | None:
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
             kind = str(node.this).upper() if isinstance(node, exp.Command) else node.key.upper()
+            if kind in _READ_ONLY_COMMANDS:
+                return _reject("not_a_query", f"{kind} is not a query; only SELECT queries are allowed")
             if isinstance(node, exp.Lock):
                 return _reject("write_statement", "row locks (FOR UPDATE/SHARE) are not allowed")
             if isinstance(node, exp.Into):
@@ -131,7 +136,7 @@ def _forbidden_node(tree: exp.Expression) -> GuardVerdict | None:
 def _is_query(root: exp.Expression) -> bool:
     while isinstance(root, exp.Subquery):
         root = root.this
-    return isinstance(root, (exp.Select, exp.SetOperation, exp.Values))
+    return isinstance(root, (exp.Select, exp.SetOperation, exp.Values, exp.Pivot))
 
 
 def check_sql(sql: str, dialect: str = "duckdb") -> GuardVerdict:

@@ -230,3 +230,33 @@ def test_exact_match_with_and_without_schema():
 def test_raw_match_is_stricter():
     assert raw_match("SELECT 1\n FROM t;", "SELECT 1 FROM t")
     assert not raw_match("SELECT 1 FROM t", "select 1 from t")
+
+
+# -- robustness -------------------------------------------------------------------------------------
+def test_rows_equal_within_tolerance_match_even_when_sorting_separates_them():
+    gold = res([(1.0, "b"), (1.0000000001, "a")], columns=("x", "name"))
+    pred = res([(1.0000000001, "b"), (1.0, "a")], columns=("x", "name"))
+    assert same(gold, pred)
+    assert not same(gold, res([(1.0, "b"), (1.1, "a")], columns=("x", "name")))
+
+
+def test_large_wrong_results_are_decided_quickly():
+    import time
+
+    gold = res([(f"n{i}", i * 0.5) for i in range(20_000)])
+    pred = res([(f"n{i}", i * 0.5 + (i == 19_999)) for i in range(20_000)])
+    started = time.perf_counter()
+    assert not same(gold, pred)
+    assert same(gold, res(list(reversed(gold.rows))))
+    assert time.perf_counter() - started < 5.0
+
+
+def test_wide_results_of_alike_columns_stay_bounded():
+    import time
+
+    cols = tuple(f"c{i}" for i in range(20))
+    gold = res([tuple([1] * 20), tuple([2] * 20)], columns=cols)
+    pred = res([tuple([1] * 19 + [2]), tuple([2] * 19 + [1])], columns=tuple(f"d{i}" for i in range(20)))
+    started = time.perf_counter()
+    assert not same(gold, pred)
+    assert time.perf_counter() - started < 5.0

@@ -27,6 +27,8 @@ ALLOWED = [
     "SELECT * FROM t WHERE a = (SELECT max(b) FROM u)",
     "SELECT 'DELETE FROM t; DROP TABLE t' AS harmless_text",
     "VALUES (1, 2)",
+    "PIVOT orders ON status USING sum(total)",
+    "SELECT * FROM information_schema.tables",
 ]
 
 
@@ -50,6 +52,8 @@ REJECTED = [
     ("SHOW TABLES", "not_a_query"),
     ("SUMMARIZE orders", "not_a_query"),
     ("hello world", "not_a_query"),
+    ("EXPLAIN SELECT 1", "not_a_query"),
+    ("EXPLAIN ANALYZE SELECT * FROM orders", "not_a_query"),
     ("DELETE FROM orders", "write_statement"),
     ("INSERT INTO orders VALUES (1)", "write_statement"),
     ("UPDATE orders SET total = 0", "write_statement"),
