@@ -1,0 +1,77 @@
+"""`sqltune schema show SOURCE`: what sqltune reads from a warehouse, and what a prompt shows of it."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+console = Console()
+
+SOURCE_HELP = "DuckDB/SQLite file, .sql file or directory of DDL, or a database URL (postgresql://...)."
+
+
+def register(app: typer.Typer) -> None:
+    sub = typer.Typer(help="Inspect warehouse schemas and the schema text prompts show.", no_args_is_help=True)
+
+    @sub.command("show")
+    def show(
+        source: str = typer.Argument(..., help=SOURCE_HELP),
+        as_json: bool = typer.Option(False, "--json", help="Print the schema model as JSON."),
+        as_text: bool = typer.Option(False, "--text", help="Print the schema text a prompt would show."),
+        question: str = typer.Option(None, "--question", "-q", help="Show the prompt schema for this question."),
+        max_tokens: int = typer.Option(None, "--max-tokens", help="Schema token budget (default: PromptConfig's)."),
+        samples: int = typer.Option(3, "--samples", help="Sample values read per column (0: none)."),
+        db_schema: str = typer.Option(None, "--db-schema", help="Database schema to read from a URL source."),
+        no_comments: bool = typer.Option(False, "--no-comments", help="Leave comments out of the schema text."),
+    ) -> None:
+        """Read SOURCE and print a summary, its JSON, its prompt text, or the pruned prompt for a question."""
+        from sqltune.prompts import PromptConfig, approx_token_count, build_messages, schema_for_question
+        from sqltune.schema import load_schema
+        from sqltune.schema.render import render_schema
+
+        schema = load_schema(source, samples_per_column=samples, db_schema=db_schema)
+        config = PromptConfig(include_comments=not no_comments, dialect=schema.dialect)
+        if max_tokens is not None:
+            config.max_schema_tokens = max_tokens
+        if as_json:
+            typer.echo(schema.to_json())
+            return
+        if question:
+            selected = schema_for_question(schema, question, config)
+            state = "pruned" if selected.pruned else "whole schema fits"
+            console.print(
+                f"[bold]{len(selected.kept)}[/] of {len(schema.tables)} tables, ~{selected.tokens} tokens "
+                f"(budget {config.max_schema_tokens}, {state}): {', '.join(selected.kept)}",
+                highlight=False,
+            )
+            typer.echo(build_messages(schema, question, config)[1]["content"])
+            return
+        text = render_schema(schema, config.render_options)
+        if as_text:
+            typer.echo(text)
+            return
+        console.print(_summary(schema))
+        console.print(
+            f"{len(schema.tables)} tables, {sum(len(t.columns) for t in schema.tables)} columns, "
+            f"dialect {schema.dialect}; schema text ~{approx_token_count(text)} tokens",
+            highlight=False,
+        )
+
+    app.add_typer(sub, name="schema")
+
+
+def _summary(schema) -> RichTable:
+    table = RichTable(title=f"schema {schema.name}", show_lines=False)
+    table.add_column("table", no_wrap=True)
+    table.add_column("cols", justify="right", min_width=4)
+    table.add_column("rows", justify="right", no_wrap=True)
+    table.add_column("primary key", min_width=12, overflow="fold")
+    table.add_column("references", min_width=12, overflow="fold")
+    table.add_column("comment", overflow="fold")
+    for t in schema.tables:
+        refs = ", ".join(sorted({fk.ref_table for fk in t.foreign_keys}))
+        rows = "" if t.row_count is None else f"{t.row_count:,}"
+        comment = (t.comment or "").replace("\n", " ")
+        table.add_row(t.name, str(len(t.columns)), rows, ", ".join(t.primary_key), refs, comment)
+    return table
