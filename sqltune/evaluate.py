@@ -17,7 +17,8 @@ Error categories, checked in this order (the first that applies wins):
 6. ``runtime_error``: it failed any other way (type errors, bad function arguments...).
 7. ``wrong_join_keys``: same tables as gold, but the column equalities joining them differ
    (compared as sets of table.column pairs, with aliases resolved).
-8. ``wrong_aggregation``: aggregate functions, GROUP BY or HAVING differ from gold's.
+8. ``wrong_aggregation``: aggregate functions, GROUP BY or HAVING differ from gold's (date
+   predicates inside them set aside: a different year in ``SUM(CASE WHEN ...)`` is a date error).
 9. ``wrong_date_filter``: once predicates on date/time columns or date literals are set aside,
    the query has gold's shape, and those predicates differ.
 10. ``wrong_rows``: anything else that ran but returned different rows.
@@ -335,20 +336,33 @@ def _plain_sql(node, dialect: str) -> str:
     return node.copy().transform(strip).sql(dialect=dialect, normalize=True, comments=False).lower()
 
 
-def _date_split(tree, dialect: str, date_columns: set[str]) -> tuple[str, frozenset[str]]:
-    """(the query's shape without date predicates, the set of date predicates) from WHERE and JOIN ON."""
+_DATE_MASK = "__date_predicate__"
+
+
+def _is_join_condition(node) -> bool:
+    from sqlglot import exp
+
+    return isinstance(node, exp.EQ) and isinstance(node.this, exp.Column) and isinstance(node.expression, exp.Column)
+
+
+def _date_masked(tree, dialect: str, date_columns: set[str]):
+    """A copy of `tree` without its date predicates, and those predicates as plain text.
+
+    Date conjuncts of WHERE and JOIN ... ON are removed (so a missing date filter leaves the same
+    shape); date comparisons elsewhere (CASE WHEN, HAVING) become a placeholder. Column = column
+    equalities are join conditions, never date predicates, even on date keys."""
     from sqlglot import exp
 
     tree = tree.copy()
-    removed: set[str] = set()
+    removed: list[str] = []
     holders = [(w, "this") for w in tree.find_all(exp.Where)] + [
         (j, "on") for j in tree.find_all(exp.Join) if j.args.get("on") is not None
     ]
     for holder, key in holders:
         kept = []
         for conjunct in _conjuncts(holder.args[key]):
-            if _is_date_predicate(conjunct, date_columns):
-                removed.add(_plain_sql(conjunct, dialect))
+            if not _is_join_condition(conjunct) and _is_date_predicate(conjunct, date_columns):
+                removed.append(_plain_sql(conjunct, dialect))
             else:
                 kept.append(conjunct)
         if kept:
@@ -357,7 +371,15 @@ def _date_split(tree, dialect: str, date_columns: set[str]) -> tuple[str, frozen
             holder.pop()
         else:
             holder.set(key, exp.true())
-    return _plain_sql(tree, dialect), frozenset(removed)
+    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In)
+    for node in list(tree.find_all(*comparisons)):
+        inner = [n for n in node.walk() if n is not node]
+        if any(isinstance(n, (*comparisons, exp.AggFunc, exp.Select)) for n in inner):
+            continue  # mask only the innermost comparisons, so aggregates around them stay visible
+        if not _is_join_condition(node) and _is_date_predicate(node, date_columns):
+            removed.append(_plain_sql(node, dialect))
+            node.replace(exp.column(_DATE_MASK))
+    return tree, tuple(sorted(removed))
 
 
 def _aggregation_signature(tree, dialect: str) -> tuple:
@@ -450,9 +472,28 @@ def join_pairs(tree, schema: Schema | None = None) -> frozenset[frozenset[str]]:
     return frozenset(pairs)
 
 
-def _unknown_tables(tree, schema: Schema) -> list[str]:
-    known = {t.name.lower() for t in schema.tables} | {t.name.lower().split(".")[-1] for t in schema.tables}
-    return sorted(t for t in _tables(tree) if t not in known)
+def _unknown_names(tree, schema: Schema) -> list[str]:
+    """Tables the schema lacks, and columns a known table lacks (qualified, or unqualified where
+    every source in scope is a known table and no output alias has that name)."""
+    from sqlglot import exp
+
+    known_tables = {t.name.lower() for t in schema.tables} | {t.name.lower().split(".")[-1] for t in schema.tables}
+    unknown = [t for t in sorted(_tables(tree)) if t not in known_tables]
+    for scope in _scopes(tree):
+        tables = {name: schema.table(s.name) for name, s in scope.sources.items() if isinstance(s, exp.Table)}
+        all_known = len(tables) == len(scope.sources) and all(tables.values())
+        aliases = {e.alias.lower() for e in getattr(scope.expression, "expressions", []) if isinstance(e, exp.Alias)}
+        for column in scope.columns:
+            name = column.name
+            if not name or name.lower() in aliases:
+                continue
+            if column.table:
+                table = tables.get(column.table)
+                if table is not None and table.column(name) is None:
+                    unknown.append(f"{table.name}.{name}")
+            elif all_known and tables and not any(t.column(name) for t in tables.values()):
+                unknown.append(name)
+    return unknown
 
 
 def categorize(
@@ -479,7 +520,7 @@ def categorize(
     if kind in ("unknown_table", "unknown_column"):
         return "hallucinated_schema"
     if not pred_res.ok:
-        if schema is not None and _unknown_tables(pred_tree, schema):
+        if schema is not None and _unknown_names(pred_tree, schema):
             return "hallucinated_schema"
         return "runtime_error"
     gold_tree = _parse(gold_sql, dialect)
@@ -488,12 +529,12 @@ def categorize(
     gold_pairs, pred_pairs = join_pairs(gold_tree, schema), join_pairs(pred_tree, schema)
     if gold_pairs and pred_pairs and gold_pairs != pred_pairs and _tables(gold_tree) == _tables(pred_tree):
         return "wrong_join_keys"
-    if _aggregation_signature(gold_tree, dialect) != _aggregation_signature(pred_tree, dialect):
-        return "wrong_aggregation"
     date_columns = _date_columns(schema)
-    gold_shape, gold_dates = _date_split(gold_tree, dialect, date_columns)
-    pred_shape, pred_dates = _date_split(pred_tree, dialect, date_columns)
-    if gold_shape == pred_shape and gold_dates != pred_dates:
+    gold_masked, gold_dates = _date_masked(gold_tree, dialect, date_columns)
+    pred_masked, pred_dates = _date_masked(pred_tree, dialect, date_columns)
+    if _aggregation_signature(gold_masked, dialect) != _aggregation_signature(pred_masked, dialect):
+        return "wrong_aggregation"
+    if gold_dates != pred_dates and _plain_sql(gold_masked, dialect) == _plain_sql(pred_masked, dialect):
         return "wrong_date_filter"
     return "wrong_rows"
 

@@ -99,6 +99,24 @@ def test_schema_names_unknown_tables_behind_a_generic_runtime_error():
     assert category("SELECT name FROM customers", known, failed("runtime"), schema=SCHEMA) == "runtime_error"
 
 
+@pytest.mark.parametrize(
+    "pred",
+    [
+        "SELECT c.name FROM orders o JOIN customers c ON o.customer_id = c.customer_id",  # qualified
+        "SELECT full_name FROM customers",  # unqualified, the only source is a known table
+    ],
+)
+def test_schema_names_unknown_columns_behind_a_generic_runtime_error(pred):
+    gold = "SELECT c.name FROM orders o JOIN customers c ON o.customer_id = c.id"
+    assert category(gold, pred, failed("runtime"), schema=SCHEMA) == "hallucinated_schema"
+    assert category(gold, pred, failed("runtime")) == "runtime_error"
+
+
+def test_output_aliases_are_not_unknown_columns():
+    pred = "SELECT upper(region) AS r, count(*) / 0 FROM customers GROUP BY r"  # DuckDB allows the alias
+    assert category("SELECT region FROM customers", pred, failed("runtime"), schema=SCHEMA) == "runtime_error"
+
+
 def test_join_on_the_wrong_keys():
     pred = "SELECT c.name FROM orders o JOIN customers c ON o.id = c.id WHERE o.status = 'paid'"
     assert category(GOLD_JOIN, pred) == "wrong_join_keys"
@@ -182,6 +200,21 @@ def test_aggregation_ignores_aliases_and_group_order():
 )
 def test_wrong_date_filter(gold, pred):
     assert category(gold, pred) == "wrong_date_filter"
+
+
+def test_date_predicates_inside_aggregates_are_date_errors_not_aggregation_errors():
+    gold = "SELECT sum(CASE WHEN fiscal_year = 2025 THEN amount ELSE 0 END) > sum(CASE WHEN fiscal_year = 2024 THEN amount ELSE 0 END) FROM t"
+    other_year = gold.replace("fiscal_year = 2025", "fiscal_year = 2023")
+    other_aggregate = gold.replace("sum(", "avg(", 1)
+    assert category(gold, other_year) == "wrong_date_filter"
+    assert category(gold, other_aggregate) == "wrong_aggregation"
+
+
+def test_joins_on_date_keys_are_join_keys_not_date_filters():
+    gold = "SELECT count(*) FROM sales s JOIN dim_date d ON s.order_date_key = d.date_key WHERE d.fiscal_year = 2024"
+    pred = "SELECT count(*) FROM sales s JOIN dim_date d ON s.ship_date_key = d.date_key WHERE d.fiscal_year = 2024"
+    assert category(gold, pred) == "wrong_join_keys"
+    assert category(gold, gold.replace("2024", "2023")) == "wrong_date_filter"
 
 
 def test_date_columns_known_from_the_schema_types():
