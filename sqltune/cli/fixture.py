@@ -38,4 +38,18 @@ def register(app: typer.Typer) -> None:
         target = fixtures.ensure_fixture(kind, seed) if build_missing else fixtures.default_fixture_path(kind, seed)
         console.print(str(target), highlight=False, soft_wrap=True)
 
+    @sub.command("corpus")
+    def corpus_cmd(
+        out: Path = typer.Option(None, "--out", help="Output folder (default: the repository's eval/)."),
+        seed: int = typer.Option(0, "--seed", help="Template sampling seed (the shipped files use 0)."),
+    ) -> None:
+        """Regenerate the Harbor question/SQL corpus (train, test, hard) and the large-schema questions."""
+        from sqltune.corpus import generate_corpus
+
+        counts = generate_corpus(out, seed=seed)
+        console.print(f"wrote {counts.train} train, {counts.test} test (incl. {counts.hard} hard), "
+                      f"{counts.large} large-schema pairs")
+        for name, digest in counts.files.items():
+            console.print(f"  {name}  sha256 {digest[:16]}", highlight=False)
+
     app.add_typer(sub, name="fixture")
