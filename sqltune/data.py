@@ -360,33 +360,55 @@ def _execution_problem(pair: Pair, warehouse: "Warehouse") -> Problem | None:
     return None
 
 
-def _duplicate_problems(pairs: Sequence[Pair]) -> list[Problem]:
-    problems = []
-    by_question: dict[str, Pair] = {}
-    by_pair: dict[tuple[str, str], Pair] = {}
-    for pair in pairs:
+class _QuestionIndex:
+    """Pairs by normalised question and by (question, SQL), to find repeats of a pair."""
+
+    def __init__(self) -> None:
+        self.by_question: dict[str, Pair] = {}
+        self.by_pair: dict[tuple[str, str], Pair] = {}
+        self.sqls: set[str] = set()
+
+    def add(self, pair: Pair) -> None:
         q, s = normalize_question(pair.question), _sql_key(pair.sql)
-        if (q, s) in by_pair:
-            problems.append(Problem(pair.id, "duplicate_pair", f"same question and SQL as {by_pair[(q, s)].id}"))
-        elif q in by_question:
-            problems.append(Problem(pair.id, "duplicate_question", f"same question as {by_question[q].id}, different SQL"))
-        by_question.setdefault(q, pair)
-        by_pair.setdefault((q, s), pair)
+        self.by_question.setdefault(q, pair)
+        self.by_pair.setdefault((q, s), pair)
+        self.sqls.add(s)
+
+    def repeat_of(self, pair: Pair) -> tuple[str, Pair] | None:
+        """("pair", first) for the same question and SQL, ("question", first) for the same question."""
+        q, s = normalize_question(pair.question), _sql_key(pair.sql)
+        if (q, s) in self.by_pair:
+            return "pair", self.by_pair[(q, s)]
+        if q in self.by_question:
+            return "question", self.by_question[q]
+        return None
+
+
+_REPEAT_TEXT = {"pair": "same question and SQL as", "question": "same question as"}
+
+
+def _duplicate_problems(pairs: Sequence[Pair]) -> list[Problem]:
+    problems, index = [], _QuestionIndex()
+    for pair in pairs:
+        repeat = index.repeat_of(pair)
+        if repeat is not None:
+            kind, first = repeat
+            problems.append(Problem(pair.id, f"duplicate_{kind}", f"{_REPEAT_TEXT[kind]} {first.id}"))
+        index.add(pair)
     return problems
 
 
 def _leak_problems(pairs: Sequence[Pair], against: Sequence[Pair]) -> tuple[list[Problem], int]:
-    other_questions = {normalize_question(p.question): p for p in against}
-    other_pairs = {(normalize_question(p.question), _sql_key(p.sql)) for p in against}
-    other_sql = {_sql_key(p.sql) for p in against}
+    index = _QuestionIndex()
+    for other in against:
+        index.add(other)
     problems, shared_sql = [], 0
     for pair in pairs:
-        q, s = normalize_question(pair.question), _sql_key(pair.sql)
-        if (q, s) in other_pairs:
-            problems.append(Problem(pair.id, "leak_pair", f"same question and SQL as {other_questions[q].id} in the other file"))
-        elif q in other_questions:
-            problems.append(Problem(pair.id, "leak_question", f"same question as {other_questions[q].id} in the other file"))
-        elif s in other_sql:
+        repeat = index.repeat_of(pair)
+        if repeat is not None:
+            kind, first = repeat
+            problems.append(Problem(pair.id, f"leak_{kind}", f"{_REPEAT_TEXT[kind]} {first.id} in the other file"))
+        elif _sql_key(pair.sql) in index.sqls:
             shared_sql += 1
     return problems, shared_sql
 
