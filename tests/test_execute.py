@@ -244,6 +244,8 @@ def pg_schema():
     yield "sqltune_exec_test"
     with engine.begin() as con:
         con.exec_driver_sql("DROP SCHEMA IF EXISTS sqltune_exec_test CASCADE")
+        con.exec_driver_sql("DROP OWNED BY sqltune_test_reader")
+        con.exec_driver_sql("DROP ROLE IF EXISTS sqltune_test_reader")
     engine.dispose()
 
 
