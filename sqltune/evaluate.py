@@ -261,8 +261,10 @@ class Comparison:
 
 # -- error categories ------------------------------------------------------------------------------
 _DATE_TYPE = re.compile(r"\b(date|time|timestamp\w*|datetime|interval)\b", re.I)
-_DATE_NAME_PART = re.compile(r"date|time")
-_DATE_NAME_TOKENS = frozenset({"year", "yr", "month", "mon", "quarter", "qtr", "week", "day", "fiscal", "fy", "period", "ts", "dt"})
+_DATE_NAME_EDGE = re.compile(r"^(date|time)|(date|time|timestamp)$")
+_DATE_NAME_TOKENS = frozenset(
+    {"date", "time", "datetime", "timestamp", "year", "yr", "month", "mon", "quarter", "qtr", "week", "day", "fiscal", "fy", "period", "ts", "dt"}
+)
 _DATE_NAME_SUFFIXES = frozenset({"at", "on"})
 _DATE_LITERAL = re.compile(r"^\d{4}-\d{2}(-\d{2})?([ T]\d{2}:\d{2}(:\d{2})?)?")
 _DATE_FUNCTION_NODES = frozenset({"Extract", "Year", "Month", "Quarter", "Week", "Day", "DayOfWeek", "DayOfMonth", "DayOfYear", "WeekOfYear"})
@@ -278,11 +280,16 @@ def _parse(sql: str, dialect: str):
 
 
 def _is_date_column_name(name: str) -> bool:
+    """order_date, orderdate, date_key, created_at, fiscal_year, ship_ts: yes; lifetime_value: no."""
     name = name.lower()
-    if _DATE_NAME_PART.search(name):
-        return True
     tokens = [t for t in re.split(r"[^a-z0-9]+", name) if t]
-    return bool(tokens) and (bool(_DATE_NAME_TOKENS.intersection(tokens)) or tokens[-1] in _DATE_NAME_SUFFIXES)
+    if not tokens:
+        return False
+    return (
+        _DATE_NAME_EDGE.search(name) is not None
+        or bool(_DATE_NAME_TOKENS.intersection(tokens))
+        or tokens[-1] in _DATE_NAME_SUFFIXES
+    )
 
 
 def _date_columns(schema: Schema | None) -> set[str]:

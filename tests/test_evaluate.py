@@ -224,6 +224,20 @@ def test_date_columns_known_from_the_schema_types():
     assert category(gold, pred) == "wrong_rows"  # without the schema, "shipped" looks like any column
 
 
+@pytest.mark.parametrize(
+    "column,dated",
+    [
+        ("order_date", True), ("orderdate", True), ("date_key", True), ("created_at", True), ("fiscal_year", True),
+        ("ship_ts", True), ("calendar_month", True),
+        ("lifetime_value", False), ("update_count", False), ("is_holiday", False), ("status", False),
+    ],
+)
+def test_date_columns_recognised_by_name(column, dated):
+    gold = f"SELECT count(*) FROM t WHERE kind = 'a' AND {column} > 5"
+    pred = f"SELECT count(*) FROM t WHERE kind = 'a' AND {column} > 6"
+    assert (category(gold, pred) == "wrong_date_filter") is dated
+
+
 def test_date_filter_needs_the_rest_of_the_query_to_match():
     gold = "SELECT count(*) FROM orders WHERE status = 'paid' AND order_date >= '2023-01-01'"
     pred = "SELECT count(*) FROM orders WHERE status = 'open' AND order_date >= '2022-01-01'"
