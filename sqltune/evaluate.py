@@ -33,7 +33,7 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -616,10 +616,7 @@ class Scorer:
             pred = self.warehouse.execute(pred_sql)
         else:
             pred = ExecutionResult.failure("syntax", "empty prediction")
-        if gold.ok:
-            verdict = execution_match(gold, pred, gold_sql=pair.sql, rules=self.rules, dialect=self.dialect)
-        else:
-            verdict = MatchVerdict(False, f"gold query failed ({gold.error_kind}): {gold.error}")
+        verdict = execution_match(gold, pred, gold_sql=pair.sql, rules=self.rules, dialect=self.dialect)
         category = categorize(pair.sql, pred_sql, gold, pred, verdict, self.schema, dialect=self.dialect)
         result = QuestionResult(
             id=pair.id,

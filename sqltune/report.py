@@ -110,8 +110,11 @@ def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> st
         out += [f"## Questions that changed against {labels[0]}", ""]
         out += _md_table(["Model", "Fixed", "Broken"], flips)
     out += ["## Match rules and setup", ""]
+    shared_rules = len({r.rules for r in comparison.reports}) == 1
+    if shared_rules:
+        out += [f"Match rules (all): {comparison.reports[0].rules}", ""]
     for report in comparison.reports:
-        out += [f"**{_md_cell(report.label)}** — {report.rules}", ""]
+        out += [f"**{_md_cell(report.label)}**" + ("" if shared_rules else f" — {report.rules}"), ""]
         if report.setup:
             out += ["```json", json.dumps(report.setup, indent=2, default=str, sort_keys=True), "```", ""]
     return "\n".join(out)

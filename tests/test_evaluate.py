@@ -298,6 +298,7 @@ PAIRS_AND_PREDICTIONS = [
     ("writes", "SELECT count(*) FROM customers", "DELETE FROM customers", "rejected"),
     ("made_up", "SELECT name FROM customers", "SELECT full_name FROM customers", "hallucinated_schema"),
     ("empty", "SELECT name FROM customers", "", "syntax_error"),
+    ("broken_gold", "SELECT nope FROM customers", "SELECT 1", "gold_error"),
 ]
 
 
@@ -317,16 +318,19 @@ def test_score_predictions_right_wrong_unparseable_timeout(shop):
     assert by_id["wrong"].executable and not by_id["wrong"].execution_match
     assert by_id["wrong"].gold_rows == 10 and by_id["wrong"].pred_rows == 10
     assert by_id["slow"].pred_error and "timeout" in by_id["slow"].pred_error
-    assert report.n == 7
-    assert report.execution_accuracy == pytest.approx(1 / 7)
-    assert report.executable_rate == pytest.approx(2 / 7)
-    assert report.categories == {"timeout": 1, "rejected": 1, "syntax_error": 2, "hallucinated_schema": 1, "wrong_rows": 1}
+    assert by_id["broken_gold"].gold_rows is None and "gold query failed" in by_id["broken_gold"].reason
+    assert report.n == 8
+    assert report.execution_accuracy == pytest.approx(1 / 8)
+    assert report.executable_rate == pytest.approx(3 / 8)
+    assert report.categories == {
+        "gold_error": 1, "timeout": 1, "rejected": 1, "syntax_error": 2, "hallucinated_schema": 1, "wrong_rows": 1
+    }
     assert report.by_difficulty["easy"].n == 3 and report.by_difficulty["easy"].execution_accuracy == pytest.approx(1 / 3)
     assert report.by_difficulty["hard"].execution_accuracy == 0.0
-    assert report.by_tag["t"].n == 3
+    assert report.by_tag["t"].n == 4
     assert report.setup == {"model": "m"} and "multisets" in report.rules
     assert report.mean_latency_s == pytest.approx(0.5)
-    assert sorted(d for d, _ in ticks) == list(range(1, 8)) and {t for _, t in ticks} == {7}
+    assert sorted(d for d, _ in ticks) == list(range(1, 9)) and {t for _, t in ticks} == {8}
 
 
 def test_exact_and_raw_match(shop):
