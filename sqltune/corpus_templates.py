@@ -951,7 +951,8 @@ JOIN {ref} pt ON t.{fk} = pt.{ref_pk} GROUP BY pt.{parent.name_column}""", "medi
     for t in picked:
         t.n_train, t.n_test = 1, 0
     core, _ = generate_pairs(con, picked, seed + 1, db="large", id_prefix="large-core-")
-    for p in core[:harbor_count]:
+    keep = sorted(r.choice(len(core), min(harbor_count, len(core)), replace=False))
+    for p in (core[int(i)] for i in keep):
         if p.question.lower() not in seen:
             seen.add(p.question.lower())
             pairs.append(CorpusPair(f"large-{len(pairs) + 1:03d}", p.question, p.sql, p.difficulty, [*p.tags, "harbor_core"], "large"))
