@@ -12,7 +12,7 @@ import html
 import io
 import json
 import os
-import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -60,13 +60,13 @@ def write_report(
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write beside `path`, then rename over it (a plain open, so the file mode follows the umask)."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        temp.write_text(text, encoding="utf-8")
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 
@@ -159,6 +159,8 @@ def _grouped_bars(groups: Sequence[str], series: Mapping[str, Sequence[float]], 
         bars = axes.bar(xs, ys, bar * 0.95, label=name, color=_COLORS[i % len(_COLORS)])
         axes.bar_label(bars, labels=[f"{y:.0f}" + ("%" if percent else "") for y in ys], fontsize=7, padding=1)
     axes.set_xticks(range(len(groups)), list(groups), fontsize=8, rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+    pad = max(0, 3 - len(groups)) / 2  # one or two groups: keep bars as narrow as with three
+    axes.set_xlim(-0.6 - pad, len(groups) - 0.4 + pad)
     axes.set_ylabel(ylabel, fontsize=9)
     axes.set_title(title, fontsize=10)
     if percent:

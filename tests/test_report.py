@@ -51,6 +51,9 @@ def test_writes_json_markdown_and_html(tmp_path, reports):
     assert document["title"] == "Harbor eval"
     assert Comparison.from_dict(document) == Comparison(reports)
     assert document["spot_checks"] == SPOT_CHECKS
+    # Written by rename from a temp file in the same folder, readable like any other file.
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in (paths.json, paths.markdown, paths.html))
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
 def test_markdown_has_the_harbor_table_and_breakdowns(reports):
