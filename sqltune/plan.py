@@ -10,19 +10,22 @@ Byte counts per component (bytes/param unless stated):
 
 * base weights -- QLoRA: 0.5 for each quantised linear weight, plus its absmax scales: one fp32
   per 64-weight block, or with double quantisation one uint8 per block plus one fp32 per 256
-  blocks (and the small code tables). Everything else at 2 (bf16). LoRA and full: 2 for all.
+  blocks (and the small code tables). The other weights (embeddings, norms, lm_head) at 4:
+  peft's `prepare_model_for_kbit_training`, which sqltune's trainer calls, casts every
+  non-4-bit weight to fp32 (`upcast_non_quantized=False` for 2, as loaded). LoRA and full: 2 for
+  all (`dtype_bytes`: 4 where the CPU lacks bf16 and training runs in fp32).
 * adapter -- `r * (in + out)` per targeted linear, at 4: peft's default `autocast_adapter_dtype`
   keeps adapter weights in fp32 even on a bf16/4-bit base.
-* gradients -- same dtype as the trainable weights (adapter fp32; full fine-tuning bf16).
+* gradients -- same dtype as the trainable weights (adapter fp32; full fine-tuning 2).
 * optimizer -- AdamW keeps two fp32 moments (8); 8-bit AdamW keeps two uint8 moments plus one
   fp32 absmax per 256-value block and state. Paged optimisers have the same size but can spill to
   CPU memory under pressure, so the figure is an upper bound on accelerator memory there.
 * activations -- see `activation_bytes`.
-* logits -- `batch * seq * vocab * (2 + 4 + 4)`: the lm_head output in bf16, its fp32 upcast kept
-  for the loss, and the fp32 gradient of that upcast at the start of backward. For small models
-  with large vocabularies this term often dominates.
+* logits -- `batch * seq * vocab * (4 + 4 [+ 2])`: transformers' loss upcasts the logits to
+  fp32 and keeps them, backward adds their fp32 gradient, and a bf16 residual stream adds the
+  bf16 lm_head output. For small models with large vocabularies this term often dominates.
 
-Full fine-tuning is costed as bf16 weights + bf16 gradients + fp32 optimizer moments (no fp32
+Full fine-tuning is costed as 16-bit weights + 16-bit gradients + fp32 optimizer moments (no fp32
 master copy). Framework overhead (CUDA context, allocator fragmentation, kernels' workspaces) is
 not included: leave ~0.5-1 GiB of headroom on a GPU.
 """
@@ -53,6 +56,10 @@ class LinearLayer:
     name: str
     in_features: int
     out_features: int
+
+    @property
+    def parent(self) -> str:
+        return self.name.rpartition(".")[0]
 
     @property
     def params(self) -> int:
@@ -207,38 +214,49 @@ def activation_bytes(
     batch_size: int,
     seq_len: int,
     gradient_checkpointing: bool,
-    lora_layers: Sequence[LinearLayer] = (),
+    trainable: Sequence[LinearLayer] = (),
     lora_r: int = 0,
-    dtype_bytes: int = BF16,
+    stream_bytes: int = BF16,
+    trainable_bytes: int = FP32,
+    norms_trainable: bool = False,
 ) -> int:
-    """Tensors saved for backward by the decoder stack (logits excluded), for a Llama-like block.
+    """Tensors autograd keeps for backward in the decoder stack (logits excluded), Llama-like block.
 
-    Per layer and token, with h = hidden, i = intermediate, kv = key/value width, a = dtype bytes:
-      norms       2 * 4h            (RMSNorm upcasts its input to fp32 and keeps it)
-      attention   a * (3h + 2kv)    (normed input, q, k, v, attention output; SDPA/flash attention
-                                     keeps no seq x seq matrix -- eager attention would add
-                                     2 * heads * seq * a)
-      MLP         a * (h + 3i)      (normed input, gate, up, act(gate) * up)
-      LoRA        4 * (in + r)      per targeted linear: peft casts the input to the fp32 adapter
-                                     dtype and keeps it, plus the r-wide intermediate
-    plus the final norm's fp32 input (4h) and the labels (8 bytes).
-    With gradient checkpointing only each layer's input is kept (a * h per layer and token) and one
-    layer's activations are rebuilt at a time during backward.
+    Per layer and token, with h = hidden, i = intermediate, kv = key/value width and a = bytes of
+    the residual stream (2 for bf16; 4 when the embeddings were upcast to fp32):
+      norms       2 * 4h           RMSNorm upcasts its input to fp32 and keeps it
+      attention   a * (2h + 2kv)   q, k, v and the attention output (SDPA/flash attention keeps
+                                   no seq x seq matrix; eager attention would add 2*heads*seq*a)
+      MLP         a * 3i           gate, act(gate), up
+      inputs      the inputs of trainable linears (a frozen linear keeps none): with LoRA weights
+                  in another dtype than the stream peft copies each targeted layer's input to
+                  it (trainable_bytes * in, per target); otherwise linears under one parent with
+                  the same input width share one kept input (stream_bytes * in)
+      LoRA        trainable_bytes * r per target (the low-rank intermediate)
+    plus the final norm's fp32 input (4h) and the labels (8 bytes). When the norm weights train too
+    (full fine-tuning) each norm also keeps its normalised output (a * h), and lm_head its input.
+    With gradient checkpointing only each layer's input is kept (a * h per layer and token) and
+    one layer's activations are rebuilt at a time during backward.
+    Checked against autograd's saved tensors on a tiny Llama in tests/test_plan.py.
     """
     tokens = batch_size * seq_len
-    h, i, kv = shape.hidden_size, shape.intermediate_size, shape.kv_dim
-    per_layer = 2 * FP32 * h + dtype_bytes * (3 * h + 2 * kv) + dtype_bytes * (h + 3 * i)
-    per_layer += FP32 * (sum(ln.in_features for ln in lora_layers) + lora_r * len(lora_layers)) / shape.num_layers
-    outside = FP32 * h + 8
-    if gradient_checkpointing:
-        kept = shape.num_layers * dtype_bytes * h + per_layer
+    h, i, kv, layers = shape.hidden_size, shape.intermediate_size, shape.kv_dim, shape.num_layers
+    fixed = 2 * FP32 * h + stream_bytes * (2 * h + 2 * kv) + stream_bytes * 3 * i
+    if lora_r and trainable_bytes != stream_bytes:
+        inputs = trainable_bytes * sum(ln.in_features for ln in trainable)
     else:
-        kept = shape.num_layers * per_layer
+        inputs = stream_bytes * sum(width for _, width in {(ln.parent, ln.in_features) for ln in trainable})
+    inputs += trainable_bytes * lora_r * len(trainable)
+    per_layer = fixed + inputs / layers + (2 * stream_bytes * h if norms_trainable else 0)
+    kept = layers * stream_bytes * h + per_layer if gradient_checkpointing else layers * per_layer
+    outside = FP32 * h + 8 + (2 * stream_bytes * h if norms_trainable else 0)
     return int(tokens * (kept + outside))
 
 
-def logits_bytes(shape: ModelShape, *, batch_size: int, seq_len: int, dtype_bytes: int = BF16) -> int:
-    return batch_size * seq_len * shape.vocab_size * (dtype_bytes + FP32 + FP32)
+def logits_bytes(shape: ModelShape, *, batch_size: int, seq_len: int, stream_bytes: int = BF16) -> int:
+    """fp32 logits kept for the loss + their fp32 gradient (+ the 16-bit lm_head output)."""
+    extra = stream_bytes if stream_bytes != FP32 else 0
+    return batch_size * seq_len * shape.vocab_size * (FP32 + FP32 + extra)
 
 
 def estimate_memory(
@@ -252,6 +270,8 @@ def estimate_memory(
     gradient_checkpointing: bool = True,
     optimizer: str = "adamw_torch",
     double_quant: bool = True,
+    upcast_non_quantized: bool = True,
+    dtype_bytes: int = BF16,
 ) -> MemoryEstimate:
     """Peak training memory for one method ("qlora", "lora" or "full"); see the module docstring."""
     if method not in METHODS:
@@ -259,29 +279,39 @@ def estimate_memory(
     for label, value in (("batch size", batch_size), ("sequence length", seq_len), ("LoRA rank", lora_r)):
         if value < 1:
             raise ConfigError(f"{label} must be at least 1, got {value}")
+    if dtype_bytes not in (BF16, FP32):
+        raise ConfigError(f"dtype_bytes must be 2 (bf16/fp16) or 4 (fp32), got {dtype_bytes}")
     shape = model_config if isinstance(model_config, ModelShape) else model_shape(model_config)
     settings = dict(
         lora_r=lora_r, lora_targets=lora_targets if isinstance(lora_targets, str) else list(lora_targets),
         batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing,
-        optimizer=optimizer, double_quant=double_quant,
+        optimizer=optimizer, double_quant=double_quant, upcast_non_quantized=upcast_non_quantized,
+        dtype_bytes=dtype_bytes,
     )
+    stream = dtype_bytes
     if method == "full":
+        layers = list(shape.quantizable)
         trainable = shape.total_params
-        base = BF16 * shape.total_params
-        adapter, gradients = 0, BF16 * trainable
-        acts = activation_bytes(shape, batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing)
+        base = dtype_bytes * shape.total_params
+        adapter, gradients, rank, trainable_bytes = 0, dtype_bytes * trainable, 0, dtype_bytes
     else:
         layers = shape.targets(lora_targets)
         trainable = sum(lora_r * (ln.in_features + ln.out_features) for ln in layers)
         if method == "qlora":
-            base = BF16 * shape.kept_params + sum(nf4_weight_bytes(ln.params, double_quant=double_quant) for ln in shape.quantizable)
+            kept_bytes = FP32 if upcast_non_quantized else dtype_bytes
+            stream = kept_bytes  # the (upcast) embedding sets the residual stream's dtype
+            base = kept_bytes * shape.kept_params + sum(
+                nf4_weight_bytes(ln.params, double_quant=double_quant) for ln in shape.quantizable
+            )
         else:
-            base = BF16 * shape.total_params
+            base = dtype_bytes * shape.total_params
         adapter = gradients = FP32 * trainable
-        acts = activation_bytes(
-            shape, batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing,
-            lora_layers=layers, lora_r=lora_r,
-        )
+        rank, trainable_bytes = lora_r, FP32
+    acts = activation_bytes(
+        shape, batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing,
+        trainable=layers, lora_r=rank, stream_bytes=stream, trainable_bytes=trainable_bytes,
+        norms_trainable=method == "full",
+    )
     return MemoryEstimate(
         method=method,
         base_weights=base,
@@ -289,7 +319,7 @@ def estimate_memory(
         gradients=gradients,
         optimizer=optimizer_bytes(trainable, optimizer),
         activations=acts,
-        logits=logits_bytes(shape, batch_size=batch_size, seq_len=seq_len),
+        logits=logits_bytes(shape, batch_size=batch_size, seq_len=seq_len, stream_bytes=stream),
         trainable_params=trainable,
         total_params=shape.total_params,
         settings=settings,

@@ -16,6 +16,7 @@ def plan(
     no_checkpointing: bool = typer.Option(False, "--no-checkpointing", help="Estimate without gradient checkpointing."),
     optimizer: str = typer.Option("adamw_torch", "--optimizer", help="adamw_torch, adamw_8bit, paged_adamw_8bit, ..."),
     no_double_quant: bool = typer.Option(False, "--no-double-quant", help="4-bit without double quantisation."),
+    fp32: bool = typer.Option(False, "--fp32", help="Training runs in fp32 (CPUs without bf16) instead of bf16."),
 ) -> None:
     """Estimate peak training memory before training (no weights are loaded)."""
     from sqltune.plan import format_bytes, load_model_config, model_shape, plan_table
@@ -25,6 +26,7 @@ def plan(
     estimates = plan_table(
         shape, lora_r=lora_r, lora_targets=targets, batch_size=batch_size, seq_len=seq_len,
         gradient_checkpointing=not no_checkpointing, optimizer=optimizer, double_quant=not no_double_quant,
+        dtype_bytes=4 if fp32 else 2,
     )
     title = (
         f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens, "
@@ -32,14 +34,18 @@ def plan(
     )
     table = Table(title=title)
     table.add_column("")
+    width = "fp32" if fp32 else "bf16"
     for est in estimates:
-        table.add_column({"qlora": "QLoRA (NF4)", "lora": "LoRA (bf16)", "full": "full (bf16)"}[est.method], justify="right")
+        table.add_column({"qlora": "QLoRA (NF4)", "lora": f"LoRA ({width})", "full": f"full ({width})"}[est.method], justify="right")
     for row in estimates[0].rows():
         table.add_row(row, *(format_bytes(est.rows()[row]) for est in estimates), style="bold" if row == "total peak" else None)
     table.add_row("trainable params", *(f"{est.trainable_params / 1e6:.2f}M" for est in estimates))
     console = Console()
     console.print(table)
-    console.print("[dim]Excludes framework overhead (CUDA context, allocator fragmentation): keep ~1 GiB headroom.[/]")
+    console.print(
+        "[dim]QLoRA keeps its non-4-bit weights (embeddings, norms) in fp32, as peft's prepare_model_for_kbit_training "
+        "leaves them. Excludes framework overhead (CUDA context, allocator fragmentation): keep ~1 GiB headroom.[/]"
+    )
 
 
 def register(app: typer.Typer) -> None:
