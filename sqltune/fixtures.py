@@ -258,6 +258,11 @@ class _Days:
 
 
 def _build_harbor(con, seed: int, report: Progress) -> None:
+    """Fill the Harbor tables in foreign-key order, top to bottom, one section per table group.
+
+    Every draw comes from one generator seeded with `seed`, in a fixed order: reordering sections
+    changes the data (and so the corpus built from it: rerun `sqltune fixture corpus`).
+    """
     spec = _load_yaml("harbor.yaml")
     rng = np.random.default_rng(seed)
     _run_ddl(con, "harbor.sql")

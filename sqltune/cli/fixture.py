@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from sqltune import fixtures
-
 console = Console()
 
 
@@ -24,6 +22,8 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
     ) -> None:
         """Build a fixture warehouse into PATH (atomically)."""
+        from sqltune import fixtures
+
         info = fixtures.build_fixture(path, kind=kind, seed=seed, overwrite=force)
         console.print(f"built [bold]{info.kind}[/] fixture (seed {info.seed}): {info.table_count} tables, "
                       f"{info.total_rows:,} rows -> {info.path}")
@@ -35,6 +35,8 @@ def register(app: typer.Typer) -> None:
         build_missing: bool = typer.Option(False, "--ensure", help="Build the cached file if it is missing."),
     ) -> None:
         """Print the cache path of a fixture (under $SQLTUNE_CACHE or ~/.cache/sqltune)."""
+        from sqltune import fixtures
+
         target = fixtures.ensure_fixture(kind, seed) if build_missing else fixtures.default_fixture_path(kind, seed)
         console.print(str(target), highlight=False, soft_wrap=True)
 
