@@ -74,3 +74,8 @@ def test_duplicate_adapter_names(captured, capsys, tmp_path):
     spec = f"a={tmp_path / 'a'}"
     assert main(["serve", "--db", "wh.duckdb", "--adapter", spec, "--adapter", spec]) == 1
     assert "twice" in capsys.readouterr().err
+
+
+def test_bad_limits_fail_before_the_model_loads(captured, capsys):
+    assert main(["serve", "--db", "wh.duckdb", "--workers", "0"]) == 1
+    assert "workers" in capsys.readouterr().err and "load" not in captured

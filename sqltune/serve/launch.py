@@ -50,6 +50,7 @@ def launch(
     """Load the model (base + named adapters, or a merged checkpoint) and serve it until interrupted."""
     if not settings.db:
         raise ConfigError("serve needs a warehouse (--db) for the schema in the prompt")
+    settings.validate()  # fail on bad limits before spending time on the model
     adapters = adapters or {}
     generator = load_generator(base, adapters, merged, db=settings.db)
     if settings.default_adapter is None and generator.adapters:
