@@ -35,6 +35,11 @@ def _fq(v, r) -> dict:
     return {"fy": pick(r, v.fiscal_years), "fq": q, "fq_word": QUARTER_WORD[q]}
 
 
+def _fiscal_month(v, r) -> dict:
+    m = int(r.integers(1, 13))
+    return {"fm": m, "fm_ord": f"{m}{'th' if 11 <= m <= 13 else {1: 'st', 2: 'nd', 3: 'rd'}.get(m % 10, 'th')}"}
+
+
 def _month(v, r) -> dict:
     y, m, name = pick(r, v.months)
     return {"year": y, "month": m, "month_name": name}
@@ -270,11 +275,11 @@ WHERE p.product_name = '{product}' AND d.calendar_year = {year} AND d.calendar_m
             "How many {channel} orders were there in month {fm} of fiscal {fy}?",
             "In fiscal {fy}, month {fm}, how many orders used the {channel} channel?",
             "Give me the {channel} order count for FY{fy} fiscal month {fm}.",
-            "What was the number of {channel} orders in the {fm}th fiscal month of FY{fy}?",
+            "What was the number of {channel} orders in the {fm_ord} fiscal month of FY{fy}?",
         ], """SELECT COUNT(*) FROM orders o JOIN channels ch ON o.channel_id = ch.channel_id
 JOIN dim_date d ON o.order_date_key = d.date_key
 WHERE ch.channel_name = '{channel}' AND d.fiscal_year = {fy} AND d.fiscal_month = {fm}""",
-            _merge(_one("channel", "channels"), _fy, lambda v, r: {"fm": int(r.integers(1, 13))})),
+            _merge(_one("channel", "channels"), _fy, _fiscal_month)),
         T("top_products_department", "medium", ("join", "group_by", "order_limit", "aggregation"), [
             "What are the top {n} products by net sales in the {dept} department?",
             "List the {n} best-selling {dept} products by revenue.",
@@ -804,13 +809,13 @@ GROUP BY cu.customer_id, cu.first_name, cu.last_name ORDER BY net_sales DESC LIM
             "In fiscal {fy} month {fm}, which stores sold more than their target?",
             "Show stores that outperformed their target amount in fiscal period {fm} of {fy}.",
             "What stores went over target in FY{fy} fiscal month {fm}?",
-            "Which stores had net sales above target in the {fm}th fiscal month of FY{fy}?",
+            "Which stores had net sales above target in the {fm_ord} fiscal month of FY{fy}?",
             "Stores exceeding their FY{fy} month-{fm} sales target?",
         ], """SELECT st.store_name FROM sales_targets tg JOIN stores st ON tg.store_id = st.store_id
 JOIN (SELECT s.store_id, SUM(s.net_amount) AS net_sales FROM sales s JOIN dim_date d ON s.order_date_key = d.date_key
 WHERE d.fiscal_year = {fy} AND d.fiscal_month = {fm} GROUP BY s.store_id) sub ON sub.store_id = tg.store_id
 WHERE tg.fiscal_year = {fy} AND tg.fiscal_month = {fm} AND sub.net_sales > tg.target_amount""",
-            _merge(_fy, lambda v, r: {"fm": int(r.integers(1, 13))})),
+            _merge(_fy, _fiscal_month)),
         T("avg_order_value_channel", "hard", ("nested", "join", "fiscal_date", "aggregation"), [
             "What is the average order value (sum of line net amounts per order) for {channel} orders in fiscal {fy}?",
             "Average basket size in dollars for {channel} orders placed in FY{fy}?",

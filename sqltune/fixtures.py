@@ -399,7 +399,9 @@ def _build_harbor(con, seed: int, report: Progress) -> None:
     # price history (prices on a given day come from it)
     n_pc = n["price_changes"]
     pc_product = np.sort(rng.integers(1, n_pr + 1, n_pc))
-    pc_day = rng.integers(1, days.n, n_pc)
+    life_lo = np.maximum(launch_idx[pc_product - 1] + 1, 1)  # prices change only while the product is sold
+    life_hi = np.minimum(disc_idx[pc_product - 1] - 1, days.n - 1)
+    pc_day = life_lo + (rng.random(n_pc) * (life_hi - life_lo + 1)).astype(np.int64)
     order = np.lexsort((pc_day, pc_product))
     pc_product, pc_day = pc_product[order], pc_day[order]
     keep = np.ones(n_pc, dtype=bool)
