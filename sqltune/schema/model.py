@@ -20,6 +20,9 @@ class Column:
     nullable: bool = True
     comment: str | None = None
     samples: tuple[str, ...] = ()
+    # Every distinct value of a low-cardinality text column (readers fill it); matched against
+    # question words when pruning, never shown in prompts.
+    values: tuple[str, ...] = ()
 
 
 @dataclass
@@ -67,7 +70,10 @@ class Schema:
     def from_dict(cls, data: dict) -> "Schema":
         tables = []
         for t in data["tables"]:
-            cols = [Column(**{**c, "samples": tuple(c.get("samples", ()))}) for c in t["columns"]]
+            cols = [
+                Column(**{**c, "samples": tuple(c.get("samples", ())), "values": tuple(c.get("values", ()))})
+                for c in t["columns"]
+            ]
             fks = [
                 ForeignKey(tuple(fk["columns"]), fk["ref_table"], tuple(fk["ref_columns"]))
                 for fk in t.get("foreign_keys", [])

@@ -104,14 +104,30 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+# Irregular forms that matter in business questions, mapped to the stem of their noun.
+_IRREGULAR = {"sold": "sal", "sell": "sal", "sells": "sal", "selling": "sal", "bought": "buy", "paid": "pay",
+              "spent": "spend", "sent": "send", "made": "make", "won": "win", "lost": "los", "left": "leav"}
+
+
 def stem(word: str) -> str:
-    """Very light English stemming: plurals only (`categories` -> `category`)."""
+    """Light English stemming, the same on both sides of a match: plurals, -ing, -ed, -ment and a
+    final -e go (`shipped`, `shipping`, `shipment` -> `ship`; `priced`, `price` -> `pric`)."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
     if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix, shortest in (("ing", 6), ("ed", 5), ("ment", 7)):
+        if len(word) >= shortest and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            if len(word) > 2 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+                word = word[:-1]  # shipp -> ship
+            break
+    if len(word) > 3 and word.endswith("e") and not word.endswith("ee"):
+        word = word[:-1]
     return word
 
 
@@ -130,29 +146,71 @@ def _keys(text: str) -> list[tuple[str, str]]:
 
 
 # Field weights: a word in the table's own name says most, a word in a column comment least.
-_FIELD_WEIGHTS = {"table": 3.0, "column": 1.5, "sample": 1.5, "table_comment": 1.0, "column_comment": 0.5}
+# "value" words come from the data (a category or city the question names); a whole multi-word
+# value found in the question ("Canada West") is stronger still.
+_FIELD_WEIGHTS = {
+    "table": 3.0,
+    "column": 1.5,
+    "value": 1.5,
+    "table_comment": 1.0,
+    "column_comment": 0.5,
+}
 _PREFIX_WEIGHT = 0.5
+_PHRASE_WEIGHT = 3.0
+_MAX_PHRASE = 5
+
+# Time in the question ("in FY2024", "per month", "on weekends", "2024-03-01") makes a date
+# dimension (mostly time columns, referenced by other tables) relevant even when no word matches it.
+_TIME_KEY = "<time>"
+_TIME_WEIGHT = 3.0
+_TIME_QUESTION = re.compile(
+    r"\b(?:(?:19|20)\d\d|fy\s?\d{2,4}|q[1-4]|\d{4}-\d\d(?:-\d\d)?|dates?|days?|daily|weeks?|weekly|weekends?"
+    r"|weekdays?|months?|monthly|quarters?|quarterly|years?|yearly|annual(?:ly)?|fiscal|calendar|holidays?"
+    r"|today|yesterday|seasons?|january|february|march|april|june|july|august|september|october|november"
+    r"|december|(?:may|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?\s+\d{1,4})\b",
+    re.IGNORECASE,
+)
+_TIME_WORDS = frozenset("date day week weekend weekday month quarter year fiscal calendar holiday time".split())
+_TIME_TYPES = re.compile(r"^\s*(date|time|timestamp|datetime)", re.IGNORECASE)
 
 
 @dataclass
 class _LexicalIndex:
     postings: dict[str, list[tuple[int, float]]]  # key -> [(table index, weight)]
+    phrases: dict[tuple[str, ...], list[int]]  # multi-word data value -> tables holding it
     idf: dict[str, float]
+    phrase_idf: dict[tuple[str, ...], float]
 
 
 def _table_fields(table: Table) -> dict[str, str]:
     return {
         "table": table.name,
         "column": " ".join(c.name for c in table.columns),
-        "sample": " ".join(s for c in table.columns for s in c.samples),
+        "value": " ".join(v for c in table.columns for v in dict.fromkeys(c.values or c.samples)),
         "table_comment": table.comment or "",
         "column_comment": " ".join(c.comment or "" for c in table.columns),
     }
 
 
+def _time_share(table: Table) -> float:
+    """Share of a table's columns that are dates or named after calendar units."""
+    if not table.columns:
+        return 0.0
+    timeish = sum(
+        1 for c in table.columns if _TIME_TYPES.match(c.type or "") or _TIME_WORDS & {stem(w) for w in split_words(c.name)}
+    )
+    return timeish / len(table.columns)
+
+
 def _build_lexical_index(schema: Schema) -> _LexicalIndex:
     per_table: list[dict[str, float]] = []
-    for table in schema.tables:
+    phrases: dict[tuple[str, ...], list[int]] = {}
+    # A date dimension is mostly time columns and referenced by other tables; a table of targets
+    # per fiscal quarter is mostly time columns too, but nothing joins to it for its dates.
+    names = {t.name.lower() for t in schema.tables}
+    referenced_names = {fk.ref_table.lower() for t in schema.tables for fk in t.foreign_keys if fk.ref_table.lower() in names}
+    referenced = [t.name.lower() in referenced_names for t in schema.tables]
+    for i, table in enumerate(schema.tables):
         weights: dict[str, float] = {}
         for field_name, text in _table_fields(table).items():
             w = _FIELD_WEIGHTS[field_name]
@@ -160,23 +218,37 @@ def _build_lexical_index(schema: Schema) -> _LexicalIndex:
                 weights[exact] = max(weights.get(exact, 0.0), w)
                 if prefix != exact:
                     weights[prefix] = max(weights.get(prefix, 0.0), w * _PREFIX_WEIGHT)
+        if _time_share(table) >= 0.5 and referenced[i]:
+            weights[_TIME_KEY] = _TIME_WEIGHT
         per_table.append(weights)
+        for column in table.columns:
+            for value in column.values:
+                words = tuple(exact for exact, _ in _keys(value))
+                if 2 <= len(words) <= _MAX_PHRASE:
+                    holders = phrases.setdefault(words, [])
+                    if not holders or holders[-1] != i:
+                        holders.append(i)
     postings: dict[str, list[tuple[int, float]]] = {}
     for i, weights in enumerate(per_table):
         for key, w in weights.items():
             postings.setdefault(key, []).append((i, w))
     n = max(len(per_table), 1)
     idf = {key: math.log(1.0 + n / len(p)) for key, p in postings.items()}
-    return _LexicalIndex(postings, idf)
+    phrase_idf = {words: math.log(1.0 + n / len(p)) for words, p in phrases.items()}
+    return _LexicalIndex(postings, phrases, idf, phrase_idf)
 
 
 class LexicalScorer:
-    """IDF-weighted word overlap between the question and each table's names, comments, samples."""
+    """IDF-weighted word overlap between the question and each table's names, comments and data
+    values, plus whole multi-word values and a time signal (see the module notes)."""
 
     def score(self, schema: Schema, question: str) -> dict[str, float]:
         index = _cached(schema, "lexical", lambda: _build_lexical_index(schema))
         raw = [0.0] * len(schema.tables)
-        for exact, prefix in dict.fromkeys(_keys(question)):
+        keys = _keys(question)
+        if _TIME_QUESTION.search(question):
+            keys.append((_TIME_KEY, _TIME_KEY))
+        for exact, prefix in dict.fromkeys(keys):
             best: dict[int, float] = {}
             for key in {exact, prefix}:
                 idf = index.idf.get(key)
@@ -186,6 +258,15 @@ class LexicalScorer:
                     best[i] = max(best.get(i, 0.0), w * idf)
             for i, s in best.items():
                 raw[i] += s
+        words = [exact for exact, _ in keys]
+        found = {
+            tuple(words[start : start + size])
+            for size in range(2, _MAX_PHRASE + 1)
+            for start in range(len(words) - size + 1)
+        }
+        for phrase in sorted(found & index.phrases.keys()):  # fixed order: same float sums every run
+            for i in index.phrases[phrase]:
+                raw[i] += _PHRASE_WEIGHT * index.phrase_idf[phrase]
         top = max(raw, default=0.0)
         return {t.name: (r / top if top > 0 else 0.0) for t, r in zip(schema.tables, raw)}
 
@@ -322,7 +403,7 @@ class EmbeddingScorer:
 class HybridScorer:
     """Weighted sum of the lexical and embedding scores (each already scaled to [0, 1])."""
 
-    def __init__(self, lexical: Scorer, embedding: Scorer, embedding_weight: float = 0.5):
+    def __init__(self, lexical: Scorer, embedding: Scorer, embedding_weight: float = 0.15):
         self.lexical = lexical
         self.embedding = embedding
         self.embedding_weight = embedding_weight
@@ -367,8 +448,8 @@ class SelectionPolicy:
     best score is "core" and brings its FK connectors; `neighbour_bonus`: added to the score of
     tables adjacent to a kept one when filling the rest of the budget."""
 
-    core_ratio: float = 0.6
-    max_core: int = 4
+    core_ratio: float = 0.35
+    max_core: int = 6
     neighbour_bonus: float = 0.15
     max_connector_hops: int = 3
 

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from sqltune.schema.model import Column, Schema, Table
+from sqltune.schema.samples import is_text_type
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,6 @@ for _short, _aliases in {
     _SHORT_TYPES.update({name: _short for name in _aliases.split()})
 _PARAMS = re.compile(r"\(.*?\)")
 _ENUM = re.compile(r"^\s*enum\s*\(", re.IGNORECASE)
-_TEXT_TYPE = re.compile(r"char|text|string|clob|enum|uuid|^\s*name\s*$", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _CASE_FOLDING_DIALECTS = {"postgres", "redshift", "materialize", "risingwave"}
 
@@ -64,11 +64,6 @@ def compact_type(type_text: str) -> str:
         return "enum" + type_text.strip()[4:]
     base = _WHITESPACE.sub("_", _PARAMS.sub("", type_text).strip().lower())
     return _SHORT_TYPES.get(base, type_text.strip().lower())
-
-
-def is_text_type(type_text: str) -> bool:
-    """Whether a column holds text; only text columns show sample values in the prompt."""
-    return bool(_TEXT_TYPE.search(type_text))
 
 
 def quote_name(name: str, dialect: str = "duckdb") -> str:

@@ -20,18 +20,38 @@ _UNSAMPLEABLE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_TEXT_TYPE = re.compile(r"char|text|string|clob|enum|uuid|^\s*name\s*$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class SampleOptions:
-    """How readers pick sample values. `count=0` turns sampling off."""
+    """How readers pick sample values. `count=0` turns sampling (and value lists) off.
+
+    count, max_chars: samples per column (shown in prompts) and their longest allowed text.
+    max_values, max_value_chars: a text column with at most `max_values` distinct values in the
+    scanned rows keeps all of them in `Column.values` (matched against questions, never shown).
+    scan_rows: rows read per table (a prefix in storage order, so results are stable).
+    """
 
     count: int = 3
     max_chars: int = 30
+    max_values: int = 50
+    max_value_chars: int = 60
     scan_rows: int = 10_000
 
     @property
     def fetch(self) -> int:
-        """Rows to fetch per column: a few spare for values that the filter drops."""
-        return self.count * 4
+        """Values to fetch per column: enough for the value list, or samples plus spares."""
+        return max(self.count * 4, self.max_values + 1)
+
+    @property
+    def longest(self) -> int:
+        return max(self.max_chars, self.max_value_chars)
+
+
+def is_text_type(type_name: str) -> bool:
+    """Whether a column holds text (only text columns get value lists and prompt samples)."""
+    return bool(_TEXT_TYPE.search(type_name or ""))
 
 
 def sampleable(type_name: str) -> bool:
@@ -41,22 +61,26 @@ def sampleable(type_name: str) -> bool:
 
 def clean_samples(values, options: SampleOptions) -> tuple[str, ...]:
     """Distinct short one-line string forms of `values`, in the given order, at most `count`."""
+    return _clean(values, options.count, options.max_chars)
+
+
+def value_list(values, type_name: str, options: SampleOptions) -> tuple[str, ...]:
+    """All `values` (fetched most frequent first) when a text column has few distinct ones, else ()."""
+    values = list(values)
+    if not is_text_type(type_name) or len(values) > options.max_values:
+        return ()
+    return _clean(values, options.max_values, options.max_value_chars)
+
+
+def _clean(values, count: int, max_chars: int) -> tuple[str, ...]:
     out: list[str] = []
     for value in values:
         if value is None or isinstance(value, (bytes, bytearray, memoryview)):
             continue
         text = str(value).strip()
-        if not text or len(text) > options.max_chars or _CONTROL.search(text) or text in out:
+        if not text or len(text) > max_chars or _CONTROL.search(text) or text in out:
             continue
         out.append(text)
-        if len(out) == options.count:
+        if len(out) == count:
             break
     return tuple(out)
-
-
-def sample_sql(table_sql: str, column_sql: str, options: SampleOptions) -> str:
-    """Plain SQL for the most frequent values of one column within the scanned prefix."""
-    return (
-        f"SELECT v FROM (SELECT {column_sql} AS v FROM {table_sql} LIMIT {options.scan_rows}) AS s "
-        f"WHERE v IS NOT NULL GROUP BY v ORDER BY COUNT(*) DESC, v LIMIT {options.fetch}"
-    )

@@ -14,7 +14,7 @@ import logging
 from sqltune.errors import SchemaSourceError
 from sqltune.schema._common import first_line
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
-from sqltune.schema.samples import SampleOptions, clean_samples, sampleable
+from sqltune.schema.samples import SampleOptions, clean_samples, sampleable, value_list
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,16 @@ def _read_table(conn, insp, name: str, schema_name: str | None, is_view: bool, s
     if samples.count > 0:
         for col in columns:
             if sampleable(col.type):
-                col.samples = _samples(conn, table, col.name, samples)
+                values = _frequent_values(conn, table, col.name, samples)
+                col.samples = clean_samples(values, samples)
+                col.values = value_list(values, col.type, samples)
     row_count = None
     if not is_view:
         row_count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     return Table(name, columns, pk, fks, comment, row_count)
 
 
-def _samples(conn, table, column_name: str, samples: SampleOptions) -> tuple[str, ...]:
+def _frequent_values(conn, table, column_name: str, samples: SampleOptions) -> list:
     """Most frequent values in the first `scan_rows` rows; a column that cannot be grouped has none."""
     import sqlalchemy as sa
 
@@ -133,8 +135,8 @@ def _samples(conn, table, column_name: str, samples: SampleOptions) -> tuple[str
             values = conn.execute(query).scalars().all()
     except sa.exc.DBAPIError as exc:
         log.info("no samples for %s.%s: %s", table.name, column_name, first_line(exc))
-        return ()
-    return clean_samples(values, samples)
+        return []
+    return list(values)
 
 
 def _type_text(sa_type, dialect) -> str:
