@@ -101,7 +101,8 @@ def main() -> None:
             sample = questions[: min(30, len(questions))]
             t0 = time.perf_counter()
             for q in sample:
-                prune_schema(schema, q["question"] + " ", max_tokens=budget, count_tokens=count, scorer=scorer)
+                fresh = f"{q['question']} ({budget})"
+                prune_schema(schema, fresh, max_tokens=budget, count_tokens=count, scorer=scorer)
             single_ms = (time.perf_counter() - t0) / max(len(sample), 1) * 1000
             # Batched: embed all questions first, then prune each (training-data preparation).
             t0 = time.perf_counter()

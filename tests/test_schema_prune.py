@@ -61,7 +61,7 @@ def test_keeps_relevant_tables_within_budget_in_schema_order(port_and_shop):
     assert result.pruned and {"customers", "reviews"} <= set(result.kept)
     assert not {"pilots", "tariffs", "berths"} & set(result.kept)  # the other domain stays out
     assert result.tokens <= 450
-    assert approx_token_count(render_schema(result.schema)) == result.tokens
+    assert approx_token_count(render_schema(result.schema)) <= result.tokens  # an upper bound
     order = port_and_shop.table_names
     assert result.kept == sorted(result.kept, key=order.index)
     assert result.scores["reviews"] > result.scores["pilots"]
@@ -110,7 +110,7 @@ def test_schema_derived_values_are_cached(port_and_shop):
     prune_schema(port_and_shop, "q one", max_tokens=400, count_tokens=counting, scorer=LexicalScorer())
     first = len(calls)
     prune_schema(port_and_shop, "q two", max_tokens=400, count_tokens=counting, scorer=LexicalScorer())
-    assert len(calls) - first <= 3  # only the final check(s), not every table again
+    assert len(calls) == first  # per-table counts are reused: no text is tokenised again
     assert first >= len(port_and_shop.tables)
 
 

@@ -40,7 +40,7 @@ class PruneResult:
     schema: Schema
     kept: list[str]
     scores: dict[str, float] = field(default_factory=dict)
-    tokens: int = 0
+    tokens: int = 0  # schema text tokens (for a pruned schema: an upper bound, see _Layout)
     pruned: bool = False
     over_budget: bool = False
 
@@ -456,7 +456,12 @@ class SelectionPolicy:
 
 @dataclass
 class _Layout:
-    """Per (schema, render options, token counter): token cost of each table and of the whole."""
+    """Per (schema, render options, token counter): token cost of each table and of the whole.
+
+    The cost of a set of tables is taken as the sum of their blocks plus one separator each: an
+    upper bound of the joined text's count (exact for the tokenizer-free estimate; BPE merges
+    across a newline only ever lower it), so no text is re-tokenised per question.
+    """
 
     block_tokens: list[int]
     full_tokens: int
@@ -466,7 +471,7 @@ class _Layout:
 def _layout(schema: Schema, options: RenderOptions, count_tokens: TokenCounter) -> _Layout:
     def build():
         blocks = [count_tokens(render_table(t, options, schema.dialect)) for t in schema.tables]
-        return _Layout(blocks, count_tokens(render_schema(schema, options)), 1)
+        return _Layout(blocks, count_tokens(render_schema(schema, options)), count_tokens("\n"))
 
     return _cached(schema, ("layout", options, count_tokens), build)
 
@@ -569,21 +574,14 @@ def prune_schema(
     for i in sorted(rest, key=lambda i: (-(score[i] + bonus[i]), i)):
         take([i])
 
-    # Token counts of blocks are an estimate of the joined text: check the real thing.
-    priority = {i: rank for rank, i in enumerate(kept)}
-    while True:
-        subset = schema.subset([schema.tables[i].name for i in sorted(kept)])
-        tokens = count_tokens(render_schema(subset, options))
-        if tokens <= max_tokens or len(kept) <= 1:
-            break
-        kept.remove(max(kept, key=priority.__getitem__))
+    subset = schema.subset([schema.tables[i].name for i in sorted(kept)])
     return PruneResult(
         schema=subset,
         kept=subset.table_names,
         scores={t.name: round(s, 4) for t, s in zip(schema.tables, score)},
-        tokens=tokens,
+        tokens=used,
         pruned=True,
-        over_budget=tokens > max_tokens,
+        over_budget=used > max_tokens,
     )
 
 

@@ -14,6 +14,7 @@ function of the schema and the options, so the same warehouse always gives the s
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -66,6 +67,7 @@ def compact_type(type_text: str) -> str:
     return _SHORT_TYPES.get(base, type_text.strip().lower())
 
 
+@functools.lru_cache(maxsize=65536)
 def quote_name(name: str, dialect: str = "duckdb") -> str:
     """`name` as a query must spell it in `dialect`: quoted only when it has to be."""
     from sqlglot import exp
