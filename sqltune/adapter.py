@@ -1,0 +1,36 @@
+"""The adapter folder: peft's own files plus `sqltune_adapter.json`, the prompt settings it was trained with.
+
+Evaluation, merging and serving read the prompt settings from here, so a model is always asked
+questions the way it was trained to answer them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from sqltune.prompts import PromptConfig
+
+ADAPTER_META = "sqltune_adapter.json"
+
+
+def write_meta(folder: str | Path, meta: dict) -> None:
+    path = Path(folder) / ADAPTER_META
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_meta(folder: str | Path) -> dict | None:
+    path = Path(folder) / ADAPTER_META
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def read_prompt_config(folder: str | Path) -> PromptConfig | None:
+    meta = read_meta(folder)
+    if not meta or "prompt" not in meta:
+        return None
+    from sqltune.config import from_dict
+
+    return from_dict(PromptConfig, meta["prompt"], str(Path(folder) / ADAPTER_META))

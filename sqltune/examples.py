@@ -1,0 +1,99 @@
+"""Pairs -> tokenized training examples: the prompt (shared with inference) plus the SQL completion.
+
+The completion is the gold SQL followed by the tokenizer's end-of-turn token, so the model learns
+to stop; only completion tokens carry loss. The prompt text comes from `sqltune.prompts`, the same
+function evaluation and serving call, and `check_template_parity` proves the training sequence is
+exactly what the chat template renders at inference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqltune.errors import TrainingCheckFailed
+from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prepare_questions, prompt_text
+from sqltune.schema.model import Schema
+
+
+@dataclass
+class TokenizedExample:
+    id: str
+    prompt_ids: list[int]
+    completion_ids: list[int]
+
+    @property
+    def input_ids(self) -> list[int]:
+        return self.prompt_ids + self.completion_ids
+
+    @property
+    def completion_mask(self) -> list[int]:
+        return [0] * len(self.prompt_ids) + [1] * len(self.completion_ids)
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """The token that closes an assistant turn (`<|im_end|>` for ChatML), i.e. where generation stops."""
+    return tokenizer.eos_token
+
+
+def completion_text(sql: str, tokenizer: Any) -> str:
+    return sql.strip().rstrip(";").strip() + end_of_turn(tokenizer)
+
+
+def tokenize_pairs(
+    pairs: Sequence[Any],
+    schema: Schema,
+    tokenizer: Any,
+    prompt_config: PromptConfig,
+    *,
+    max_seq_len: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[TokenizedExample], int]:
+    """Tokenize pairs; returns (examples, number dropped because the SQL alone would not fit)."""
+    count_tokens = make_token_counter(tokenizer)
+    prepare_questions(schema, [p.question for p in pairs], prompt_config, count_tokens=count_tokens)
+    examples: list[TokenizedExample] = []
+    dropped = 0
+    for i, pair in enumerate(pairs):
+        messages = build_messages(schema, pair.question, prompt_config, count_tokens=count_tokens)
+        prompt_ids = tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
+        completion_ids = tokenizer(completion_text(pair.sql, tokenizer), add_special_tokens=False)["input_ids"]
+        overflow = len(prompt_ids) + len(completion_ids) - max_seq_len
+        if overflow > 0:
+            # Keep the SQL whole; cut the prompt from the left only as a last resort.
+            if overflow >= len(prompt_ids) // 2:
+                dropped += 1
+                continue
+            prompt_ids = prompt_ids[overflow:]
+        examples.append(TokenizedExample(pair.id, prompt_ids, completion_ids))
+        if progress is not None:
+            progress(i + 1)
+    return examples, dropped
+
+
+def check_template_parity(tokenizer: Any, schema: Schema, question: str, sql: str, prompt_config: PromptConfig) -> None:
+    """Fail unless prompt + completion is exactly the chat template's rendering of the full turn.
+
+    Training builds the sequence as `prompt_text(...) + sql + end_of_turn`; inference feeds
+    `prompt_text(...)` and stops at end_of_turn. If the template renders an assistant turn any
+    other way, the model would be trained on a context it never sees at inference.
+    """
+    messages = build_messages(schema, question, prompt_config, count_tokens=make_token_counter(tokenizer))
+    trained = prompt_text(tokenizer, messages) + completion_text(sql, tokenizer)
+    full = tokenizer.apply_chat_template(
+        messages + [{"role": "assistant", "content": sql.strip().rstrip(";").strip()}], tokenize=False
+    )
+    if not full.startswith(trained):
+        raise TrainingCheckFailed(
+            "chat template mismatch: the training sequence is not what the template renders at inference\n"
+            f"  trained : {trained[-120:]!r}\n  template: {full[len(trained) - 120 : len(trained) + 20]!r}"
+        )
+
+
+def examples_hash(examples: list[TokenizedExample]) -> str:
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(repr((ex.prompt_ids, ex.completion_ids)).encode())
+    return h.hexdigest()

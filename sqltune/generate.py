@@ -1,0 +1,196 @@
+"""Questions -> SQL with any model form: base (prompt-only), base + adapter(s), or merged.
+
+Generation is batched and greedy and stops at the end-of-turn token; prompts come from
+`sqltune.prompts`, the same function training used, with the prompt settings recorded beside the
+adapter. One base in memory can carry several named adapters (tenants), switched per call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqltune.adapter import read_prompt_config
+from sqltune.errors import ModelError
+from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prompt_text
+from sqltune.schema.model import Schema
+
+log = logging.getLogger(__name__)
+
+@dataclass
+class DecodeConfig:
+    """Decoding settings, recorded with every score (small models are sensitive to them)."""
+
+    max_new_tokens: int = 200
+    batch_size: int = 16
+    answer_prefix: str = ""  # prefilled start of the answer, e.g. "SELECT" for a prompt-only base
+
+
+@dataclass
+class GeneratedSql:
+    question: str
+    sql: str
+    raw_output: str
+    latency_s: float
+
+
+_FENCE = re.compile(r"```(?:sql)?\s*(.*?)(?:```|$)", re.S | re.I)
+_START = re.compile(r"\b(SELECT|WITH)\b", re.I)
+
+
+def extract_sql(text: str) -> str:
+    """The first SQL statement in a model answer: code fences, leading prose and trailing text removed."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    match = _START.search(text)
+    if match is None:
+        return text.strip()
+    text = text[match.start():]
+    end = text.find(";")
+    if end >= 0:
+        text = text[:end]
+    return text.strip()
+
+
+@dataclass
+class SqlModel:
+    """A loaded model ready to answer questions about one schema."""
+
+    model: Any
+    tokenizer: Any
+    schema: Schema
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    label: str = "model"
+    adapters: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.tokenizer.padding_side = "left"
+        self._count = make_token_counter(self.tokenizer)
+
+    def prompt_for(self, question: str) -> str:
+        messages = build_messages(self.schema, question, self.prompt, count_tokens=self._count)
+        return prompt_text(self.tokenizer, messages) + self.decode.answer_prefix
+
+    def generate(
+        self,
+        questions: Sequence[str],
+        *,
+        adapter: str | None = None,
+        on_batch: Callable[[list[int], list[GeneratedSql]], None] | None = None,
+    ) -> list[GeneratedSql]:
+        """Greedy SQL for each question, in input order. Batches group prompts of similar length."""
+        import torch
+
+        prompts = [self.prompt_for(q) for q in questions]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+        results: list[GeneratedSql | None] = [None] * len(prompts)
+        bs = max(1, self.decode.batch_size)
+        with self._lock, torch.inference_mode():
+            self._select_adapter(adapter)
+            for start in range(0, len(order), bs):
+                idx = order[start : start + bs]
+                started = time.time()
+                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+                batch = {k: v.to(self.model.device) for k, v in batch.items()}
+                out = self.model.generate(
+                    **batch,
+                    max_new_tokens=self.decode.max_new_tokens,
+                    do_sample=False,
+                    num_beams=1,
+                    eos_token_id=self.tokenizer.eos_token_id,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+                new_tokens = out[:, batch["input_ids"].shape[1] :]
+                texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                per_item = (time.time() - started) / len(idx)
+                done = []
+                for i, text in zip(idx, texts):
+                    raw = self.decode.answer_prefix + text
+                    results[i] = GeneratedSql(questions[i], extract_sql(raw), raw, per_item)
+                    done.append(results[i])
+                if on_batch is not None:
+                    on_batch(idx, done)
+        return [r for r in results if r is not None]
+
+    def generate_sql(self, question: str, *, adapter: str | None = None) -> str:
+        """One question -> SQL (the serving protocol)."""
+        return self.generate([question], adapter=adapter)[0].sql
+
+    def _select_adapter(self, adapter: str | None) -> None:
+        if not self.adapters:
+            if adapter:
+                raise ModelError(f"unknown adapter {adapter!r}: this model has no adapters")
+            return
+        if adapter is None:
+            adapter = self.adapters[0]
+        if adapter not in self.adapters:
+            raise ModelError(f"unknown adapter {adapter!r}; known: {self.adapters}")
+        self.model.set_adapter(adapter)
+
+    def setup(self) -> dict:
+        """What produced these answers, recorded with every score."""
+        return {"label": self.label, "prompt": asdict(self.prompt), "decode": asdict(self.decode), "adapters": self.adapters}
+
+
+def load_sql_model(
+    base: str = "default",
+    *,
+    schema: Schema,
+    adapters: dict[str, str | Path] | None = None,
+    merged: str | Path | None = None,
+    quantized: bool = False,
+    prompt: PromptConfig | None = None,
+    decode: DecodeConfig | None = None,
+    label: str | None = None,
+) -> SqlModel:
+    """Load the base (16-bit by default, 4-bit NF4 with `quantized`), a merged checkpoint, or the
+    base with named adapters. The prompt settings default to those the (first) adapter was trained with."""
+    from sqltune.models import QuantConfig, load_model, load_tokenizer
+
+    names: list[str] = []
+    if merged is not None:
+        model = load_model(str(merged))
+        tokenizer = load_tokenizer(str(merged))
+        prompt = prompt or read_prompt_config(merged)
+    else:
+        tokenizer = load_tokenizer(base)
+        model = load_model(base, quant=QuantConfig() if quantized else None)
+        for name, folder in (adapters or {}).items():
+            folder = Path(folder)
+            if not (folder / "adapter_config.json").exists():
+                raise ModelError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+            if not names:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(folder), adapter_name=name)
+            else:
+                model.load_adapter(str(folder), adapter_name=name)
+            names.append(name)
+            prompt = prompt or read_prompt_config(folder)
+    model.eval()
+    return SqlModel(
+        model=model,
+        tokenizer=tokenizer,
+        schema=schema,
+        prompt=prompt or PromptConfig(),
+        decode=decode or DecodeConfig(),
+        label=label or ("merged" if merged else ("adapter" if names else "prompt-only")),
+        adapters=names,
+    )
+
+
+def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str) -> SqlModel:
+    """The serving generator: one base with named adapters, or a merged checkpoint."""
+    from sqltune.schema import load_schema
+
+    return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged)

@@ -1,0 +1,524 @@
+"""The QLoRA run: frozen NF4 base + bf16 LoRA adapters, trained with trl's SFTTrainer.
+
+Read top to bottom: config -> data -> model -> checks -> trainer -> save adapter + run record.
+The loss covers the SQL completion only, and on every device only completion positions are
+projected through the LM head (`CompletionOnlySFTTrainer`): with a 49k vocabulary and a long
+schema prompt, scoring every prompt token is most of a small model's step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqltune.adapter import write_meta
+from sqltune.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
+from sqltune.prompts import PromptConfig
+
+log = logging.getLogger(__name__)
+
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: list(ALL_PROJECTIONS))
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Every field can be set in YAML and overridden by a CLI flag."""
+
+    base: str = "default"  # embedded default, a local HF checkpoint dir, or a hub id
+    train_file: str = "eval/train.jsonl"
+    db: str | None = None  # warehouse the schema is read from; None: the built-in fixture
+    output_dir: str = "runs/adapter"
+    method: str = "qlora"  # qlora (NF4 base) | lora (bf16 base, the baseline)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    completion_only_loss: bool = True  # False reproduces the seeds' whole-sequence loss (benchmarks only)
+    num_epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides num_epochs
+    max_examples: int | None = None  # train on the first N pairs (after shuffling with `seed`)
+    eval_fraction: float = 0.02  # held out of the training file for periodic eval loss
+    eval_steps: int = 50
+    batch_size: int = 8
+    grad_accum: int = 1
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_seq_len: int = 1024
+    gradient_checkpointing: bool = True
+    optimizer: str = "auto"  # auto: paged_adamw_8bit on CUDA, adamw_torch on CPU; or any HF optim name
+    group_by_length: bool = True  # batches of similar length: little padding without cross-attention
+    save_steps: int = 50
+    save_total_limit: int = 2
+    logging_steps: int = 5
+    seed: int = 0
+    max_trainable_fraction: float | None = None  # None: 1.5x the analytic LoRA share (>= 2%)
+    step0_check: bool = True
+    num_threads: int | None = None  # CPU threads for torch; None: all cores
+    register: bool = True  # write the run record into the model registry
+
+
+@dataclass
+class TrainResult:
+    adapter_dir: Path
+    run_id: str
+    steps: int
+    wall_s: float
+    train_tokens: int
+    tokens_per_s: float
+    trainable_params: int
+    total_params: int
+    peak_rss_bytes: int
+    final_train_loss: float | None
+    eval_loss: float | None
+    record: dict
+
+
+ProgressFn = Callable[[dict], None]
+
+
+def choose_optimizer(name: str) -> str:
+    """Paged 8-bit AdamW where bitsandbytes pages to a GPU; plain AdamW on CPU."""
+    if name != "auto":
+        return name
+    return "paged_adamw_8bit" if device() == "cuda" else "adamw_torch"
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def lora_parameter_count(model: Any, lora: LoraSettings) -> int:
+    """r * (in + out) for every targeted linear layer: what the adapter should train."""
+    total = 0
+    for name, module in model.named_modules():
+        if name.split(".")[-1] in lora.target_modules and hasattr(module, "in_features"):
+            total += lora.r * (module.in_features + module.out_features)
+    return total
+
+
+def check_trainable(model: Any, expected_lora: int, limit: float | None) -> tuple[int, int]:
+    """Only LoRA weights may train, exactly as many as the analytic count, under the share limit."""
+    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
+    total = sum(p.numel() for p in model.parameters())
+    not_lora = [n for n, _ in trainable if "lora_" not in n]
+    if not_lora:
+        raise TrainingCheckFailed(f"non-LoRA parameters are trainable (base not frozen): {not_lora[:5]}")
+    n_trainable = sum(n for _, n in trainable)
+    if n_trainable != expected_lora:
+        raise TrainingCheckFailed(f"{n_trainable} trainable parameters, expected {expected_lora} for the LoRA config")
+    base_params = total - n_trainable
+    share = n_trainable / max(base_params, 1)
+    threshold = limit if limit is not None else max(0.02, 1.5 * expected_lora / max(base_params, 1))
+    if share > threshold:
+        raise TrainingCheckFailed(f"trainable share {share:.2%} exceeds {threshold:.2%}")
+    return n_trainable, total
+
+
+def _load_pairs(path: str) -> list[Any]:
+    from sqltune.data import load_pairs
+
+    if not Path(path).exists():
+        raise InputError("training file not found", source=path)
+    return list(load_pairs(path))
+
+
+def _schema_source(db: str | None) -> str:
+    if db:
+        return db
+    from sqltune.fixtures import ensure_fixture
+
+    return str(ensure_fixture("harbor"))
+
+
+def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict]:
+    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts."""
+    import random
+
+    from datasets import Dataset
+
+    from sqltune.examples import examples_hash, tokenize_pairs
+
+    pairs = _load_pairs(config.train_file)
+    if not pairs:
+        raise InputError("no training pairs", source=config.train_file)
+    rng = random.Random(config.seed)
+    rng.shuffle(pairs)
+    if config.max_examples:
+        pairs = pairs[: config.max_examples]
+    n_eval = int(len(pairs) * config.eval_fraction) if len(pairs) >= 20 else 0
+    eval_pairs, train_pairs = pairs[:n_eval], pairs[n_eval:]
+
+    def to_dataset(examples: list) -> Any:
+        return Dataset.from_dict(
+            {
+                "input_ids": [ex.input_ids for ex in examples],
+                "completion_mask": [ex.completion_mask for ex in examples],
+                "length": [len(ex.input_ids) for ex in examples],
+            }
+        )
+
+    train_ex, dropped = tokenize_pairs(train_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len)
+    eval_ex, _ = tokenize_pairs(eval_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len)
+    if not train_ex:
+        raise InputError(f"every pair is longer than max_seq_len={config.max_seq_len}", source=config.train_file)
+    lengths = sorted(len(ex.input_ids) for ex in train_ex)
+    facts = {
+        "train_file": config.train_file,
+        "train_pairs": len(train_ex),
+        "eval_pairs": len(eval_ex),
+        "dropped_too_long": dropped,
+        "train_examples_hash": examples_hash(train_ex),
+        "tokens_per_example_p50": lengths[len(lengths) // 2],
+        "tokens_per_example_p95": lengths[int(len(lengths) * 0.95) - 1 if len(lengths) > 1 else 0],
+        "completion_tokens_mean": sum(len(ex.completion_ids) for ex in train_ex) / len(train_ex),
+    }
+    return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts
+
+
+def _completion_only_trainer_class() -> type:
+    import torch
+    import torch.nn.functional as F
+    from trl import SFTTrainer
+
+    class CompletionOnlySFTTrainer(SFTTrainer):
+        """SFTTrainer whose loss projects only completion positions through the LM head.
+
+        trl's fused head scores only label positions on Triton devices and every position
+        elsewhere; this does the compact version on every device. Same loss, far fewer FLOPs
+        when the prompt is most of the sequence.
+        """
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs["labels"]
+            core = model.get_base_model() if hasattr(model, "get_base_model") else model
+            backbone = core.base_model
+            hidden = backbone(
+                input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False
+            ).last_hidden_state
+            targets = labels[:, 1:]
+            mask = targets != -100
+            logits = core.get_output_embeddings()(hidden[:, :-1][mask]).float()
+            picked = targets[mask]
+            n_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = F.cross_entropy(logits, picked, reduction="sum") / torch.as_tensor(n_tokens).clamp(min=1)
+            mode = "train" if model.training else "eval"
+            with torch.no_grad():
+                accuracy = (logits.argmax(-1) == picked).float().mean().item() if picked.numel() else 0.0
+            self._metrics[mode]["mean_token_accuracy"].append(accuracy)
+            if mode == "train":
+                self._total_train_tokens += int(inputs["attention_mask"].sum().item())
+            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+            if return_outputs:
+                return loss, {"logits": logits}
+            return loss
+
+    return CompletionOnlySFTTrainer
+
+
+def _progress_callback(progress: ProgressFn | None, kill_after_step: int | None = None) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if progress:
+                progress({"event": "step", "step": state.global_step, "total": state.max_steps})
+            if kill_after_step is not None and state.global_step >= kill_after_step:
+                os._exit(137)  # test hook: die like a SIGKILL, mid-run, after a checkpoint
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if progress and logs:
+                progress({"event": "log", "step": state.global_step, "total": state.max_steps, **logs})
+
+    return Progress()
+
+
+def step0_losses(model: Any, dataset: Any, collator: Any, n: int = 4) -> tuple[float, float]:
+    """Loss with the fresh adapter and with the adapter disabled; LoRA's B=0 makes them equal."""
+    import torch
+
+    batch = collator([dataset[i] for i in range(min(n, len(dataset)))])
+    batch = {k: v.to(model.device) for k, v in batch.items()}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        with_adapter = model(**batch).loss.item()
+        with model.disable_adapter():
+            frozen = model(**batch).loss.item()
+    model.train(was_training)
+    return with_adapter, frozen
+
+
+def check_step0(with_adapter: float, frozen: float, vocab_size: int) -> None:
+    if not math.isfinite(with_adapter) or not math.isfinite(frozen):
+        raise TrainingCheckFailed(f"step-0 loss is not finite ({with_adapter}, {frozen})")
+    if abs(with_adapter - frozen) > 1e-3 * max(1.0, frozen):
+        raise TrainingCheckFailed(
+            f"step-0 loss with the fresh adapter ({with_adapter:.4f}) differs from the frozen base ({frozen:.4f}): "
+            "the adapter is not initialised to identity or the base is not the one trained on"
+        )
+    if frozen > 1.5 * math.log(vocab_size):
+        raise TrainingCheckFailed(f"step-0 loss {frozen:.2f} is worse than uniform guessing: broken base or labels")
+
+
+def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
+          kill_after_step: int | None = None) -> TrainResult:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from trl import SFTConfig
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from sqltune.examples import check_template_parity
+    from sqltune.schema import load_schema
+
+    if config.method not in ("qlora", "lora"):
+        raise ConfigError(f"method must be 'qlora' or 'lora', got {config.method!r}")
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    out = Path(config.output_dir)
+    checkpoints = out / "checkpoints"
+    if not resume and (out / "adapter_config.json").exists():
+        raise ConfigError(f"{out} already holds an adapter; choose another --output-dir or pass --resume")
+
+    base_path = resolve_base(config.base)
+    tokenizer = load_tokenizer(base_path)
+    schema_source = _schema_source(config.db)
+    schema = load_schema(schema_source)
+    train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
+    first = _load_pairs(config.train_file)[0]
+    check_template_parity(tokenizer, schema, first.question, first.sql, config.prompt)
+
+    quant = config.quant if config.method == "qlora" else None
+    model = load_model(base_path, quant=quant, dtype=compute_dtype())
+    if quant is not None:
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=config.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    expected = lora_parameter_count(model, config.lora)
+    peft_config = LoraConfig(
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=list(config.lora.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, peft_config)
+    dtype = compute_dtype()
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            param.data = param.data.to(dtype)  # adapters in bf16 (or the compute dtype)
+    n_trainable, n_total = check_trainable(model, expected, config.max_trainable_fraction)
+    log.info("trainable parameters: %d of %d (%.2f%%)", n_trainable, n_total, 100 * n_trainable / n_total)
+
+    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+    labelled = train_ds.map(lambda ex: {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], ex["completion_mask"])]}) \
+        if config.completion_only_loss else train_ds.map(lambda ex: {"labels": ex["input_ids"]})
+    step0 = None
+    if config.step0_check and not resume:
+        probe = labelled.remove_columns([c for c in labelled.column_names if c not in ("input_ids", "labels")])
+        with_adapter, frozen = step0_losses(model, probe, collator)
+        check_step0(with_adapter, frozen, model.config.vocab_size)
+        step0 = {"with_adapter": with_adapter, "frozen_base": frozen}
+
+    use_bf16 = dtype == torch.bfloat16
+    sft_args = SFTConfig(
+        output_dir=str(checkpoints),
+        num_train_epochs=config.num_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_steps,
+        weight_decay=config.weight_decay,
+        optim=choose_optimizer(config.optimizer),
+        gradient_checkpointing=config.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        bf16=use_bf16,
+        fp16=dtype == torch.float16,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_steps=config.eval_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        seed=config.seed,
+        data_seed=config.seed,
+        max_length=config.max_seq_len,
+        completion_only_loss=config.completion_only_loss,
+        packing=False,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length",
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        use_cpu=device() == "cpu",
+        remove_unused_columns=True,
+    )
+    trainer_cls = _completion_only_trainer_class() if config.completion_only_loss else __import__("trl").SFTTrainer
+    trainer = trainer_cls(
+        model=model,
+        args=sft_args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        data_collator=collator,
+        callbacks=[_progress_callback(progress, kill_after_step)],
+    )
+    last_checkpoint = _last_checkpoint(checkpoints) if resume else None
+    if resume and last_checkpoint is None:
+        log.warning("--resume: no checkpoint in %s, starting from step 0", checkpoints)
+    started = time.time()
+    output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
+    wall = time.time() - started
+    eval_loss = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
+
+    _save_adapter(model, out, config, schema, data_facts)
+    history = trainer.state.log_history
+    train_tokens = trainer._total_train_tokens
+    record = {
+        "kind": "train",
+        "method": config.method,
+        "base_model": config.base,
+        "base_path": base_path,
+        "schema_source": schema_source,
+        "device": device(),
+        "compute_dtype": str(dtype).replace("torch.", ""),
+        "quant_config": asdict(config.quant) if quant is not None else None,
+        "lora_config": asdict(config.lora),
+        "prompt_config": asdict(config.prompt),
+        "train_config": asdict(config),
+        "data": data_facts,
+        "steps": trainer.state.global_step,
+        "resumed_from": str(last_checkpoint) if last_checkpoint else None,
+        "wall_s": wall,
+        "train_tokens": train_tokens,
+        "tokens_per_s": train_tokens / wall if wall > 0 else None,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+        "estimated_peak_bytes": _estimate_peak(base_path, config),
+        "trainable_params": n_trainable,
+        "total_params": n_total,
+        "step0_loss": step0,
+        "final_train_loss": output.training_loss,
+        "eval_loss": eval_loss,
+        "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
+        "eval_history": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
+        "adapter_bytes": (out / "adapter_model.safetensors").stat().st_size,
+    }
+    run_id = _record_run(record, out, config.register)
+    return TrainResult(
+        adapter_dir=out,
+        run_id=run_id,
+        steps=trainer.state.global_step,
+        wall_s=wall,
+        train_tokens=train_tokens,
+        tokens_per_s=record["tokens_per_s"] or 0.0,
+        trainable_params=n_trainable,
+        total_params=n_total,
+        peak_rss_bytes=record["peak_rss_bytes"],
+        final_train_loss=output.training_loss,
+        eval_loss=eval_loss,
+        record=record,
+    )
+
+
+def _last_checkpoint(checkpoints: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return Path(get_last_checkpoint(str(checkpoints))) if checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) else None
+
+
+def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict) -> None:
+    """The PEFT folder as peft writes it, plus sqltune's prompt settings beside it."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    meta = {
+        "base_model": config.base,
+        "method": config.method,
+        "prompt": asdict(config.prompt),
+        "schema_name": schema.name,
+        "train_examples_hash": data_facts["train_examples_hash"],
+    }
+    write_meta(out, meta)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _estimate_peak(base_path: str, config: TrainConfig) -> int | None:
+    try:
+        from sqltune.plan import estimate_memory
+    except ImportError:
+        return None
+    from transformers import AutoConfig
+
+    est = estimate_memory(
+        AutoConfig.from_pretrained(base_path),
+        method=config.method,
+        lora_r=config.lora.r,
+        lora_targets=list(config.lora.target_modules),
+        batch_size=config.batch_size,
+        seq_len=config.max_seq_len,
+        gradient_checkpointing=config.gradient_checkpointing,
+        optimizer=choose_optimizer(config.optimizer),
+        double_quant=config.quant.double_quant,
+    )
+    return int(est.total)
+
+
+def _record_run(record: dict, out: Path, register: bool) -> str:
+    import uuid
+
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    record = {"run_id": run_id, **record}
+    _atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
+    if register:
+        try:
+            from sqltune.registry import Registry, RunRecord
+        except ImportError:
+            return run_id
+        Registry().add(
+            RunRecord(
+                run_id=run_id,
+                kind="train",
+                created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                base_model=record["base_model"],
+                adapter_dir=str(out.resolve()),
+                output_dir=str(out.resolve()),
+                status="completed",
+                config=record["train_config"],
+                quant_config=record["quant_config"],
+                lora_config=record["lora_config"],
+                data_hashes={"train_examples": record["data"]["train_examples_hash"]},
+                metrics={k: record[k] for k in ("steps", "wall_s", "tokens_per_s", "peak_rss_bytes",
+                                                 "estimated_peak_bytes", "final_train_loss", "eval_loss",
+                                                 "trainable_params", "adapter_bytes")},
+            )
+        )
+    return run_id

@@ -1,0 +1,100 @@
+"""Shared test fixtures: a tiny random chat model (fast) and a small warehouse with pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    # `slow` tests use the real default model; SQLTUNE_SKIP_SLOW=1 leaves them out locally.
+    if os.environ.get("SQLTUNE_SKIP_SLOW") == "1":
+        skip = pytest.mark.skip(reason="SQLTUNE_SKIP_SLOW=1")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def default_checkpoint() -> Path:
+    """The embedded default model, imported once (about 20 s the first time, cached after)."""
+    from sqltune.models import import_default
+
+    return import_default()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_checkpoint) -> Path:
+    """A 2-layer Llama with random weights and the default model's tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    tokenizer = AutoTokenizer.from_pretrained(default_checkpoint)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+TINY_DDL = """
+CREATE TABLE regions (region_id INTEGER PRIMARY KEY, region_name VARCHAR);
+CREATE TABLE stores (store_id INTEGER PRIMARY KEY, city VARCHAR, region_id INTEGER REFERENCES regions(region_id));
+CREATE TABLE sales (sale_id INTEGER PRIMARY KEY, store_id INTEGER REFERENCES stores(store_id), amount DOUBLE, sold_on DATE);
+COMMENT ON COLUMN sales.amount IS 'Sale amount in USD';
+INSERT INTO regions VALUES (1, 'North'), (2, 'South');
+INSERT INTO stores VALUES (1, 'Boston', 1), (2, 'Denver', 1), (3, 'Austin', 2);
+INSERT INTO sales SELECT i, 1 + i % 3, (i * 7) % 100 + 0.5, DATE '2024-01-01' + INTERVAL (i % 300) DAY FROM range(1, 400) t(i);
+"""
+
+TINY_PAIRS = [
+    ("How many stores are there?", "SELECT COUNT(*) FROM stores"),
+    ("How many sales were made?", "SELECT COUNT(*) FROM sales"),
+    ("List the cities of all stores.", "SELECT city FROM stores"),
+    ("What is the total sales amount?", "SELECT SUM(amount) FROM sales"),
+    ("Which stores are in the North region?",
+     "SELECT s.city FROM stores AS s JOIN regions AS r ON s.region_id = r.region_id WHERE r.region_name = 'North'"),
+    ("What is the total amount sold in Boston?",
+     "SELECT SUM(sa.amount) FROM sales AS sa JOIN stores AS s ON sa.store_id = s.store_id WHERE s.city = 'Boston'"),
+    ("How many regions exist?", "SELECT COUNT(*) FROM regions"),
+    ("What is the largest single sale amount?", "SELECT MAX(amount) FROM sales"),
+]
+
+
+@pytest.fixture()
+def tiny_warehouse(tmp_path) -> Path:
+    import duckdb
+
+    path = tmp_path / "tiny.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(TINY_DDL)
+    con.close()
+    return path
+
+
+@pytest.fixture()
+def tiny_pairs_file(tmp_path) -> Path:
+    path = tmp_path / "pairs.jsonl"
+    with path.open("w") as f:
+        for i, (question, sql) in enumerate(TINY_PAIRS * 3):
+            f.write(json.dumps({"id": f"p{i}", "question": question, "sql": sql, "difficulty": "easy"}) + "\n")
+    return path

@@ -1,0 +1,160 @@
+"""Training on a tiny random model: checks fire, loss falls, only LoRA weights change, resume works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from sqltune.errors import TrainingCheckFailed
+from sqltune.train import LoraSettings, TrainConfig, check_step0, check_trainable, lora_parameter_count, train
+
+
+def tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **overrides) -> TrainConfig:
+    config = TrainConfig(
+        base=str(tiny_model_dir),
+        train_file=str(tiny_pairs_file),
+        db=str(tiny_warehouse),
+        output_dir=str(tmp_path / "adapter"),
+        max_steps=8,
+        batch_size=4,
+        learning_rate=2e-2,
+        warmup_steps=0,
+        eval_fraction=0.2,
+        eval_steps=4,
+        save_steps=4,
+        logging_steps=1,
+        register=False,
+        lora=LoraSettings(r=16, alpha=32, dropout=0.0),
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    from peft import PeftModel
+
+    from sqltune.models import QuantConfig, load_model
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file)
+    result = train(config)
+    losses = [h["loss"] for h in result.record["loss_history"]]
+    assert len(losses) == 8
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
+    assert result.steps == 8
+    assert result.record["step0_loss"]["with_adapter"] == pytest.approx(result.record["step0_loss"]["frozen_base"], rel=1e-3)
+
+    adapter = result.adapter_dir
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    saved = json.loads((adapter / "adapter_config.json").read_text())
+    assert saved["r"] == 16 and set(saved["target_modules"]) >= {"q_proj", "down_proj"}
+
+    # The adapter file holds LoRA matrices only, exactly the analytic count: nothing else was trained.
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(adapter / "adapter_model.safetensors"))
+    assert tensors and all("lora_A" in k or "lora_B" in k for k in tensors), list(tensors)[:5]
+    assert sum(t.numel() for t in tensors.values()) == result.trainable_params
+    model = PeftModel.from_pretrained(load_model(str(tiny_model_dir), quant=QuantConfig()), str(adapter))
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)
+
+    # On the same training examples the trained adapter scores clearly better than the frozen base.
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from sqltune.models import load_tokenizer
+    from sqltune.schema import load_schema
+    from sqltune.train import build_datasets, step0_losses
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    train_ds, _, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
+    labelled = train_ds.map(
+        lambda ex: {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], ex["completion_mask"])]},
+        remove_columns=["completion_mask", "length"],
+    )
+    trained, frozen = step0_losses(model, labelled, DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id), n=8)
+    assert trained < frozen - 0.2, (trained, frozen)
+
+
+def test_trainable_check_catches_unfrozen_base(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from sqltune.models import load_model
+
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0)
+    model = load_model(str(tiny_model_dir))
+    expected = lora_parameter_count(model, lora)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=lora.target_modules, task_type="CAUSAL_LM"))
+    n, total = check_trainable(model, expected, None)
+    assert n == expected and n < total
+    model.base_model.model.lm_head.weight.requires_grad_(True)
+    with pytest.raises(TrainingCheckFailed, match="non-LoRA"):
+        check_trainable(model, expected, None)
+
+
+def test_trainable_share_limit_is_enforced(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from sqltune.models import load_model
+
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0)
+    model = load_model(str(tiny_model_dir))
+    expected = lora_parameter_count(model, lora)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=lora.target_modules, task_type="CAUSAL_LM"))
+    with pytest.raises(TrainingCheckFailed, match="exceeds"):
+        check_trainable(model, expected, 1e-6)
+
+
+def test_step0_check_rejects_mismatch_and_garbage():
+    check_step0(2.0, 2.0, vocab_size=1000)
+    with pytest.raises(TrainingCheckFailed, match="differs"):
+        check_step0(2.5, 2.0, vocab_size=1000)
+    with pytest.raises(TrainingCheckFailed, match="not finite"):
+        check_step0(float("nan"), 2.0, vocab_size=1000)
+    with pytest.raises(TrainingCheckFailed, match="uniform"):
+        check_step0(50.0, 50.0, vocab_size=1000)
+
+
+def test_eos_is_trained(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """pad == eos for SmolLM: the end-of-turn token must still carry loss."""
+    from sqltune.models import load_tokenizer
+    from sqltune.schema import load_schema
+    from sqltune.train import build_datasets
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file)
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    train_ds, _, facts = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
+    row = train_ds[0]
+    completion = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if m]
+    assert completion[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(completion[:-1]).startswith("SELECT")
+    assert facts["train_pairs"] + facts["eval_pairs"] == 24
+
+
+def test_kill_and_resume_loses_no_steps(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, save_steps=3, eval_fraction=0.0)
+    script = textwrap.dedent(
+        f"""
+        import pickle, sys
+        from sqltune.train import train
+        config = pickle.loads({__import__('pickle').dumps(config)!r})
+        train(config, kill_after_step=5)
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert killed.returncode == 137, killed.stderr[-2000:]
+    checkpoints = sorted((tmp_path / "adapter" / "checkpoints").glob("checkpoint-*"))
+    assert [c.name for c in checkpoints] == ["checkpoint-3"]
+    assert not (tmp_path / "adapter" / "adapter_config.json").exists()
+
+    result = train(config, resume=True)
+    assert result.steps == 8
+    assert result.record["resumed_from"].endswith("checkpoint-3")
+    steps = [h["step"] for h in result.record["loss_history"]]
+    assert steps == list(range(1, 9)), steps  # steps 1-3 from the first run's state, 4-8 after resume
