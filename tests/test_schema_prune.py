@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,6 +115,59 @@ def test_schema_derived_values_are_cached(port_and_shop):
     prune_schema(port_and_shop, "q two", max_tokens=400, count_tokens=counting, scorer=LexicalScorer())
     assert len(calls) == first  # per-table counts are reused: no text is tokenised again
     assert first >= len(port_and_shop.tables)
+
+
+def test_data_values_phrases_and_time_signal():
+    def table(name, columns, fks=()):
+        return Table(name, columns, (columns[0].name,), list(fks))
+
+    schema = Schema(
+        "shop",
+        [
+            table("dim_day", [Column("day_key", "INTEGER"), Column("full_date", "DATE"), Column("fiscal_year", "INTEGER")]),
+            table("regions", [Column("region_id", "INTEGER"), Column("region_name", "VARCHAR", values=("Canada West", "Midwest"))]),
+            table("campaigns", [Column("campaign_id", "INTEGER"), Column("title", "VARCHAR", values=("West Coast Push",))]),
+            table("budget_plan", [Column("plan_id", "INTEGER"), Column("plan_year", "INTEGER"), Column("plan_month", "INTEGER")]),
+            table(
+                "sales",
+                [Column("sale_id", "INTEGER"), Column("day_key", "INTEGER"), Column("region_id", "INTEGER")],
+                [ForeignKey(("day_key",), "dim_day", ("day_key",)), ForeignKey(("region_id",), "regions", ("region_id",))],
+            ),
+        ],
+    )
+    scores = LexicalScorer().score(schema, "How many units in Canada West?")
+    assert max(scores, key=scores.get) == "regions"  # a value of the data, matched as a phrase
+    assert scores["regions"] > scores["campaigns"] > 0  # "west" alone matches the campaign title
+    scores = LexicalScorer().score(schema, "Units per quarter in FY2024")
+    # time in the question points at the date dimension (mostly dates, referenced by sales), not
+    # at a plan table that is mostly dates too but that nothing references
+    assert scores["dim_day"] == 1.0 and scores["budget_plan"] == 0.0
+    assert LexicalScorer().score(schema, "How many units were sold?")["sales"] == 1.0  # sold -> sale
+
+
+def test_scores_do_not_depend_on_hash_seed():
+    """Float sums must not follow set order, which changes with PYTHONHASHSEED between processes."""
+    script = (
+        "from sqltune.schema import load_schema\n"
+        "from sqltune.schema.prune import LexicalScorer\n"
+        f"s = load_schema({str(REPO / 'schemas')!r})\n"
+        "words = 'amber birch cedar delta ember fjord grove heron'.split()\n"
+        "for i, t in enumerate(s.tables):\n"
+        "    t.columns[0].values = tuple(f'{words[j % 8]} {words[(j * 3 + 1) % 8]}' for j in range(i % 8 + 1))\n"
+        "q = ' '.join(f'{words[j % 8]} {words[(j * 3 + 1) % 8]}' for j in range(8))\n"
+        "print(repr(LexicalScorer().score(s, q)))\n"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(outputs) == 1
 
 
 def _wide_schema(n_tables: int = 30) -> Schema:

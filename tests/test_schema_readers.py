@@ -13,7 +13,7 @@ from sqltune.errors import SchemaSourceError
 from sqltune.schema import load_schema, source_kind
 from sqltune.schema.ddl_reader import parse_ddl, read_ddl
 from sqltune.schema.model import ForeignKey
-from sqltune.schema.samples import SampleOptions, clean_samples, sampleable
+from sqltune.schema.samples import SampleOptions, clean_samples, sampleable, value_list
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -58,6 +58,10 @@ def test_duckdb_reader_reads_keys_comments_samples_and_counts(shop_duckdb):
     assert customers.column("name").nullable is False and customers.column("city").nullable is True
     # most frequent first (Boston 4x, Denver 4x, Austin 3x), ties broken by value: stable across reads
     assert customers.column("city").samples == ("Boston", "Denver")
+    # low-cardinality text columns keep every value (for matching questions), most frequent first
+    assert customers.column("city").values == ("Boston", "Denver", "Austin")
+    assert customers.column("name").values == tuple(sorted(f"c{i}" for i in range(1, 12)))  # ties: by text
+    assert customers.column("id").values == ()  # not text
     assert customers.column("photo").samples == ()  # binary
     assert customers.column("bio").samples == ()  # too long
     assert customers.column("tags").samples == ()  # nested
@@ -75,8 +79,11 @@ def test_duckdb_url_routes_to_duckdb_reader(shop_duckdb):
 
 
 def test_samples_helpers():
-    options = SampleOptions(count=2, max_chars=5)
+    options = SampleOptions(count=2, max_chars=5, max_values=3)
     assert clean_samples(["a", None, "a", b"x", "toolong", "b\nc", " d ", "e"], options) == ("a", "d")
+    assert value_list(["x", "y", "a longer value"], "VARCHAR", options) == ("x", "y", "a longer value")
+    assert value_list(["w", "x", "y", "z"], "VARCHAR", options) == ()  # too many distinct values
+    assert value_list(["1", "2"], "INTEGER", options) == ()
     assert sampleable("VARCHAR") and sampleable("DECIMAL(10,2)") and sampleable("ENUM('a')")
     assert not any(sampleable(t) for t in ["BLOB", "bytea", "INTEGER[]", "STRUCT(a INT)", "JSON", "MAP(VARCHAR, INT)"])
 
@@ -142,6 +149,7 @@ def test_sqlalchemy_reader_on_real_postgres(pg_schema):
     assert vessels.column("flag").comment == "Flag state, ISO alpha-2"
     assert vessels.column("flag").samples == ("NO", "PA")
     assert vessels.column("meta").samples == ()  # JSON is never sampled
+    assert vessels.column("flag").values == ("NO", "PA")
     assert vessels.column("vessel_name").nullable is False
     calls = schema.table("calls")
     assert ForeignKey(("imo",), "vessels", ("imo",)) in calls.foreign_keys
