@@ -4,10 +4,12 @@ A big warehouse does not fit a small model's prompt, and prompt length drives tr
 each question sees only the tables most likely to matter:
 
 1. score every table against the question: lexical overlap (question words vs. table and column
-   names split on `_`/camelCase, comments and sample values, IDF-weighted, light stemming) and,
-   when the offline MiniLM package is installed, embedding similarity; the two are combined;
-2. take the best tables (those close to the top score) together with the tables on the shortest
-   foreign-key path between them (a bridge, or a dimension a chosen fact references);
+   names split on `_`/camelCase, comments and data values, IDF-weighted, light stemming; whole
+   multi-word values; time words -> the date dimension) and, when the offline MiniLM package is
+   installed, embedding similarity (weight 0.15: on the fixtures it adds little to lexical);
+2. take the best tables (up to 6 scoring >= 35% of the top) together with the tables on the
+   shortest foreign-key path (<= 2 tables between) to those already kept (a bridge, or the
+   dimension a chosen fact references);
 3. fill the rest of the budget by score, favouring neighbours of the tables already kept.
 
 A schema whose full text fits the budget is never pruned. Kept tables come back in schema order,
