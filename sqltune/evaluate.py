@@ -46,6 +46,7 @@ from sqltune.schema.model import Schema
 if TYPE_CHECKING:
     from sqltune.data import Pair
     from sqltune.execute import Warehouse
+    from sqltune.generate import SqlModel
 
 log = logging.getLogger(__name__)
 
@@ -757,6 +758,7 @@ def score_files(
     """Score a predictions file against a gold pairs file on a warehouse (`sqltune eval score`)."""
     from sqltune.data import load_pairs
     from sqltune.execute import Warehouse
+    from sqltune.generate import SqlModel
 
     pairs = load_pairs(gold_path)
     predictions = load_predictions(pred_path)
@@ -778,3 +780,35 @@ def _schema_or_none(source: str | Path) -> Schema | None:
     except SqltuneError as error:
         log.warning("scoring without a schema: %s", error)
         return None
+
+
+# -- model evaluation ------------------------------------------------------------------------------
+def evaluate_model(
+    sql_model: "SqlModel",
+    pairs: Sequence["Pair"],
+    warehouse: "Warehouse",
+    *,
+    rules: MatchRules = MatchRules(),
+    workers: int = 2,
+    progress: Progress | None = None,
+    adapter: str | None = None,
+) -> EvalReport:
+    """Generate SQL for every pair with `sql_model` and score it; SQL of one batch executes while
+    the next batch generates, so evaluation takes little longer than generation alone."""
+    setup = {**sql_model.setup(), "rules": rules.describe()}
+    scorer = Scorer(
+        warehouse, rules=rules, schema=sql_model.schema, workers=workers, label=sql_model.label,
+        setup=setup, progress=progress, total=len(pairs),
+    )
+
+    def submit(indices: list[int], generated: list[Any]) -> None:
+        for i, item in zip(indices, generated):
+            scorer.submit(pairs[i], Prediction(id=pairs[i].id, sql=item.sql, raw_output=item.raw_output, latency_s=item.latency_s))
+
+    with scorer:
+        sql_model.generate([p.question for p in pairs], adapter=adapter, on_batch=submit)
+        report = scorer.finish()
+    # Scorer.finish keeps submission order, which follows prompt length; report in pair order.
+    order = {pair.id: i for i, pair in enumerate(pairs)}
+    report.results.sort(key=lambda r: order.get(r.id, 0))
+    return report

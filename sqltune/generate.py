@@ -122,6 +122,20 @@ class SqlModel:
                     on_batch(idx, done)
         return [r for r in results if r is not None]
 
+    def chat(self, prompts: Sequence[str], *, max_new_tokens: int = 60) -> list[str]:
+        """Plain chat answers with no schema and no SQL extraction: the general-capability spot check."""
+        import torch
+
+        texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                 for p in prompts]
+        with self._lock, torch.inference_mode():
+            self._select_adapter(None)
+            batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = {k: v.to(self.model.device) for k, v in batch.items()}
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                      eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
+        return [t.strip() for t in self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+
     def generate_sql(self, question: str, *, adapter: str | None = None) -> str:
         """One question -> SQL (the serving protocol)."""
         return self.generate([question], adapter=adapter)[0].sql

@@ -158,3 +158,24 @@ def test_kill_and_resume_loses_no_steps(tmp_path, tiny_model_dir, tiny_warehouse
     assert result.record["resumed_from"].endswith("checkpoint-3")
     steps = [h["step"] for h in result.record["loss_history"]]
     assert steps == list(range(1, 9)), steps  # steps 1-3 from the first run's state, 4-8 after resume
+
+
+def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
+    """An eval-mode forward (step-0 check, periodic eval) must not repack weights for bnb's
+    inference-only CPU kernel, which has no autograd: gradients would stop flowing."""
+    from sqltune.models import QuantConfig, load_model
+    from sqltune.train import keep_training_layout
+
+    model = load_model(str(tiny_model_dir), quant=QuantConfig())
+    assert keep_training_layout(model) == 14  # 7 projections x 2 layers
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    packed = [n for n, m in model.named_modules()
+              if getattr(getattr(getattr(m, "weight", None), "quant_state", None), "packing_format_for_cpu", False)]
+    assert packed == []
+    model.train()
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6]])
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    model(inputs_embeds=embeds, labels=ids).loss.backward()
+    assert embeds.grad is not None and embeds.grad.abs().sum() > 0

@@ -8,7 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-eval_app = typer.Typer(help="Evaluate text-to-SQL predictions by execution accuracy.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Evaluate a model (`sqltune eval --model ...`) or predicted SQL (`sqltune eval score ...`) by execution accuracy.",
+    invoke_without_command=True,
+)
 
 console = Console()
 
@@ -63,7 +66,57 @@ def score(
     print_summary(report, paths)
 
 
-# -- `sqltune eval run` (generate with a model, then score) goes here; it shares `eval_app`. --
+@eval_app.callback()
+def run(
+    ctx: typer.Context,
+    model: str = typer.Option(None, "--model", help="Base model: 'default' (embedded SmolLM2-135M), a local dir or a hub id."),
+    adapter: Path = typer.Option(None, "--adapter", help="PEFT adapter folder (evaluated on the NF4 base it was trained on)."),
+    merged: Path = typer.Option(None, "--merged", help="Merged checkpoint folder (from `sqltune merge`)."),
+    compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the prompt-only base, for the Harbor table."),
+    data: Path = typer.Option(Path("eval/test.jsonl"), "--data", help="Question/SQL pairs (JSONL or CSV)."),
+    db: str = typer.Option(None, "--db", help="Warehouse (DuckDB file or SQLAlchemy URL); default: the built-in fixture."),
+    out: Path = typer.Option(Path("runs/eval"), "--out", help="Report directory (report.html, report.md, report.json)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N questions."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Questions generated per batch."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
+    order: str = typer.Option("auto", "--order", help="Row order: auto (only when gold has ORDER BY), ignore, strict."),
+    duplicates: str = typer.Option("multiset", "--duplicates", help="Rows as a multiset (Spider) or a set (BIRD)."),
+) -> None:
+    """Generate SQL with a model for every question, execute gold and predicted SQL, and report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None and adapter is None and merged is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
+    if adapter is not None and merged is not None:
+        raise typer.BadParameter("give --adapter or --merged, not both")
+    from rich.progress import Progress
+
+    from sqltune.harness import EvalConfig, ModelForm, evaluate_forms
+
+    base = model or "default"
+    forms = []
+    if compare_base or (adapter is None and merged is None):
+        forms.append(ModelForm("prompt-only", base=base, prompt_source=str(adapter or merged) if (adapter or merged) else None))
+    if adapter is not None:
+        forms.append(ModelForm("adapter", base=base, adapter=str(adapter), quantized=True))
+    if merged is not None:
+        forms.append(ModelForm("merged", merged=str(merged)))
+    config = EvalConfig(data=str(data), db=db, limit=limit, batch_size=batch_size, timeout_s=timeout,
+                        order=order, duplicates=duplicates)
+    with Progress(console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def report_progress(label: str, done: int, total: int | None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        reports, paths = evaluate_forms(forms, config, out_dir=out, progress=report_progress)
+    for report in reports:
+        print_summary(report)
+    for kind in ("html", "markdown", "json"):
+        console.print(f"{kind:>8}: {getattr(paths, kind)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

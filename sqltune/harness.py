@@ -1,0 +1,115 @@
+"""The evaluation harness: which model forms answer which questions under which decoding.
+
+Small-model text-to-SQL scores move by tens of points with the prompt and the scoring rules, so
+the harness fixes both and records them with every score (`EvalReport.setup`, `.rules`).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqltune.compare import MatchRules
+from sqltune.errors import InputError
+
+log = logging.getLogger(__name__)
+
+SPOT_CHECK_PROMPTS = (
+    "What is the capital of France?",
+    "Write one sentence about the ocean.",
+    "What is 12 times 7?",
+    "Explain in one sentence what a primary key is in a database.",
+)
+
+
+@dataclass
+class EvalConfig:
+    data: str = "eval/test.jsonl"
+    db: str | None = None  # warehouse; None: the built-in harbor fixture
+    limit: int | None = None  # first N questions only
+    batch_size: int = 16
+    max_new_tokens: int = 200
+    workers: int = 2
+    timeout_s: float = 10.0
+    order: str = "auto"
+    duplicates: str = "multiset"
+    prompt_only_prefix: str = "SELECT"  # the untuned base answers in prose unless its answer is started
+    spot_checks: bool = True
+
+
+@dataclass
+class ModelForm:
+    """One way of answering: the base alone, base + adapter (on the NF4 base it was trained on), or merged."""
+
+    label: str
+    base: str = "default"
+    adapter: str | None = None
+    merged: str | None = None
+    quantized: bool = False
+    prompt_source: str | None = None  # adapter/merged dir whose prompt settings to use (for prompt-only)
+    extra: dict = field(default_factory=dict)
+
+
+EvalProgress = Callable[[str, int, int | None], None]
+
+
+def warehouse_source(db: str | None) -> str:
+    if db:
+        return db
+    from sqltune.fixtures import ensure_fixture
+
+    return str(ensure_fixture("harbor"))
+
+
+def evaluate_forms(
+    forms: list[ModelForm],
+    config: EvalConfig,
+    *,
+    out_dir: str | Path | None = None,
+    progress: EvalProgress | None = None,
+) -> tuple[list[Any], Any]:
+    """Evaluate each form on the same questions and write one report comparing them."""
+    from sqltune.adapter import read_prompt_config
+    from sqltune.data import load_pairs
+    from sqltune.evaluate import evaluate_model
+    from sqltune.execute import Warehouse
+    from sqltune.generate import DecodeConfig, load_sql_model
+    from sqltune.report import write_report
+    from sqltune.schema import load_schema
+
+    if not Path(config.data).exists():
+        raise InputError("question file not found", source=config.data)
+    pairs = list(load_pairs(config.data))[: config.limit or None]
+    db = warehouse_source(config.db)
+    schema = load_schema(db)
+    rules = MatchRules(order=config.order, duplicates=config.duplicates)
+    reports, spot_answers = [], {}
+    with Warehouse.open(db, timeout_s=config.timeout_s) as warehouse:
+        for form in forms:
+            prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
+            prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""
+            decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, answer_prefix=prefix)
+            sql_model = load_sql_model(
+                form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
+                merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
+            )
+            report = evaluate_model(
+                sql_model, pairs, warehouse, rules=rules, workers=config.workers,
+                progress=(lambda done, total, label=form.label: progress(label, done, total)) if progress else None,
+            )
+            report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": db})
+            reports.append(report)
+            if config.spot_checks:
+                spot_answers[form.label] = sql_model.chat(list(SPOT_CHECK_PROMPTS))
+            del sql_model
+            gc.collect()
+    spot_checks = [
+        {"prompt": prompt, "answers": {label: answers[i] for label, answers in spot_answers.items()}}
+        for i, prompt in enumerate(SPOT_CHECK_PROMPTS)
+    ] if spot_answers else None
+    paths = write_report(reports, out_dir, spot_checks=spot_checks) if out_dir is not None else None
+    return reports, paths
