@@ -1,0 +1,82 @@
+"""`sqltune merge`: adapter + 16-bit base -> a standard checkpoint for serving, with an equivalence check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def merge_command(
+    adapter: Path = typer.Option(..., "--adapter", help="The trained adapter folder."),
+    out: Path = typer.Option(..., "--out", help="Folder for the merged checkpoint (must not exist unless --force)."),
+    base: str = typer.Option(None, "--base", help="Base model (default: the one the adapter records)."),
+    dtype: str = typer.Option("bf16", "--dtype", help="Saved weights: bf16 or fp16."),
+    base_form: str = typer.Option(
+        "auto", "--base-form",
+        help="Merge into the original weights, the NF4-dequantized ones a QLoRA adapter trained against, "
+             "or auto (whichever agrees better with the adapter as trained).",
+    ),
+    questions: Path = typer.Option(None, "--questions", help="Check questions (JSONL/CSV); default: the adapter's training file."),
+    n_check: int = typer.Option(16, "--n-check", min=0, help="Questions in the equivalence check; 0 skips it."),
+    db: str = typer.Option(None, "--db", help="Warehouse for the check prompts (default: the one trained on)."),
+    max_new_tokens: int = typer.Option(200, "--max-new-tokens", min=1, help="Longest SQL generated in the check."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
+) -> None:
+    """Merge a LoRA adapter into its base, save a standard checkpoint, and check it answers as the adapter does."""
+    from sqltune.generate import DecodeConfig
+    from sqltune.merge import merge_adapter
+
+    check_questions = None
+    if questions is not None:
+        from sqltune.data import load_pairs
+
+        check_questions = [pair.question for pair in load_pairs(questions)]
+    with console.status("merging") as status:
+        result = merge_adapter(
+            adapter, out, base=base, dtype=dtype, base_form=base_form, check_questions=check_questions,
+            n_check=n_check, schema=db, decode=DecodeConfig(max_new_tokens=max_new_tokens, batch_size=8), force=force,
+            progress=lambda event: status.update(_describe(event)),
+        )
+    print_merge_result(result)
+    if result.passed is False:
+        raise typer.Exit(1)
+
+
+def _describe(event: dict) -> str:
+    detail = " ".join(str(v) for k, v in event.items() if k not in ("event", "stage"))
+    return f"{event.get('stage', '')} {detail}".strip()
+
+
+def print_merge_result(result) -> None:
+    if result.comparisons:
+        table = Table(title=f"{result.n_questions} check question(s), {result.dtype}; saved: merged_{result.base_form}")
+        table.add_column("model", no_wrap=True)
+        table.add_column("vs", no_wrap=True)
+        for name in ("same SQL", "max|Δ|", "mean|Δ|", "top-1"):
+            table.add_column(name, justify="right", no_wrap=True)
+        for c in result.comparisons:
+            mark = " *" if c.model == f"merged_{result.base_form}" and c.reference == result.reference else ""
+            table.add_row(f"{c.model}{mark}", c.reference, f"{c.sql_agreement:.0%}", f"{c.logits.max_abs:.4f}",
+                          f"{c.logits.mean_abs:.5f}", f"{c.logits.top1_agreement:.1%}")
+        console.print(table)
+        tol = result.tolerance
+        console.print(f"logits: |Δ| over every prompt position and vocabulary entry; top-1: same next token. "
+                      f"* must stay within mean {tol.logits_mean_abs:g}, max {tol.logits_max_abs:g}, "
+                      f"same SQL >= {tol.sql_agreement:.0%}", highlight=False)
+    if result.passed is None:
+        console.print("[yellow]equivalence not checked[/] (--n-check 0)")
+    elif result.passed:
+        console.print("[green]equivalence check passed[/]")
+    else:
+        console.print(f"[bold red]equivalence check failed:[/] {'; '.join(result.failures)}", highlight=False)
+    console.print(f"merged checkpoint ({result.base_form} base, {result.dtype}): {result.out_dir}", highlight=False)
+    console.print(f"run {result.run_id}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("merge")(merge_command)

@@ -1,0 +1,265 @@
+"""Merging a tiny trained QLoRA adapter: a standard checkpoint that answers as the adapter does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from sqltune.errors import ConfigError, ModelError
+from sqltune.generate import DecodeConfig
+from sqltune.merge import (
+    MERGE_JSON,
+    Comparison,
+    LogitsDiff,
+    Tolerance,
+    choose_form,
+    judge,
+    merge_adapter,
+    nf4_weights,
+    spread,
+)
+
+DECODE = DecodeConfig(max_new_tokens=24, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model_dir):
+    """A QLoRA adapter trained a few steps on the tiny model (B != 0), registered in a private registry."""
+    import duckdb
+    from conftest import TINY_DDL, TINY_PAIRS
+
+    from sqltune.train import LoraSettings, TrainConfig, train
+
+    root = tmp_path_factory.mktemp("merge")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SQLTUNE_HOME", str(root / "home"))
+        warehouse = root / "tiny.duckdb"
+        con = duckdb.connect(str(warehouse))
+        con.execute(TINY_DDL)
+        con.close()
+        pairs = root / "pairs.jsonl"
+        pairs.write_text("".join(json.dumps({"question": q, "sql": s}) + "\n" for q, s in TINY_PAIRS * 2))
+        config = TrainConfig(
+            base=str(tiny_model_dir), train_file=str(pairs), db=str(warehouse), output_dir=str(root / "adapter"),
+            max_steps=6, batch_size=4, learning_rate=2e-2, warmup_steps=0, eval_fraction=0.0, save_steps=100,
+            logging_steps=1, lora=LoraSettings(r=8, alpha=16, dropout=0.0),
+        )
+        result = train(config)
+        yield {"root": root, "adapter": result.adapter_dir, "run_id": result.run_id, "warehouse": warehouse,
+               "base": tiny_model_dir}
+
+
+@pytest.fixture(scope="module")
+def merged(trained):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SQLTUNE_HOME", str(trained["root"] / "home"))
+        result = merge_adapter(trained["adapter"], trained["root"] / "merged", decode=DECODE)
+        from sqltune.registry import Registry
+
+        records = Registry().list(kind="merge")
+    return result, records
+
+
+def _prompt_ids(tokenizer, warehouse, question):
+    from sqltune.prompts import PromptConfig, build_messages, prompt_text
+    from sqltune.schema import load_schema
+
+    text = prompt_text(tokenizer, build_messages(load_schema(str(warehouse)), question, PromptConfig()))
+    return tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
+
+
+def test_merged_checkpoint_is_standard_and_matches_adapter_on_16bit(trained, merged):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sqltune.merge import merge_into, read_adapter
+    from sqltune.models import load_model
+
+    result, _ = merged
+    out = trained["root"] / "merged"
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "generation_config.json", "sqltune_adapter.json", MERGE_JSON} <= names, names
+    assert "adapter_config.json" not in names and not [n for n in names if n.startswith(".")]
+    # The tiny adapter was trained on NF4: auto keeps the form that reproduces it.
+    assert result.trained_on == "nf4" and result.base_form == "dequantized" and result.passed, result.failures
+    json.loads((out / "sqltune_adapter.json").read_text())  # the prompt settings travel with the checkpoint
+
+    # Plain transformers loads it, no peft. Its logits equal the unmerged adapter on the 16-bit base
+    # up to bf16 rounding when merged into the original weights (the dequantized form differs by the
+    # NF4 error, checked through merge.json below).
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert tokenizer.chat_template
+    plain = AutoModelForCausalLM.from_pretrained(out, dtype=torch.bfloat16).eval()
+    assert not hasattr(plain, "peft_config")
+    original = merge_into(str(trained["base"]), trained["adapter"], torch.bfloat16)
+    adapter16 = PeftModel.from_pretrained(load_model(str(trained["base"]), dtype=torch.bfloat16), str(trained["adapter"])).eval()
+    ids = _prompt_ids(tokenizer, trained["warehouse"], "How many stores are there?")
+    with torch.inference_mode():
+        ref = adapter16(input_ids=ids).logits.float()
+        got = original(input_ids=ids).logits.float()
+        base_only = load_model(str(trained["base"]), dtype=torch.bfloat16)(input_ids=ids).logits.float()
+        loaded = plain(input_ids=ids).logits.float()
+    effect = (ref - base_only).abs().mean().item()
+    assert effect > 0.05, "the adapter must change the model, or this test proves nothing"
+    assert (got - ref).abs().mean().item() < DEFAULT_MEAN and (got - ref).abs().mean().item() < effect / 10
+    assert (got - ref).abs().max().item() < 1.0
+    assert (loaded - ref).abs().mean().item() > (got - ref).abs().mean().item()  # the NF4 form is not the original
+
+    # Greedy answers: the saved checkpoint == adapter on the NF4 base; the original form == adapter on 16-bit.
+    assert result.comparison("merged_dequantized", "adapter_nf4").sql_agreement == 1.0
+    assert result.comparison("merged_original", "adapter_16bit").sql_agreement == 1.0
+    for model, reference in [("merged_dequantized", "adapter_nf4"), ("merged_original", "adapter_16bit")]:
+        c = result.comparison(model, reference)
+        assert c.logits.mean_abs < result.tolerance.logits_mean_abs and c.logits.n_positions > 100
+    # ... and the dequantized form is the closer one to how the adapter was trained.
+    assert (result.comparison("merged_dequantized", "adapter_nf4").logits.mean_abs
+            < result.comparison("merged_original", "adapter_nf4").logits.mean_abs)
+    assert isinstance(read_adapter(trained["adapter"]).quant.double_quant, bool)
+
+
+DEFAULT_MEAN = 0.05
+
+
+def test_merge_json_and_registry_record(trained, merged):
+    result, records = merged
+    saved = json.loads((trained["root"] / "merged" / MERGE_JSON).read_text())
+    assert saved["passed"] is True and saved["reload_exact"] is True
+    assert saved["n_questions"] == 8 and saved["questions_source"].endswith("pairs.jsonl")
+    assert {(c["model"], c["reference"]) for c in saved["comparisons"]} == {
+        ("merged_original", "adapter_nf4"), ("merged_original", "adapter_16bit"),
+        ("merged_dequantized", "adapter_nf4"), ("merged_dequantized", "adapter_16bit"),
+        ("adapter_nf4", "adapter_16bit"),
+    }
+    assert saved["tolerance"]["logits_mean_abs"] > 0 and saved["wall_s"] > 0
+    [record] = records
+    assert record.run_id == result.run_id == saved["run_id"]
+    assert record.kind == "merge" and record.status == "completed"
+    assert record.parent_run_id == trained["run_id"]
+    assert record.config["base_form"] == "dequantized"
+
+
+def test_serving_loader_reads_merged_checkpoint(trained, merged):
+    from sqltune.generate import load_sql_model
+    from sqltune.schema import load_schema
+
+    schema = load_schema(str(trained["warehouse"]))
+    model = load_sql_model(schema=schema, merged=trained["root"] / "merged", decode=DECODE)
+    assert model.label == "merged" and model.generate(["How many regions exist?"])[0].raw_output
+
+
+def test_dequantized_weights_are_bitsandbytes_nf4_round_trip(tiny_model_dir):
+    """The weights merged into are exactly nf4 quantize -> dequantize of the 16-bit base, as QLoRA loads it."""
+    import bitsandbytes.functional as bnbf
+
+    from sqltune.models import QuantConfig, load_model
+
+    quant = QuantConfig()
+    weights = nf4_weights(load_model(str(tiny_model_dir), quant=quant))
+    base = load_model(str(tiny_model_dir), dtype=quant.torch_compute_dtype())
+    assert len(weights) == 2 * 7  # every projection of both layers; embeddings and head stay 16-bit
+    for name, weight in weights.items():
+        original = base.get_submodule(name).weight.data
+        packed, state = bnbf.quantize_4bit(original, blocksize=64, compress_statistics=quant.double_quant, quant_type="nf4")
+        expected = bnbf.dequantize_4bit(packed, state)
+        assert torch.equal(weight, expected), name
+        assert not torch.equal(weight, original)
+
+
+def test_overwrite_refused_then_forced(trained, merged, monkeypatch):
+    monkeypatch.setenv("SQLTUNE_HOME", str(trained["root"] / "home"))
+    out = trained["root"] / "merged"
+    before = (out / "model.safetensors").stat().st_mtime_ns
+    with pytest.raises(ConfigError, match="already exists.*--force"):
+        merge_adapter(trained["adapter"], out)
+    assert (out / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match="would overwrite"):
+        merge_adapter(trained["adapter"], trained["adapter"], force=True)
+
+    copy = trained["root"] / "merged-copy"
+    shutil.copytree(out, copy)
+    result = merge_adapter(trained["adapter"], copy, base_form="original", n_check=0, force=True, register=False)
+    assert result.passed is None and result.base_form == "original" and result.reload_exact
+    saved = json.loads((copy / MERGE_JSON).read_text())
+    assert saved["base_form"] == "original" and saved["comparisons"] == []
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".merged-copy")]
+
+
+def test_bad_adapter_folders_give_clean_errors(tmp_path, trained, tiny_model_dir):
+    with pytest.raises(ModelError, match="adapter folder not found"):
+        merge_adapter(tmp_path / "missing", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not a PEFT adapter folder"):
+        merge_adapter(tmp_path / "empty", tmp_path / "out")
+    broken = tmp_path / "broken"
+    shutil.copytree(trained["adapter"], broken)
+    (broken / "adapter_config.json").write_text("{not json")
+    with pytest.raises(ModelError, match="adapter_config.json: unreadable"):
+        merge_adapter(broken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    # Training data gone: the check has no questions and says how to proceed.
+    moved = tmp_path / "moved"
+    shutil.copytree(trained["adapter"], moved)
+    run = json.loads((moved / "run.json").read_text())
+    run["data"]["train_file"] = str(tmp_path / "gone.jsonl")
+    (moved / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ConfigError, match="--questions"):
+        merge_adapter(moved, tmp_path / "out")
+
+
+def test_adapter_for_another_base_is_rejected(tmp_path, trained, tiny_model_dir):
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    other = tmp_path / "other-base"
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    with pytest.raises(ModelError, match="does not fit the base model"):
+        merge_adapter(trained["adapter"], tmp_path / "out", base=str(other), n_check=0, base_form="original", register=False)
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_choose_form_and_judge():
+    def comp(model, reference, mean, sql=1.0):
+        return Comparison(model, reference, sql, LogitsDiff(max_abs=mean * 10, mean_abs=mean, top1_agreement=1.0, n_positions=10))
+
+    comps = [comp("merged_original", "adapter_nf4", 0.3), comp("merged_dequantized", "adapter_nf4", 0.01),
+             comp("merged_original", "adapter_16bit", 0.01), comp("merged_dequantized", "adapter_16bit", 0.3, sql=0.5)]
+    assert choose_form(comps, "nf4") == "dequantized"
+    assert choose_form(comps, "16-bit") == "original"
+    assert choose_form(comps, "unknown") == "original"
+    tol = Tolerance(logits_mean_abs=0.05, logits_max_abs=1.0)
+    assert judge(comps, "dequantized", tol) == [] and judge(comps, "original", tol) == []
+    failures = judge([comp("merged_original", "adapter_16bit", 0.2, sql=0.75)], "original", tol)
+    assert len(failures) == 3 and "mean" in failures[0] and "75%" in failures[2]
+
+
+def test_spread_picks_distinct_questions_over_the_whole_list():
+    questions = [f"q{i}" for i in range(10)] + ["q0", " q1 ", ""]
+    assert spread(questions, 20) == [f"q{i}" for i in range(10)]
+    assert spread(questions, 5) == ["q0", "q2", "q4", "q6", "q8"]
+
+
+def test_cli_merge(trained, merged, tmp_path, monkeypatch, capsys):
+    from sqltune.cli import main
+
+    monkeypatch.setenv("SQLTUNE_HOME", str(trained["root"] / "home"))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "How many stores are there?", "sql": "SELECT 1"}) + "\n")
+    out = tmp_path / "merged"
+    code = main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out), "--questions", str(questions),
+                 "--db", str(trained["warehouse"]), "--base-form", "original", "--max-new-tokens", "8"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "merged_original" in printed and "adapter_16bit" in printed and str(out.name) in printed
+    assert json.loads((out / MERGE_JSON).read_text())["n_questions"] == 1
+
+    assert main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out)]) != 0
+    assert main(["merge", "--adapter", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "adapter folder not found" in err and "Traceback" not in err
