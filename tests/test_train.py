@@ -179,3 +179,21 @@ def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
     embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
     model(inputs_embeds=embeds, labels=ids).loss.backward()
     assert embeds.grad is not None and embeds.grad.abs().sum() > 0
+
+
+def test_right_padding_mask_can_be_dropped(tiny_model_dir):
+    """Dropping the mask of a right-padded batch leaves every real token's logits unchanged."""
+    from sqltune.models import load_model
+    from sqltune.train import causal_only_mask
+
+    model = load_model(str(tiny_model_dir)).float().eval()
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    assert causal_only_mask(mask) is None
+    with torch.no_grad():
+        masked = model(input_ids=ids, attention_mask=mask).logits
+        unmasked = model(input_ids=ids, attention_mask=causal_only_mask(mask)).logits
+    real = mask.bool()
+    assert torch.allclose(masked[real], unmasked[real], atol=1e-5)
+    left = torch.tensor([[0, 0, 1, 1]])
+    assert causal_only_mask(left) is left

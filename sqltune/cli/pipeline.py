@@ -1,0 +1,63 @@
+"""`sqltune run [RECIPE]`: the main job: fixture, QLoRA training, evaluation, merge, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console()
+
+
+def run(
+    recipe: str = typer.Argument("harbor-cpu", help="Recipe YAML path or a shipped recipe name (sqltune/recipes/)."),
+    out_dir: str = typer.Option(None, "--out", help="Run folder (adapter/, merged/, report/)."),
+    max_steps: int = typer.Option(None, "--max-steps", help="Override the recipe's training steps."),
+    eval_limit: int = typer.Option(None, "--eval-limit", help="Evaluate the first N test questions only."),
+    lora_baseline: bool = typer.Option(None, "--lora-baseline/--no-lora-baseline", help="Also train and evaluate a bf16 LoRA baseline."),
+    resume: bool = typer.Option(False, "--resume", help="Reuse finished stages in the run folder; continue training from its last checkpoint."),
+) -> None:
+    """Build the fixture, train a QLoRA adapter, evaluate prompt-only vs adapter vs merged, and report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sqltune.cli.evaluate import print_summary
+    from sqltune.config import load_yaml
+    from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
+
+    overrides = {"out_dir": out_dir, "train.max_steps": max_steps, "eval.limit": eval_limit, "lora_baseline": lora_baseline}
+    config = load_yaml(PipelineConfig, recipe_path(recipe), overrides)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def task(name: str, total=None) -> int:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total, note="")
+            return tasks[name]
+
+        def on_event(stage: str, info: dict) -> None:
+            if stage == "train-progress":
+                t = task("train")
+                if info.get("event") == "step":
+                    bar.update(t, completed=info["step"], total=info.get("total"))
+                elif "loss" in info:
+                    bar.update(t, note=f"loss {info['loss']:.3f}")
+            elif stage == "eval-progress":
+                bar.update(task(f"eval {info['label']}"), completed=info["done"], total=info["total"])
+            elif stage == "trained":
+                bar.console.print(f"trained {info['steps']} steps in {info['wall_s']:.0f} s, {info['tokens_per_s']:.0f} tokens/s")
+            else:
+                bar.console.print(f"[bold]{stage}[/] " + " ".join(f"{k}={v}" for k, v in info.items()), highlight=False)
+
+        result = run_pipeline(config, on_event=on_event, resume=resume)
+    for report in result.reports:
+        print_summary(report)
+    if result.merge_result is not None:
+        console.print(f"merged model: {result.merged_dir} (agreement with adapter: {getattr(result.merge_result, 'sql_agreement', '?')})")
+    console.print(Path(result.report_paths.markdown).read_text(), highlight=False, markup=False)
+    console.print(f"report: {result.report_paths.html}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

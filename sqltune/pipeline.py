@@ -1,0 +1,125 @@
+"""The main job, end to end on one warehouse: fixture -> train -> evaluate -> merge -> report.
+
+A recipe (YAML, see sqltune/recipes/) names every setting; the steps call the stage functions in
+the one-way order and leave everything in one run folder: adapter/, merged/, report/.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqltune.harness import EvalConfig, ModelForm, evaluate_forms, warehouse_source
+from sqltune.train import TrainConfig
+
+log = logging.getLogger(__name__)
+
+RECIPES = Path(__file__).parent / "recipes"
+
+
+@dataclass
+class PipelineConfig:
+    out_dir: str = "runs/harbor"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    lora_baseline: bool = False  # also train a bf16 LoRA on the same data and steps, and evaluate it
+    merge: bool = True
+    merge_dtype: str = "bf16"
+
+
+@dataclass
+class PipelineResult:
+    out_dir: Path
+    adapter_dir: Path
+    merged_dir: Path | None
+    reports: list[Any]
+    report_paths: Any
+    train_record: dict
+    merge_result: Any
+    wall_s: float
+
+
+Event = Callable[[str, dict], None]
+
+
+def recipe_path(name: str) -> Path:
+    """A recipe file: a path, or the name of one shipped in sqltune/recipes/."""
+    path = Path(name)
+    if path.exists():
+        return path
+    shipped = RECIPES / (name if name.endswith(".yaml") else f"{name}.yaml")
+    if shipped.exists():
+        return shipped
+    from sqltune.errors import ConfigError
+
+    known = ", ".join(p.stem for p in sorted(RECIPES.glob("*.yaml")))
+    raise ConfigError(f"recipe not found: {name} (shipped recipes: {known})")
+
+
+def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resume: bool = False) -> PipelineResult:
+    emit = on_event or (lambda stage, info: None)
+    started = time.time()
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    emit("fixture", {"db": warehouse_source(config.train.db)})
+    config.train.db = warehouse_source(config.train.db)
+    config.eval.db = config.eval.db or config.train.db
+
+    from sqltune.models import import_default, resolve_base
+
+    if config.train.base in ("default", None):
+        emit("model", {"path": str(import_default())})
+    resolve_base(config.train.base)
+
+    from sqltune.train import train
+
+    adapter_dir = out / "adapter"
+    config.train.output_dir = str(adapter_dir)
+    emit("train", {"method": config.train.method, "output_dir": str(adapter_dir)})
+    trained = _train_or_reuse(config.train, resume, lambda e: emit("train-progress", e))
+    emit("trained", trained)
+
+    forms = [
+        ModelForm("prompt-only", base=config.train.base, prompt_source=str(adapter_dir)),
+        ModelForm("qlora-adapter", base=config.train.base, adapter=str(adapter_dir), quantized=True),
+    ]
+    if config.lora_baseline:
+        import dataclasses
+
+        lora_cfg = dataclasses.replace(config.train, method="lora", output_dir=str(out / "lora-adapter"))
+        emit("train", {"method": "lora", "output_dir": lora_cfg.output_dir})
+        _train_or_reuse(lora_cfg, resume, lambda e: emit("train-progress", e))
+        forms.append(ModelForm("bf16-lora-adapter", base=config.train.base, adapter=lora_cfg.output_dir))
+
+    merged_dir, merge_result = None, None
+    if config.merge:
+        from sqltune.merge import merge_adapter
+
+        merged_dir = out / "merged"
+        emit("merge", {"out_dir": str(merged_dir)})
+        if not (merged_dir / "config.json").exists():
+            merge_result = merge_adapter(adapter_dir, merged_dir, dtype=config.merge_dtype)
+        forms.append(ModelForm("merged", merged=str(merged_dir)))
+
+    emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data})
+    reports, paths = evaluate_forms(
+        forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total})
+    )
+    return PipelineResult(out, adapter_dir, merged_dir, reports, paths, trained, merge_result, time.time() - started)
+
+
+def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict], None]) -> dict:
+    """Train, or with `resume` reuse a finished adapter / continue an interrupted run."""
+    import json
+
+    from sqltune.train import train
+
+    record_file = Path(config.output_dir) / "run.json"
+    if resume and record_file.exists():
+        return json.loads(record_file.read_text())
+    return train(config, resume=resume, progress=progress).record
