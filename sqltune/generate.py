@@ -95,8 +95,7 @@ class SqlModel:
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[GeneratedSql | None] = [None] * len(prompts)
         bs = max(1, self.decode.batch_size)
-        with self._lock, torch.inference_mode():
-            self._select_adapter(adapter)
+        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
                 started = time.time()
@@ -128,8 +127,7 @@ class SqlModel:
 
         texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                  for p in prompts]
-        with self._lock, torch.inference_mode():
-            self._select_adapter(None)
+        with self._lock, torch.inference_mode(), self._adapter_context(None):
             batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
             batch = {k: v.to(self.model.device) for k, v in batch.items()}
             out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
@@ -140,16 +138,21 @@ class SqlModel:
         """One question -> SQL (the serving protocol)."""
         return self.generate([question], adapter=adapter)[0].sql
 
-    def _select_adapter(self, adapter: str | None) -> None:
+    def _adapter_context(self, adapter: str | None) -> Any:
+        """Activate a named adapter (None: the first one); "" answers with the bare base model."""
+        from contextlib import nullcontext
+
         if not self.adapters:
             if adapter:
                 raise ModelError(f"unknown adapter {adapter!r}: this model has no adapters")
-            return
-        if adapter is None:
-            adapter = self.adapters[0]
-        if adapter not in self.adapters:
-            raise ModelError(f"unknown adapter {adapter!r}; known: {self.adapters}")
-        self.model.set_adapter(adapter)
+            return nullcontext()
+        if adapter == "":
+            return self.model.disable_adapter()
+        name = adapter or self.adapters[0]
+        if name not in self.adapters:
+            raise ModelError(f"unknown adapter {name!r}; known: {self.adapters}")
+        self.model.set_adapter(name)
+        return nullcontext()
 
     def setup(self) -> dict:
         """What produced these answers, recorded with every score."""

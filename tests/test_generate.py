@@ -1,0 +1,85 @@
+"""Generation: SQL extraction, batched greedy answers in input order, adapter selection per call."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sqltune.errors import ModelError
+from sqltune.generate import DecodeConfig, extract_sql, load_sql_model
+
+
+@pytest.mark.parametrize(
+    "text, sql",
+    [
+        ("SELECT COUNT(*) FROM stores", "SELECT COUNT(*) FROM stores"),
+        ("```sql\nSELECT 1\n```\nThis counts.", "SELECT 1"),
+        ("Here is the query: SELECT a FROM t; SELECT b FROM u", "SELECT a FROM t"),
+        ("WITH x AS (SELECT 1) SELECT * FROM x;", "WITH x AS (SELECT 1) SELECT * FROM x"),
+        ("I cannot answer that.", "I cannot answer that."),
+    ],
+)
+def test_extract_sql(text, sql):
+    assert extract_sql(text) == sql
+
+
+@pytest.fixture()
+def schema(tiny_warehouse):
+    from sqltune.schema import load_schema
+
+    return load_schema(str(tiny_warehouse))
+
+
+def _adapter(tmp_path, tiny_model_dir, name: str, seed: int):
+    """A random (non-identity) LoRA adapter saved as a PEFT folder."""
+    from peft import LoraConfig, get_peft_model
+
+    from sqltune.models import load_model
+
+    torch.manual_seed(seed)
+    model = get_peft_model(load_model(str(tiny_model_dir)), LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    out = tmp_path / name
+    model.save_pretrained(out)
+    return out
+
+
+def test_batched_generation_keeps_input_order(tiny_model_dir, schema):
+    questions = ["How many stores are there?", "List every city", "Total amount sold in Boston last year by region?"]
+    batched = load_sql_model(str(tiny_model_dir), schema=schema, decode=DecodeConfig(max_new_tokens=8, batch_size=3))
+    one_by_one = load_sql_model(str(tiny_model_dir), schema=schema, decode=DecodeConfig(max_new_tokens=8, batch_size=1))
+    a = batched.generate(questions)
+    b = one_by_one.generate(questions)
+    assert [g.question for g in a] == questions
+    assert [g.raw_output for g in a] == [g.raw_output for g in b]
+    assert batched.label == "prompt-only" and batched.setup()["decode"]["max_new_tokens"] == 8
+
+
+def test_answer_prefix_is_part_of_the_answer(tiny_model_dir, schema):
+    model = load_sql_model(str(tiny_model_dir), schema=schema, decode=DecodeConfig(max_new_tokens=4, answer_prefix="SELECT"))
+    (answer,) = model.generate(["How many stores are there?"])
+    assert answer.raw_output.startswith("SELECT") and answer.sql.startswith("SELECT")
+
+
+def test_adapters_are_chosen_per_call(tmp_path, tiny_model_dir, schema):
+    first = _adapter(tmp_path, tiny_model_dir, "tenant_a", seed=1)
+    second = _adapter(tmp_path, tiny_model_dir, "tenant_b", seed=2)
+    decode = DecodeConfig(max_new_tokens=6)
+    model = load_sql_model(str(tiny_model_dir), schema=schema, adapters={"a": first, "b": second}, decode=decode)
+    base = load_sql_model(str(tiny_model_dir), schema=schema, decode=decode)
+    question = ["How many stores are there?"]
+    out_a = model.generate(question, adapter="a")[0].raw_output
+    out_b = model.generate(question, adapter="b")[0].raw_output
+    out_base = model.generate(question, adapter="")[0].raw_output
+    assert model.adapters == ["a", "b"] and model.label == "adapter"
+    assert out_base == base.generate(question)[0].raw_output
+    assert len({out_a, out_b, out_base}) > 1
+    assert model.generate(question)[0].raw_output == out_a  # default: the first adapter
+    with pytest.raises(ModelError, match="unknown adapter"):
+        model.generate(question, adapter="c")
+    with pytest.raises(ModelError, match="no adapters"):
+        base.generate(question, adapter="a")
+
+
+def test_missing_adapter_folder_is_a_clean_error(tmp_path, tiny_model_dir, schema):
+    with pytest.raises(ModelError, match="not a PEFT adapter folder"):
+        load_sql_model(str(tiny_model_dir), schema=schema, adapters={"x": tmp_path})
