@@ -30,7 +30,7 @@ SPOT_CHECK_PROMPTS = (
 class EvalConfig:
     data: str = "eval/test.jsonl"
     db: str | None = None  # warehouse; None: the built-in harbor fixture
-    limit: int | None = None  # first N questions only
+    limit: int | None = None  # N questions, evenly spaced through the file (covers every template/slice)
     batch_size: int = 16
     max_new_tokens: int = 200
     workers: int = 2
@@ -55,6 +55,14 @@ class ModelForm:
 
 
 EvalProgress = Callable[[str, int, int | None], None]
+
+
+def spread_subset(items: list, limit: int | None) -> list:
+    """`limit` items evenly spaced through `items` (all of them when limit is None or larger)."""
+    if not limit or limit >= len(items):
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
 
 
 def warehouse_source(db: str | None) -> str:
@@ -83,7 +91,7 @@ def evaluate_forms(
 
     if not Path(config.data).exists():
         raise InputError("question file not found", source=config.data)
-    pairs = list(load_pairs(config.data))[: config.limit or None]
+    pairs = spread_subset(list(load_pairs(config.data)), config.limit)
     db = warehouse_source(config.db)
     schema = load_schema(db)
     rules = MatchRules(order=config.order, duplicates=config.duplicates)

@@ -103,7 +103,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         merged_dir = out / "merged"
         emit("merge", {"out_dir": str(merged_dir)})
         if not (merged_dir / "config.json").exists():
-            merge_result = merge_adapter(adapter_dir, merged_dir, dtype=config.merge_dtype)
+            merge_result = merge_adapter(adapter_dir, merged_dir, dtype=config.merge_dtype, schema=config.train.db)
         forms.append(ModelForm("merged", merged=str(merged_dir)))
 
     emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data})

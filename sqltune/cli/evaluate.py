@@ -76,7 +76,7 @@ def run(
     data: Path = typer.Option(Path("eval/test.jsonl"), "--data", help="Question/SQL pairs (JSONL or CSV)."),
     db: str = typer.Option(None, "--db", help="Warehouse (DuckDB file or SQLAlchemy URL); default: the built-in fixture."),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Report directory (report.html, report.md, report.json)."),
-    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N questions."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate N questions, evenly spaced through the file."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Questions generated per batch."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
     order: str = typer.Option("auto", "--order", help="Row order: auto (only when gold has ORDER BY), ignore, strict."),

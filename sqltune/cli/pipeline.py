@@ -54,7 +54,12 @@ def run(
     for report in result.reports:
         print_summary(report)
     if result.merge_result is not None:
-        console.print(f"merged model: {result.merged_dir} (agreement with adapter: {getattr(result.merge_result, 'sql_agreement', '?')})")
+        merge = result.merge_result
+        console.print(f"merged model ({merge.base_form} base, {merge.dtype}): {result.merged_dir}; equivalence "
+                      f"{'passed' if merge.passed else 'FAILED' if merge.passed is False else 'not checked'}", highlight=False)
+        for c in merge.comparisons:
+            console.print(f"  {c.model} vs {c.reference}: identical SQL {c.sql_agreement:.0%}, "
+                          f"logits max |diff| {c.logits.max_abs:.3g}, mean {c.logits.mean_abs:.3g}", highlight=False)
     console.print(Path(result.report_paths.markdown).read_text(), highlight=False, markup=False)
     console.print(f"report: {result.report_paths.html}", highlight=False)
 
