@@ -14,6 +14,7 @@ import sys
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from sqltune.errors import SqltuneError
 
@@ -58,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, int) and result:
             return result
     except SqltuneError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        # The message is user data (paths, SQL, brackets): print it as plain text, unwrapped.
+        err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -1,0 +1,41 @@
+"""Configs: YAML -> dataclasses, unknown keys and wrong types rejected, dotted overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqltune.config import from_dict, load_yaml
+from sqltune.errors import ConfigError
+from sqltune.train import TrainConfig
+
+
+def test_yaml_with_nested_sections_and_overrides(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("max_steps: 5\nlora:\n  r: 8\nprompt:\n  max_schema_tokens: 300\n")
+    config = load_yaml(TrainConfig, path, {"lora.alpha": 16, "batch_size": None, "learning_rate": 1e-3})
+    assert config.max_steps == 5 and config.lora.r == 8 and config.lora.alpha == 16
+    assert config.prompt.max_schema_tokens == 300 and config.learning_rate == 1e-3
+    assert config.batch_size == TrainConfig().batch_size  # None overrides are skipped
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"nope": 1}, "unknown key"),
+        ({"max_steps": "ten"}, "expected int"),
+        ({"lora": [1, 2]}, "expected a mapping"),
+        ({"lora": {"target_modules": "q_proj"}}, "expected a list"),
+    ],
+)
+def test_bad_values_are_rejected(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(TrainConfig, data)
+
+
+def test_missing_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_yaml(TrainConfig, tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(TrainConfig, bad)
