@@ -156,12 +156,14 @@ def _schema_source(db: str | None) -> str:
 
 
 def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict]:
-    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts."""
+    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts.
+
+    Checks on the first pair that the training sequence is what the chat template renders."""
     import random
 
     from datasets import Dataset
 
-    from sqltune.examples import examples_hash, tokenize_pairs
+    from sqltune.examples import check_template_parity, examples_hash, tokenize_pairs
 
     pairs = _load_pairs(config.train_file)
     if not pairs:
@@ -172,6 +174,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         pairs = pairs[: config.max_examples]
     n_eval = int(len(pairs) * config.eval_fraction) if len(pairs) >= 20 else 0
     eval_pairs, train_pairs = pairs[:n_eval], pairs[n_eval:]
+    check_template_parity(tokenizer, schema, train_pairs[0].question, train_pairs[0].sql, config.prompt)
 
     def to_dataset(examples: list) -> Any:
         return Dataset.from_dict(
@@ -318,7 +321,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     from trl import SFTConfig
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from sqltune.examples import check_template_parity
     from sqltune.schema import load_schema
 
     if config.method not in ("qlora", "lora"):
@@ -336,8 +338,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     schema_source = _schema_source(config.db)
     schema = load_schema(schema_source)
     train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
-    first = _load_pairs(config.train_file)[0]
-    check_template_parity(tokenizer, schema, first.question, first.sql, config.prompt)
 
     quant = config.quant if config.method == "qlora" else None
     dtype = quant.torch_compute_dtype() if quant is not None else compute_dtype()

@@ -1,0 +1,60 @@
+"""Tokenized examples: prompt from sqltune.prompts, SQL + end-of-turn as the completion, template parity."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqltune.errors import TrainingCheckFailed
+from sqltune.examples import check_template_parity, completion_text, tokenize_pairs
+from sqltune.prompts import PromptConfig, build_messages, prompt_text
+
+
+@pytest.fixture()
+def tokenizer(tiny_model_dir):
+    from sqltune.models import load_tokenizer
+
+    return load_tokenizer(str(tiny_model_dir))
+
+
+@pytest.fixture()
+def schema(tiny_warehouse):
+    from sqltune.schema import load_schema
+
+    return load_schema(str(tiny_warehouse))
+
+
+def test_completion_ends_with_end_of_turn(tokenizer):
+    assert completion_text(" SELECT 1; ", tokenizer) == "SELECT 1" + tokenizer.eos_token
+
+
+def test_prompt_tokens_are_the_inference_prompt(tokenizer, schema):
+    from sqltune.data import Pair
+
+    pair = Pair(id="a", question="How many stores are there?", sql="SELECT COUNT(*) FROM stores")
+    config = PromptConfig()
+    (example,), dropped = tokenize_pairs([pair], schema, tokenizer, config, max_seq_len=4096)
+    assert dropped == 0
+    inference = prompt_text(tokenizer, build_messages(schema, pair.question, config))
+    assert tokenizer.decode(example.prompt_ids) == inference
+    assert example.completion_ids[-1] == tokenizer.eos_token_id
+    assert example.completion_mask == [0] * len(example.prompt_ids) + [1] * len(example.completion_ids)
+
+
+def test_too_long_pairs_are_dropped_not_cut_mid_sql(tokenizer, schema):
+    from sqltune.data import Pair
+
+    pair = Pair(id="a", question="How many stores are there?", sql="SELECT COUNT(*) FROM stores")
+    examples, dropped = tokenize_pairs([pair], schema, tokenizer, PromptConfig(), max_seq_len=20)
+    assert examples == [] and dropped == 1
+
+
+def test_template_parity_passes_for_chatml_and_fails_for_a_drifting_template(tokenizer, schema):
+    check_template_parity(tokenizer, schema, "How many stores?", "SELECT COUNT(*) FROM stores", PromptConfig())
+    # A template that renders assistant turns with a prefix the generation prompt does not have.
+    drifting = tokenizer.chat_template.replace(
+        "message['content']", "(('Answer: ' if message['role'] == 'assistant' else '') + message['content'])"
+    )
+    assert drifting != tokenizer.chat_template
+    tokenizer.chat_template = drifting
+    with pytest.raises(TrainingCheckFailed, match="chat template mismatch"):
+        check_template_parity(tokenizer, schema, "How many stores?", "SELECT COUNT(*) FROM stores", PromptConfig())
