@@ -110,9 +110,10 @@ def spec_fingerprint() -> str:
 
 
 def cache_dir() -> Path:
-    """Root of sqltune's cache: $SQLTUNE_CACHE, else ~/.cache/sqltune."""
-    root = os.environ.get("SQLTUNE_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "sqltune"
+    """Root of sqltune's cache: $SQLTUNE_HOME, else ~/.cache/sqltune."""
+    from sqltune.paths import home
+
+    return home()
 
 
 def default_fixture_path(kind: str = "harbor", seed: int = 0) -> Path:

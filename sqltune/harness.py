@@ -39,6 +39,7 @@ class EvalConfig:
     duplicates: str = "multiset"
     prompt_only_prefix: str = "SELECT"  # the untuned base answers in prose unless its answer is started
     spot_checks: bool = True
+    register: bool = True  # add an "eval" record per model form to the registry
 
 
 @dataclass
@@ -120,4 +121,22 @@ def evaluate_forms(
         for i, prompt in enumerate(SPOT_CHECK_PROMPTS)
     ] if spot_answers else None
     paths = write_report(reports, out_dir, spot_checks=spot_checks) if out_dir is not None else None
+    if config.register:
+        _register(forms, reports, config, paths)
     return reports, paths
+
+
+def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, paths: Any) -> None:
+    from sqltune.registry import Registry, RunRecord, new_run_id, now_iso
+
+    registry = Registry()
+    for form, report in zip(forms, reports):
+        registry.add(RunRecord(
+            run_id=new_run_id("eval"), kind="eval", created_at=now_iso(), base_model=form.base,
+            adapter_dir=form.adapter, output_dir=str(paths.directory) if paths else None, status="completed",
+            config={"form": asdict(form), "eval": asdict(config), "rules": report.rules},
+            data_hashes={"questions": config.data},
+            metrics={"label": report.label, "n": report.n, "execution_accuracy": report.execution_accuracy,
+                     "executable_rate": report.executable_rate, "exact_match": report.exact_match,
+                     "raw_match": report.raw_match, "categories": dict(report.categories)},
+        ))

@@ -8,6 +8,7 @@ and several processes can write to the same file (SQLite's WAL journal, busy tim
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from contextlib import closing, contextmanager
@@ -85,7 +86,9 @@ def now_iso() -> str:
 
 
 def default_path() -> Path:
-    return home() / "registry.sqlite"
+    """`$SQLTUNE_REGISTRY` when set (one file, e.g. per test session), else `$SQLTUNE_HOME/registry.sqlite`."""
+    explicit = os.environ.get("SQLTUNE_REGISTRY")
+    return Path(explicit) if explicit else home() / "registry.sqlite"
 
 
 _COLUMNS = [f.name for f in fields(RunRecord)]

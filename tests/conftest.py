@@ -20,6 +20,12 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def isolated_registry(tmp_path, monkeypatch):
+    """Run records written by tests go to a per-test file, never the user's registry."""
+    monkeypatch.setenv("SQLTUNE_REGISTRY", str(tmp_path / "registry.sqlite"))
+
+
 @pytest.fixture(scope="session")
 def default_checkpoint() -> Path:
     """The embedded default model, imported once (about 20 s the first time, cached after)."""

@@ -133,7 +133,7 @@ def test_cli_build_and_refuse_overwrite(tmp_path, capsys):
 
 
 def test_ensure_fixture_builds_once_into_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SQLTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SQLTUNE_HOME", str(tmp_path / "cache"))
     path = fixtures.ensure_fixture("harbor")
     assert path.parent == tmp_path / "cache" / "fixtures" and path.exists()
     stamp = path.stat().st_mtime_ns

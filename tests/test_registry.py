@@ -143,8 +143,11 @@ def test_concurrent_writers(registry):
 
 
 def test_default_path_honours_sqltune_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("SQLTUNE_REGISTRY", raising=False)
     monkeypatch.setenv("SQLTUNE_HOME", str(tmp_path / "home"))
     assert Registry().path == tmp_path / "home" / "registry.sqlite"
+    monkeypatch.setenv("SQLTUNE_REGISTRY", str(tmp_path / "elsewhere.sqlite"))
+    assert Registry().path == tmp_path / "elsewhere.sqlite"
 
 
 def test_cli_list_and_show(tmp_path, capsys, monkeypatch):

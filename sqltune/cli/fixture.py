@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed"),
         build_missing: bool = typer.Option(False, "--ensure", help="Build the cached file if it is missing."),
     ) -> None:
-        """Print the cache path of a fixture (under $SQLTUNE_CACHE or ~/.cache/sqltune)."""
+        """Print the cache path of a fixture (under $SQLTUNE_HOME or ~/.cache/sqltune)."""
         from sqltune import fixtures
 
         target = fixtures.ensure_fixture(kind, seed) if build_missing else fixtures.default_fixture_path(kind, seed)
