@@ -20,7 +20,10 @@ adapter does.
 
 The equivalence check passes when the saved form reproduces the unmerged model over the same
 weights (original: adapter on the 16-bit base; dequantized: adapter on the NF4 base) within the
-dtype's tolerance, and the checkpoint reloads bit-identical.
+logits tolerance of the coarser of the two dtypes, and the checkpoint reloads bit-identical.
+Measured on SmolLM2-135M: either form reproduces its own reference at the dtype's noise level
+(bf16 mean |diff| 0.14), while the other reference is as far away as NF4 quantisation itself
+(mean 1.8): merging a QLoRA adapter into the original weights does not give the model it trained.
 """
 
 from __future__ import annotations
@@ -68,16 +71,33 @@ class Tolerance:
 
     logits_mean_abs: float
     logits_max_abs: float
-    sql_agreement: float = 1.0  # fraction of check questions whose greedy SQL must be identical
+    # Fraction of check questions whose greedy SQL must be identical; 0 = reported, not judged.
+    # Greedy text is as noisy as the model is unsure: on an untuned 135M model the unmerged adapter
+    # in bf16 and in fp32 gave the same SQL for only 3 of 8 questions. The logits are the proof.
+    sql_agreement: float = 0.0
+    # Scale-free guard: the difference may be at most this share of the NF4 quantisation gap
+    # (adapter on NF4 vs on 16-bit). Merging into the other form's weights reads about 1.0.
+    max_gap_fraction: float = 0.5
 
 
-# Measured on SmolLM2-135M-Instruct with an adapter of trained magnitude (see the report in
-# merge.json's tolerance field): merged vs unmerged on the same weights reads about 0.01 mean /
-# 0.3 max in bf16 and 10x less in fp16; the NF4 quantisation gap is several times larger.
+# Measured on SmolLM2-135M-Instruct (r=16 LoRA on every projection, 2 harbor prompts, 1282
+# positions): merged vs unmerged over the same weights differs by mean 0.13-0.15 / max 1.3-1.6 in
+# bf16 and 0.018 / 0.23 in fp16. That is the dtype's own noise: against the unmerged adapter in
+# fp32, the bf16 merged model (mean 0.111) is as close as the bf16 unmerged one (0.111). The NF4
+# quantisation gap is mean 1.8 / max 15, so the tolerances (about 3x the noise) still separate a
+# faithful merge from one into the wrong base weights.
 DEFAULT_TOLERANCE = {
-    "bf16": Tolerance(logits_mean_abs=0.05, logits_max_abs=1.0),
-    "fp16": Tolerance(logits_mean_abs=0.01, logits_max_abs=0.25),
+    "bf16": Tolerance(logits_mean_abs=0.4, logits_max_abs=4.0),
+    "fp16": Tolerance(logits_mean_abs=0.06, logits_max_abs=0.75),
 }
+_PRECISION = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+
+
+def default_tolerance(dtype: str, reference_dtype: str) -> Tolerance:
+    """The tolerance of the coarser of the saved dtype and the reference's compute dtype: the
+    adapter on the NF4 base computes in its own compute dtype (bf16 by default), whatever is saved."""
+    ref = _PRECISION.get(reference_dtype, reference_dtype)
+    return DEFAULT_TOLERANCE["bf16" if "bf16" in (dtype, ref) else dtype]
 
 
 @dataclass
@@ -402,7 +422,11 @@ def judge(comparisons: list[Comparison], form: str, tolerance: Tolerance) -> lis
         failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} > {tolerance.logits_mean_abs:g}")
     if c.logits.max_abs > tolerance.logits_max_abs:
         failures.append(f"max |logits diff| vs {ref} {c.logits.max_abs:.4g} > {tolerance.logits_max_abs:g}")
-    if c.sql_agreement < tolerance.sql_agreement:
+    gap = next((g.logits.mean_abs for g in comparisons if (g.model, g.reference) == ("adapter_nf4", "adapter_16bit")), None)
+    if gap and c.logits.mean_abs > tolerance.max_gap_fraction * gap:
+        failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} is over {tolerance.max_gap_fraction:g} "
+                        f"of the NF4 quantisation gap {gap:.4g}")
+    if tolerance.sql_agreement and c.sql_agreement < tolerance.sql_agreement:
         failures.append(f"identical SQL vs {ref} {c.sql_agreement:.0%} < {tolerance.sql_agreement:.0%}")
     return failures
 
@@ -452,19 +476,17 @@ def merge_adapter(
         raise ConfigError(f"base_form must be auto, original or dequantized, got {base_form!r}")
     adapter = read_adapter(adapter_dir, base)
     out = _check_out_dir(Path(out_dir), adapter, force)
-    tol = tolerance or DEFAULT_TOLERANCE[dtype]
-    if logits_tolerance is not None:
-        tol = Tolerance(logits_tolerance, max(tol.logits_max_abs, logits_tolerance), tol.sql_agreement)
     check = check_set(adapter, check_questions, n_check, schema)
     torch_dtype = getattr(torch, DTYPES[dtype])
 
     _emit(progress, "load", base=adapter.base_path)
     tokenizer = load_tokenizer(adapter.base_path)
-    forms = list(BASE_FORMS) if check is not None or base_form == "auto" else [base_form]
+    if check is not None:
+        forms = list(BASE_FORMS)  # both are measured, whichever is saved
+    else:
+        forms = [base_form if base_form != "auto" else ("dequantized" if adapter.trained_on == "nf4" else "original")]
     nf4_base = load_model(adapter.base_path, quant=adapter.quant) if check is not None or "dequantized" in forms else None
     weights = nf4_weights(nf4_base) if "dequantized" in forms else None
-    if check is None and base_form == "auto":
-        forms = ["dequantized" if adapter.trained_on == "nf4" else "original"]
 
     merged = {}
     for form in forms:
@@ -483,6 +505,10 @@ def merge_adapter(
         comparisons = compare_models(models, pairs, tokenizer, check, adapter.prompt, decode or DecodeConfig(batch_size=8), progress)
         del models
     chosen = base_form if base_form != "auto" else (choose_form(comparisons, adapter.trained_on) if comparisons else forms[0])
+    reference_dtype = DTYPES[dtype] if chosen == "original" else str(adapter.quant.torch_compute_dtype()).removeprefix("torch.")
+    tol = tolerance or default_tolerance(dtype, reference_dtype)
+    if logits_tolerance is not None:
+        tol = Tolerance(logits_tolerance, max(tol.logits_max_abs, logits_tolerance), tol.sql_agreement)
     if comparisons:
         failures = judge(comparisons, chosen, tol)
     model = merged.pop(chosen)

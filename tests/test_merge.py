@@ -16,6 +16,7 @@ from sqltune.merge import (
     LogitsDiff,
     Tolerance,
     choose_form,
+    default_tolerance,
     judge,
     merge_adapter,
     nf4_weights,
@@ -44,7 +45,7 @@ def trained(tmp_path_factory, tiny_model_dir):
         pairs.write_text("".join(json.dumps({"question": q, "sql": s}) + "\n" for q, s in TINY_PAIRS * 2))
         config = TrainConfig(
             base=str(tiny_model_dir), train_file=str(pairs), db=str(warehouse), output_dir=str(root / "adapter"),
-            max_steps=6, batch_size=4, learning_rate=2e-2, warmup_steps=0, eval_fraction=0.0, save_steps=100,
+            max_steps=4, batch_size=4, learning_rate=2e-2, warmup_steps=0, eval_fraction=0.0, save_steps=100,
             logging_steps=1, lora=LoraSettings(r=8, alpha=16, dropout=0.0),
         )
         result = train(config)
@@ -117,6 +118,8 @@ def test_merged_checkpoint_is_standard_and_matches_adapter_on_16bit(trained, mer
     # ... and the dequantized form is the closer one to how the adapter was trained.
     assert (result.comparison("merged_dequantized", "adapter_nf4").logits.mean_abs
             < result.comparison("merged_original", "adapter_nf4").logits.mean_abs)
+    assert (result.comparison("merged_original", "adapter_16bit").logits.mean_abs
+            < result.comparison("merged_original", "adapter_nf4").logits.mean_abs / 2)
     assert isinstance(read_adapter(trained["adapter"]).quant.double_quant, bool)
 
 
@@ -180,10 +183,11 @@ def test_overwrite_refused_then_forced(trained, merged, monkeypatch):
 
     copy = trained["root"] / "merged-copy"
     shutil.copytree(out, copy)
-    result = merge_adapter(trained["adapter"], copy, base_form="original", n_check=0, force=True, register=False)
-    assert result.passed is None and result.base_form == "original" and result.reload_exact
+    # Unchecked auto merge: the form the adapter was trained against (NF4 for QLoRA).
+    result = merge_adapter(trained["adapter"], copy, n_check=0, force=True, register=False)
+    assert result.passed is None and result.base_form == "dequantized" and result.reload_exact
     saved = json.loads((copy / MERGE_JSON).read_text())
-    assert saved["base_form"] == "original" and saved["comparisons"] == []
+    assert saved["base_form"] == "dequantized" and saved["comparisons"] == []
     assert not [p for p in copy.parent.iterdir() if p.name.startswith(".merged-copy")]
 
 
@@ -235,8 +239,20 @@ def test_choose_form_and_judge():
     assert choose_form(comps, "unknown") == "original"
     tol = Tolerance(logits_mean_abs=0.05, logits_max_abs=1.0)
     assert judge(comps, "dequantized", tol) == [] and judge(comps, "original", tol) == []
-    failures = judge([comp("merged_original", "adapter_16bit", 0.2, sql=0.75)], "original", tol)
+    # Within the absolute tolerance but as far off as NF4 quantisation: the wrong base weights.
+    wrong = [comp("merged_original", "adapter_16bit", 0.02), comp("adapter_nf4", "adapter_16bit", 0.03)]
+    assert ["NF4 quantisation gap" in f for f in judge(wrong, "original", tol)] == [True]
+    bad = [comp("merged_original", "adapter_16bit", 0.2, sql=0.75)]
+    assert len(judge(bad, "original", tol)) == 2  # greedy SQL is reported, not judged, by default
+    failures = judge(bad, "original", Tolerance(logits_mean_abs=0.05, logits_max_abs=1.0, sql_agreement=1.0))
     assert len(failures) == 3 and "mean" in failures[0] and "75%" in failures[2]
+
+
+def test_tolerance_follows_the_coarser_dtype():
+    assert default_tolerance("fp16", "float16").logits_mean_abs < default_tolerance("bf16", "bfloat16").logits_mean_abs
+    # fp16 saved, but the NF4 reference computes in bf16: the bf16 tolerance applies.
+    assert default_tolerance("fp16", "bfloat16") == default_tolerance("bf16", "float32")
+    assert default_tolerance("fp16", "float32") == default_tolerance("fp16", "float16")
 
 
 def test_spread_picks_distinct_questions_over_the_whole_list():

@@ -66,8 +66,8 @@ def print_merge_result(result) -> None:
         console.print(table)
         tol = result.tolerance
         console.print(f"logits: |Δ| over every prompt position and vocabulary entry; top-1: same next token. "
-                      f"* must stay within mean {tol.logits_mean_abs:g}, max {tol.logits_max_abs:g}, "
-                      f"same SQL >= {tol.sql_agreement:.0%}", highlight=False)
+                      f"* must stay within mean {tol.logits_mean_abs:g}, max {tol.logits_max_abs:g}"
+                      + (f", same SQL >= {tol.sql_agreement:.0%}" if tol.sql_agreement else ""), highlight=False)
     if result.passed is None:
         console.print("[yellow]equivalence not checked[/] (--n-check 0)")
     elif result.passed:
