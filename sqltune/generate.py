@@ -30,6 +30,7 @@ class DecodeConfig:
     max_new_tokens: int = 200
     batch_size: int = 16
     answer_prefix: str = ""  # prefilled start of the answer, e.g. "SELECT" for a prompt-only base
+    stop_strings: tuple[str, ...] = (";",)  # besides end-of-turn: the end of one SQL statement
 
 
 @dataclass
@@ -108,6 +109,8 @@ class SqlModel:
                     num_beams=1,
                     eos_token_id=self.tokenizer.eos_token_id,
                     pad_token_id=self.tokenizer.pad_token_id,
+                    stop_strings=list(self.decode.stop_strings) or None,
+                    tokenizer=self.tokenizer,
                 )
                 new_tokens = out[:, batch["input_ids"].shape[1] :]
                 texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)

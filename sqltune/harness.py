@@ -101,7 +101,10 @@ def evaluate_forms(
         for form in forms:
             prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
             prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""
-            decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, answer_prefix=prefix)
+            # An untuned base rambles on after its query: stop it at a statement end or a blank line.
+            stops = (";", "\n\n") if prefix else (";",)
+            decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+                                  answer_prefix=prefix, stop_strings=stops)
             sql_model = load_sql_model(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
