@@ -583,8 +583,12 @@ def _save_checkpoint(model: Any, tokenizer: Any, adapter: AdapterInfo, folder: P
     tokenizer.save_pretrained(str(folder))
     if (adapter.dir / ADAPTER_META).exists():
         shutil.copy2(adapter.dir / ADAPTER_META, folder / ADAPTER_META)
-    mode = 0o777 & ~_umask()
-    os.chmod(folder, mode)
+    # mkdtemp and safetensors create owner-only files; give the folder the user's usual modes.
+    umask = _umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            os.chmod(path, 0o666 & ~umask)
 
 
 def _umask() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -84,6 +85,9 @@ def test_merged_checkpoint_is_standard_and_matches_adapter_on_16bit(trained, mer
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "generation_config.json", "sqltune_adapter.json", MERGE_JSON} <= names, names
     assert "adapter_config.json" not in names and not [n for n in names if n.startswith(".")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask  # modes as any file the user writes
     # The tiny adapter was trained on NF4: auto keeps the form that reproduces it.
     assert result.trained_on == "nf4" and result.base_form == "dequantized" and result.passed, result.failures
     json.loads((out / "sqltune_adapter.json").read_text())  # the prompt settings travel with the checkpoint
