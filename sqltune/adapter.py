@@ -7,19 +7,16 @@ questions the way it was trained to answer them.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from sqltune.paths import atomic_write_text
 from sqltune.prompts import PromptConfig
 
 ADAPTER_META = "sqltune_adapter.json"
 
 
 def write_meta(folder: str | Path, meta: dict) -> None:
-    path = Path(folder) / ADAPTER_META
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write_text(Path(folder) / ADAPTER_META, json.dumps(meta, indent=2, default=str))
 
 
 def read_meta(folder: str | Path) -> dict | None:

@@ -28,6 +28,7 @@ from typing import Callable
 import numpy as np
 
 from sqltune.errors import InputError
+from sqltune.paths import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -250,9 +251,7 @@ def load_hard_pairs(path: Path | None = None) -> list[CorpusPair]:
 def write_jsonl(path: Path, pairs: list[CorpusPair]) -> str:
     """Atomically write `pairs` as JSONL; returns the file's sha256."""
     text = "".join(p.to_json() + "\n" for p in pairs)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

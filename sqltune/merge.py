@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqltune.adapter import ADAPTER_META, read_meta, read_prompt_config
 from sqltune.errors import ConfigError, InputError, ModelError
+from sqltune.paths import atomic_write_text
 from sqltune.models import QuantConfig, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 
@@ -612,9 +613,7 @@ def _reloads_exactly(model: Any, folder: Path, dtype: Any) -> bool:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

@@ -76,8 +76,6 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         emit("model", {"path": str(import_default())})
     resolve_base(config.train.base)
 
-    from sqltune.train import train
-
     adapter_dir = out / "adapter"
     config.train.output_dir = str(adapter_dir)
     emit("train", {"method": config.train.method, "output_dir": str(adapter_dir)})

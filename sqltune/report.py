@@ -11,8 +11,6 @@ import base64
 import html
 import io
 import json
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqltune.evaluate import Comparison, EvalReport
+from sqltune.paths import atomic_write_text
 
 DEFAULT_TITLE = "sqltune evaluation"
 
@@ -59,15 +58,7 @@ def write_report(
     return paths
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write beside `path`, then rename over it (a plain open, so the file mode follows the umask)."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+_atomic_write = atomic_write_text
 
 
 def _pct(value: float | None) -> str:

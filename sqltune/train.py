@@ -21,6 +21,7 @@ from typing import Any
 
 from sqltune.adapter import write_meta
 from sqltune.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.paths import atomic_write_text
 from sqltune.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 
@@ -510,12 +511,6 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     write_meta(out, meta)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _estimate_peak(base_path: str, config: TrainConfig) -> int | None:
     try:
         from sqltune.plan import estimate_memory
@@ -542,7 +537,7 @@ def _record_run(record: dict, out: Path, register: bool) -> str:
 
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     record = {"run_id": run_id, **record}
-    _atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
+    atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
     if register:
         try:
             from sqltune.registry import Registry, RunRecord
