@@ -10,6 +10,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# CLI output is asserted on: keep rich from wrapping long temp paths at 80 columns, whatever
+# the terminal (set before any CLI module creates its Console).
+os.environ["COLUMNS"] = "250"
+
 
 def pytest_collection_modifyitems(config, items):
     # `slow` tests use the real default model; SQLTUNE_SKIP_SLOW=1 leaves them out locally.
