@@ -287,6 +287,15 @@ def keep_training_layout(model: Any) -> int:
     return pinned
 
 
+def with_loss_labels(dataset: Any, completion_only: bool) -> Any:
+    """`input_ids` + `labels` (-100 on prompt tokens when `completion_only`), as the trainer scores them."""
+    def label(ex: dict) -> dict:
+        mask = ex["completion_mask"] if completion_only else [1] * len(ex["input_ids"])
+        return {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], mask)]}
+
+    return dataset.map(label, remove_columns=[c for c in dataset.column_names if c != "input_ids"])
+
+
 def step0_losses(model: Any, dataset: Any, collator: Any, n: int = 4) -> tuple[float, float]:
     """Loss with the fresh adapter and with the adapter disabled; LoRA's B=0 makes them equal."""
     import torch
@@ -378,11 +387,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     log.info("trainable parameters: %d of %d (%.2f%%)", n_trainable, n_total, 100 * n_trainable / n_total)
 
     collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
-    labelled = train_ds.map(lambda ex: {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], ex["completion_mask"])]}) \
-        if config.completion_only_loss else train_ds.map(lambda ex: {"labels": ex["input_ids"]})
     step0 = None
     if config.step0_check and not resume:
-        probe = labelled.remove_columns([c for c in labelled.column_names if c not in ("input_ids", "labels")])
+        probe = with_loss_labels(train_ds.select(range(min(4, len(train_ds)))), config.completion_only_loss)
         with_adapter, frozen = step0_losses(model, probe, collator)
         check_step0(with_adapter, frozen, model.config.vocab_size)
         step0 = {"with_adapter": with_adapter, "frozen_base": frozen}
@@ -494,7 +501,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
 def _last_checkpoint(checkpoints: Path) -> Path | None:
     from transformers.trainer_utils import get_last_checkpoint
 
-    return Path(get_last_checkpoint(str(checkpoints))) if checkpoints.is_dir() and get_last_checkpoint(str(checkpoints)) else None
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    return Path(last) if last else None
 
 
 def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict) -> None:

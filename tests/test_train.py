@@ -69,14 +69,11 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
 
     from sqltune.models import load_tokenizer
     from sqltune.schema import load_schema
-    from sqltune.train import build_datasets, step0_losses
+    from sqltune.train import build_datasets, step0_losses, with_loss_labels
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     train_ds, _, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
-    labelled = train_ds.map(
-        lambda ex: {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], ex["completion_mask"])]},
-        remove_columns=["completion_mask", "length"],
-    )
+    labelled = with_loss_labels(train_ds, completion_only=True)
     trained, frozen = step0_losses(model, labelled, DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id), n=8)
     assert trained < frozen - 0.2, (trained, frozen)
 
