@@ -50,8 +50,11 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     return cls(**kwargs)
 
 
-def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> T:
-    """Load `cls` from a YAML file, then apply `overrides` (dotted keys allowed, None skipped)."""
+def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None, *, section: str | None = None) -> T:
+    """Load `cls` from a YAML file, then apply `overrides` (dotted keys allowed, None skipped).
+
+    section: when the file's top level has this key as a mapping (a whole-pipeline recipe), load
+    `cls` from that part; a file that is `cls` itself loads as it is."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
@@ -61,6 +64,8 @@ def load_yaml(cls: type[T], path: str | Path, overrides: dict | None = None) -> 
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
+    if section and isinstance(data.get(section), dict) and section not in {f.name for f in dataclasses.fields(cls)}:
+        data = data[section]
     for key, value in (overrides or {}).items():
         if value is None:
             continue

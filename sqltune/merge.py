@@ -10,20 +10,22 @@ adapter does.
                   same 4-bit load training used, so they are the very numbers the adapter saw).
    The adapter is attached, `merge_and_unload()` runs in fp32, and the sum is rounded once to
    bf16 or fp16.
-2. On check questions (default: up to 16 from the adapter's training file) both merged forms are
-   compared with the unmerged adapter on the NF4 base (how it was trained) and on the 16-bit base:
-   greedy SQL (fraction identical) and next-token logits over the prompt positions. `auto` saves
-   the form that agrees better with the model the adapter was trained on.
+2. The equivalence check, on check questions (default: up to 16 from the adapter's training file):
+   the merged checkpoint (its saved weights, computed in fp32) against the unmerged adapter on the
+   same base weights in fp32 (`adapter_dequantized` or `adapter_original`): greedy SQL must be
+   identical and the logits must agree within the tolerance of the saved dtype. The only
+   difference between the two is where rounding happens (W + BA rounded once to 16 bits versus
+   W x + B(A x) in fp32), so the check isolates the merge itself.
+   Reported beside it: the merged checkpoint against the adapter as trained and evaluated
+   (`adapter_nf4`, on the 4-bit base in its compute dtype), and the NF4 quantisation gap
+   (`adapter_nf4` vs `adapter_original`) for scale. `auto` saves the form whose logits are closer
+   to the adapter as trained.
 3. The chosen form is saved as a standard Hugging Face checkpoint (safetensors, tokenizer, chat
    template, generation config) with `sqltune_adapter.json` (the prompt settings) and `merge.json`
    (this result), atomically, and recorded in the registry as a "merge" run.
 
-The equivalence check passes when the saved form reproduces the unmerged model over the same
-weights (original: adapter on the 16-bit base; dequantized: adapter on the NF4 base) within the
-logits tolerance of the coarser of the two dtypes, and the checkpoint reloads bit-identical.
-Measured on SmolLM2-135M: either form reproduces its own reference at the dtype's noise level
-(bf16 mean |diff| 0.14), while the other reference is as far away as NF4 quantisation itself
-(mean 1.8): merging a QLoRA adapter into the original weights does not give the model it trained.
+Serving then computes in its own dtype (bf16 on CPU): that rounding is the serving precision's,
+not the merge's, and the evaluation report shows its effect (merged vs adapter execution accuracy).
 """
 
 from __future__ import annotations
@@ -63,42 +65,24 @@ ProgressFn = Callable[[dict], None]
 
 @dataclass
 class Tolerance:
-    """How close the saved checkpoint must stay to the unmerged model over the same base weights.
-
-    The only difference is where rounding happens: W + BA rounded once to the 16-bit dtype versus
-    W x + B(A x) computed unmerged. Logits differences are absolute, over every prompt position and
-    every vocabulary entry.
-    """
+    """How close the saved checkpoint must stay to the unmerged adapter over the same base weights,
+    both computed in fp32. Logits differences are absolute, over every prompt position and every
+    vocabulary entry."""
 
     logits_mean_abs: float
     logits_max_abs: float
-    # Fraction of check questions whose greedy SQL must be identical; 0 = reported, not judged.
-    # Greedy text is as noisy as the model is unsure: on an untuned 135M model the unmerged adapter
-    # in bf16 and in fp32 gave the same SQL for only 3 of 8 questions. The logits are the proof.
-    sql_agreement: float = 0.0
+    # Fraction of check questions whose greedy SQL must be identical.
+    sql_agreement: float = 1.0
     # Scale-free guard: the difference may be at most this share of the NF4 quantisation gap
-    # (adapter on NF4 vs on 16-bit). Merging into the other form's weights reads about 1.0.
+    # (adapter on NF4 vs on the original weights). Merging into the other form's weights reads ~1.0.
     max_gap_fraction: float = 0.5
 
 
-# Measured on SmolLM2-135M-Instruct (r=16 LoRA on every projection, 2 harbor prompts, 1282
-# positions): merged vs unmerged over the same weights differs by mean 0.13-0.15 / max 1.3-1.6 in
-# bf16 and 0.018 / 0.23 in fp16. That is the dtype's own noise: against the unmerged adapter in
-# fp32, the bf16 merged model (mean 0.111) is as close as the bf16 unmerged one (0.111). The NF4
-# quantisation gap is mean 1.8 / max 15, so the tolerances (about 3x the noise) still separate a
-# faithful merge from one into the wrong base weights.
+# MEASURED_TOLERANCE_NOTE
 DEFAULT_TOLERANCE = {
-    "bf16": Tolerance(logits_mean_abs=0.4, logits_max_abs=4.0),
-    "fp16": Tolerance(logits_mean_abs=0.06, logits_max_abs=0.75),
+    "bf16": Tolerance(logits_mean_abs=0.1, logits_max_abs=1.5),
+    "fp16": Tolerance(logits_mean_abs=0.02, logits_max_abs=0.3),
 }
-_PRECISION = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
-
-
-def default_tolerance(dtype: str, reference_dtype: str) -> Tolerance:
-    """The tolerance of the coarser of the saved dtype and the reference's compute dtype: the
-    adapter on the NF4 base computes in its own compute dtype (bf16 by default), whatever is saved."""
-    ref = _PRECISION.get(reference_dtype, reference_dtype)
-    return DEFAULT_TOLERANCE["bf16" if "bf16" in (dtype, ref) else dtype]
 
 
 @dataclass
@@ -116,8 +100,8 @@ class Comparison:
     """One model against one reference on the check questions."""
 
     model: str  # merged_original | merged_dequantized | adapter_nf4
-    reference: str  # adapter_nf4 | adapter_16bit
-    sql_agreement: float  # fraction of questions with identical greedy SQL
+    reference: str  # adapter_original | adapter_dequantized | adapter_nf4
+    sql_agreement: float | None  # fraction of questions with identical greedy SQL; None: logits only
     logits: LogitsDiff
     differing: list[dict] = field(default_factory=list)  # up to MAX_EXAMPLES {question, sql, reference_sql}
 
@@ -131,7 +115,7 @@ class MergeResult:
     base_form: str  # the form saved: original | dequantized
     base_form_requested: str  # auto | original | dequantized
     trained_on: str  # nf4 | 16-bit | unknown: the base the adapter was trained against
-    reference: str | None  # the unmerged model the saved form must reproduce
+    reference: str | None  # the unmerged fp32 model the saved form must reproduce
     n_questions: int
     questions_source: str | None
     comparisons: list[Comparison]
@@ -151,7 +135,7 @@ class MergeResult:
 
     @property
     def sql_agreement(self) -> dict[str, float]:
-        return {f"{c.model} vs {c.reference}": c.sql_agreement for c in self.comparisons}
+        return {f"{c.model} vs {c.reference}": c.sql_agreement for c in self.comparisons if c.sql_agreement is not None}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -251,8 +235,8 @@ def nf4_weights(nf4_model: Any) -> dict[str, Any]:
     return weights
 
 
-def merge_into(base_path: str, adapter_dir: Path, dtype: Any, weights: dict[str, Any] | None = None) -> Any:
-    """Base (fp32, optionally with `weights` swapped in) + adapter, merged in fp32, rounded once to `dtype`."""
+def unmerged(base_path: str, adapter_dir: Path, weights: dict[str, Any] | None = None) -> Any:
+    """The fp32 base (optionally with `weights` swapped in) with the adapter attached, unmerged."""
     import torch
 
     model = load_model(base_path, dtype=torch.float32)
@@ -263,8 +247,12 @@ def merge_into(base_path: str, adapter_dir: Path, dtype: Any, weights: dict[str,
                 raise ModelError(f"{name}: NF4 weight shape {tuple(weight.shape)} != base {tuple(target.shape)}")
             with torch.no_grad():
                 target.copy_(weight.to(torch.float32))
-    peft_model = _attach(model, adapter_dir)
-    merged = peft_model.merge_and_unload(safe_merge=True)
+    return _attach(model, adapter_dir)
+
+
+def merge_into(base_path: str, adapter_dir: Path, dtype: Any, weights: dict[str, Any] | None = None) -> Any:
+    """Base (fp32, optionally with `weights` swapped in) + adapter, merged in fp32, rounded once to `dtype`."""
+    merged = unmerged(base_path, adapter_dir, weights).merge_and_unload(safe_merge=True)
     return merged.to(dtype).eval()
 
 
@@ -353,63 +341,58 @@ class _DiffAccumulator:
         )
 
 
-def compare_models(
-    models: dict[str, Any],
-    pairs: list[tuple[str, str]],
-    tokenizer: Any,
-    check: CheckSet,
-    prompt: PromptConfig,
-    decode: "DecodeConfig",
-    progress: ProgressFn | None = None,
-) -> list[Comparison]:
-    """Greedy SQL and prompt logits of each (model, reference) pair on the check questions."""
+def compare_logits(models: dict[str, Any], pairs: list[tuple[str, str]], prompts: list[Any]) -> dict[tuple[str, str], LogitsDiff]:
+    """Next-token logits of each (model, reference) pair over every position of the check prompts."""
     import torch
 
-    from sqltune.generate import SqlModel
-
-    sql_models = {name: SqlModel(model, tokenizer, check.schema, prompt, decode, label=name) for name, model in models.items()}
-    answers = {}
-    for name, sql_model in sql_models.items():
-        _emit(progress, "generate", model=name)
-        answers[name] = [g.sql for g in sql_model.generate(check.questions)]
-
-    _emit(progress, "logits")
     diffs = {pair: _DiffAccumulator() for pair in pairs}
-    prompter = next(iter(sql_models.values()))
     with torch.inference_mode():
-        for question in check.questions:
-            ids = tokenizer(prompter.prompt_for(question), return_tensors="pt", add_special_tokens=False)["input_ids"]
+        for ids in prompts:
             logits = {name: model(input_ids=ids.to(model.device)).logits[0].float().cpu() for name, model in models.items()}
             for a, b in pairs:
                 diffs[(a, b)].add(logits[a], logits[b])
+    return {pair: acc.result() for pair, acc in diffs.items()}
 
-    comparisons = []
-    for a, b in pairs:
-        same = [x == y for x, y in zip(answers[a], answers[b])]
-        differing = [
-            {"question": q, "sql": x, "reference_sql": y}
-            for q, x, y, ok in zip(check.questions, answers[a], answers[b], same) if not ok
-        ][:MAX_EXAMPLES]
-        comparisons.append(Comparison(a, b, sum(same) / len(same), diffs[(a, b)].result(), differing))
-    return comparisons
+
+def greedy_sql(models: dict[str, Any], tokenizer: Any, check: CheckSet, prompt: PromptConfig, decode: "DecodeConfig",
+               progress: ProgressFn | None = None) -> dict[str, list[str]]:
+    """Each model's greedy SQL for the check questions."""
+    from sqltune.generate import SqlModel
+
+    answers = {}
+    for name, model in models.items():
+        _emit(progress, "generate", model=name)
+        sql_model = SqlModel(model, tokenizer, check.schema, prompt, decode, label=name)
+        answers[name] = [g.sql for g in sql_model.generate(check.questions)]
+    return answers
+
+
+def sql_comparison(a: str, b: str, answers: dict[str, list[str]], questions: list[str], logits: LogitsDiff) -> Comparison:
+    same = [x == y for x, y in zip(answers[a], answers[b])]
+    differing = [
+        {"question": q, "sql": x, "reference_sql": y}
+        for q, x, y, ok in zip(questions, answers[a], answers[b], same) if not ok
+    ][:MAX_EXAMPLES]
+    return Comparison(a, b, sum(same) / len(same), logits, differing)
 
 
 def reference_for(form: str) -> str:
-    """The unmerged model computing with the same base weights as a merged form."""
-    return "adapter_16bit" if form == "original" else "adapter_nf4"
+    """The unmerged fp32 model computing with the same base weights as a merged form."""
+    return f"adapter_{form}"
 
 
 def trained_reference(trained_on: str) -> str:
-    return "adapter_nf4" if trained_on == "nf4" else "adapter_16bit"
+    """The adapter as trained: on the NF4 base (QLoRA) or on the 16-bit original weights (LoRA)."""
+    return "adapter_nf4" if trained_on == "nf4" else "adapter_original"
 
 
 def choose_form(comparisons: list[Comparison], trained_on: str) -> str:
-    """The merged form closest to the model the adapter was trained on: lower mean logits
-    difference, then more identical SQL. Unknown training: the original weights (standard LoRA)."""
+    """The merged form closest to the model the adapter was trained on (lower mean logits
+    difference). Unknown training: the original weights (standard LoRA)."""
     if trained_on == "unknown":
         return "original"
     ref = trained_reference(trained_on)
-    scores = {c.model.removeprefix("merged_"): (c.logits.mean_abs, -c.sql_agreement)
+    scores = {c.model.removeprefix("merged_"): c.logits.mean_abs
               for c in comparisons if c.reference == ref and c.model.startswith("merged_")}
     return min(scores, key=scores.get)
 
@@ -423,13 +406,50 @@ def judge(comparisons: list[Comparison], form: str, tolerance: Tolerance) -> lis
         failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} > {tolerance.logits_mean_abs:g}")
     if c.logits.max_abs > tolerance.logits_max_abs:
         failures.append(f"max |logits diff| vs {ref} {c.logits.max_abs:.4g} > {tolerance.logits_max_abs:g}")
-    gap = next((g.logits.mean_abs for g in comparisons if (g.model, g.reference) == ("adapter_nf4", "adapter_16bit")), None)
+    gap = next((g.logits.mean_abs for g in comparisons if (g.model, g.reference) == ("adapter_nf4", "adapter_original")), None)
     if gap and c.logits.mean_abs > tolerance.max_gap_fraction * gap:
         failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} is over {tolerance.max_gap_fraction:g} "
                         f"of the NF4 quantisation gap {gap:.4g}")
-    if tolerance.sql_agreement and c.sql_agreement < tolerance.sql_agreement:
+    if c.sql_agreement is not None and c.sql_agreement < tolerance.sql_agreement:
         failures.append(f"identical SQL vs {ref} {c.sql_agreement:.0%} < {tolerance.sql_agreement:.0%}")
     return failures
+
+
+def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any, check: CheckSet, adapter: AdapterInfo,
+              base_form: str, decode: "DecodeConfig", progress: ProgressFn | None = None) -> tuple[str, list[Comparison]]:
+    """Compare the merged forms with the unmerged references; returns the form to save and the comparisons.
+
+    merged: {form: merged model in fp32 (its saved weights upcast, exactly)}; references:
+    {"adapter_original", "adapter_dequantized" (fp32, unmerged), "adapter_nf4" (as trained)}.
+    Logits for every pair (cheap), greedy SQL only for the saved form and its references.
+    """
+    models = {f"merged_{form}": model for form, model in merged.items()} | references
+    pairs = [(f"merged_{form}", ref) for form in merged for ref in (reference_for(form), "adapter_nf4")]
+    pairs += [("adapter_nf4", "adapter_original"), ("adapter_nf4", "adapter_dequantized")]
+    pairs = [(a, b) for a, b in pairs if a in models and b in models]
+    _emit(progress, "logits")
+    prompter_prompt = _prompt_builder(tokenizer, check, adapter.prompt)
+    prompts = [tokenizer(prompter_prompt(q), return_tensors="pt", add_special_tokens=False)["input_ids"] for q in check.questions]
+    logits = compare_logits(models, pairs, prompts)
+    comparisons = [Comparison(a, b, None, diff) for (a, b), diff in logits.items()]
+    chosen = base_form if base_form != "auto" else choose_form(comparisons, adapter.trained_on)
+
+    judged = (f"merged_{chosen}", reference_for(chosen))
+    served = (f"merged_{chosen}", "adapter_nf4")
+    names = list(dict.fromkeys(judged + served))
+    answers = greedy_sql({n: models[n] for n in names if n in models}, tokenizer, check, adapter.prompt, decode, progress)
+    by_pair = {(c.model, c.reference): i for i, c in enumerate(comparisons)}
+    for pair in (judged, served):
+        if pair in by_pair:
+            comparisons[by_pair[pair]] = sql_comparison(*pair, answers, check.questions, logits[pair])
+    return chosen, comparisons
+
+
+def _prompt_builder(tokenizer: Any, check: CheckSet, prompt: PromptConfig) -> Callable[[str], str]:
+    from sqltune.prompts import build_messages, make_token_counter, prompt_text
+
+    counter = make_token_counter(tokenizer)
+    return lambda question: prompt_text(tokenizer, build_messages(check.schema, question, prompt, count_tokens=counter))
 
 
 def _emit(progress: ProgressFn | None, stage: str, **fields: Any) -> None:
@@ -493,21 +513,26 @@ def merge_adapter(
     for form in forms:
         _emit(progress, "merge", base_form=form)
         merged[form] = merge_into(adapter.base_path, adapter.dir, torch_dtype, weights if form == "dequantized" else None)
-    del weights
 
     comparisons: list[Comparison] = []
     failures: list[str] = []
     if check is not None:
-        models = {f"merged_{form}": model for form, model in merged.items()}
-        models["adapter_nf4"] = _attach(nf4_base, adapter.dir)
-        models["adapter_16bit"] = _attach(load_model(adapter.base_path, dtype=torch_dtype), adapter.dir)
-        pairs = [(f"merged_{form}", ref) for form in merged for ref in ("adapter_nf4", "adapter_16bit")]
-        pairs.append(("adapter_nf4", "adapter_16bit"))  # the quantisation gap, for scale
-        comparisons = compare_models(models, pairs, tokenizer, check, adapter.prompt, decode or DecodeConfig(batch_size=8), progress)
-        del models
-    chosen = base_form if base_form != "auto" else (choose_form(comparisons, adapter.trained_on) if comparisons else forms[0])
-    reference_dtype = DTYPES[dtype] if chosen == "original" else str(adapter.quant.torch_compute_dtype()).removeprefix("torch.")
-    tol = tolerance or default_tolerance(dtype, reference_dtype)
+        _emit(progress, "references")
+        references = {
+            "adapter_original": unmerged(adapter.base_path, adapter.dir),
+            "adapter_dequantized": unmerged(adapter.base_path, adapter.dir, weights),
+            "adapter_nf4": _attach(nf4_base, adapter.dir),
+        }
+        # Upcasting the rounded weights to fp32 is exact, and so is the way back before saving.
+        views = {form: model.float() for form, model in merged.items()}
+        chosen, comparisons = run_check(views, references, tokenizer, check, adapter, base_form,
+                                        decode or DecodeConfig(batch_size=8), progress)
+        merged = {form: model.to(torch_dtype) for form, model in views.items()}
+        del references, views
+    else:
+        chosen = forms[0]
+    del weights
+    tol = tolerance or DEFAULT_TOLERANCE[dtype]
     if logits_tolerance is not None:
         tol = Tolerance(logits_tolerance, max(tol.logits_max_abs, logits_tolerance), tol.sql_agreement)
     if comparisons:

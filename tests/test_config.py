@@ -39,3 +39,18 @@ def test_missing_and_invalid_yaml(tmp_path):
     bad.write_text("a: [1,\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(TrainConfig, bad)
+
+
+def test_recipe_train_section_loads_as_a_train_config(tmp_path):
+    from sqltune.cli.train import load_train_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("out_dir: runs/x\ntrain:\n  max_steps: 7\n  lora:\n    r: 4\neval:\n  limit: 3\n")
+    config = load_yaml(TrainConfig, recipe, {"batch_size": 2}, section="train")
+    assert (config.max_steps, config.lora.r, config.batch_size) == (7, 4, 2)
+    # A plain train config is read as it is, and the shipped recipe by name.
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("max_steps: 3\n")
+    assert load_yaml(TrainConfig, plain, section="train").max_steps == 3
+    shipped = load_train_config("harbor-cpu", {"output_dir": str(tmp_path / "a")})
+    assert shipped.max_steps > 0 and shipped.output_dir == str(tmp_path / "a")

@@ -97,3 +97,27 @@ def test_render_real_ddl_shows_keys_and_comments():
     assert "foreign key (terminal_code, berth_no) references berths(terminal_code, berth_no)" in text
     assert "imo_number int references vessels(imo_number)," in text
     assert text.count("CREATE TABLE") == 9
+
+
+def test_columns_style_lists_names_only_and_prunes_with_the_same_budget():
+    import pytest
+
+    from sqltune.prompts import PromptConfig, approx_token_count, schema_for_question
+
+    orders = Table("orders", [Column("order_id", "INTEGER"), Column("customer_id", "INTEGER"), Column("Status Code", "VARCHAR")],
+                   primary_key=("order_id",), foreign_keys=[ForeignKey(("customer_id",), "customers", ("customer_id",))])
+    customers = Table("customers", [Column("customer_id", "INTEGER"), Column("city", "VARCHAR", samples=("Oslo",))])
+    schema = Schema("shop", [orders, customers])
+    text = render_schema(schema, RenderOptions(style="columns"))
+    assert text == 'orders(order_id, customer_id, "Status Code")\ncustomers(customer_id, city)'
+    ddl = render_schema(schema, RenderOptions())
+    assert approx_token_count(text) * 2 < approx_token_count(ddl)
+    with pytest.raises(ValueError, match="unknown schema style"):
+        render_schema(schema, RenderOptions(style="yaml"))
+    # The prompt config carries the style into pruning and rendering, and rejects unknown styles.
+    selected = schema_for_question(schema, "cities of customers", PromptConfig(schema_style="columns", max_schema_tokens=12))
+    assert selected.schema.table_names == ["customers"]
+    from sqltune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="schema_style"):
+        PromptConfig(schema_style="yaml")

@@ -61,13 +61,14 @@ def print_merge_result(result) -> None:
             table.add_column(name, justify="right", no_wrap=True)
         for c in result.comparisons:
             mark = " *" if c.model == f"merged_{result.base_form}" and c.reference == result.reference else ""
-            table.add_row(f"{c.model}{mark}", c.reference, f"{c.sql_agreement:.0%}", f"{c.logits.max_abs:.4f}",
+            table.add_row(f"{c.model}{mark}", c.reference, "-" if c.sql_agreement is None else f"{c.sql_agreement:.0%}", f"{c.logits.max_abs:.4f}",
                           f"{c.logits.mean_abs:.5f}", f"{c.logits.top1_agreement:.1%}")
         console.print(table)
         tol = result.tolerance
-        console.print(f"logits: |Δ| over every prompt position and vocabulary entry; top-1: same next token. "
-                      f"* must stay within mean {tol.logits_mean_abs:g}, max {tol.logits_max_abs:g}"
-                      + (f", same SQL >= {tol.sql_agreement:.0%}" if tol.sql_agreement else ""), highlight=False)
+        console.print(f"merged_*: saved weights computed in fp32; adapter_original/_dequantized: the unmerged adapter in fp32; "
+                      f"adapter_nf4: the adapter as trained. logits: |Δ| over every prompt position and vocabulary entry; "
+                      f"top-1: same next token. * must stay within mean {tol.logits_mean_abs:g}, max {tol.logits_max_abs:g}"
+                      f", same SQL >= {tol.sql_agreement:.0%}", highlight=False)
     if result.passed is None:
         console.print("[yellow]equivalence not checked[/] (--n-check 0)")
     elif result.passed:

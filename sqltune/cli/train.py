@@ -23,11 +23,15 @@ def load_train_config(config: Path | None, overrides: dict):
                 head, leaf = key.split(".", 1)
                 nested.setdefault(head, {})[leaf] = value
         return from_dict(TrainConfig, {**data, **nested}, "flags")
-    return load_yaml(TrainConfig, config, overrides)
+    from sqltune.pipeline import recipe_path
+
+    return load_yaml(TrainConfig, recipe_path(str(config)), overrides, section="train")
 
 
 def train(
-    config: Path = typer.Argument(None, help="Training config (YAML); see sqltune/recipes/."),
+    config: Path = typer.Argument(
+        None, help="Training config (YAML), or a recipe (a path or a name in sqltune/recipes/, e.g. harbor-cpu): its train section."
+    ),
     base: str = typer.Option(None, "--base", help="Base model: 'default', a local dir or a hub id."),
     train_file: str = typer.Option(None, "--train-file", help="Question/SQL pairs (JSONL or CSV)."),
     db: str = typer.Option(None, "--db", help="Warehouse the schema is read from."),

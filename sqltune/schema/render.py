@@ -1,5 +1,10 @@
 """Render a `Schema` as compact DDL-like text for prompts.
 
+Two styles. `ddl` (the default) below; `columns` lists only names, one line per table,
+`orders(order_id, customer_id, status)`: about 2.5x fewer tokens than `ddl` without comments, so
+a small budget shows several times more tables. It suits a model fine-tuned on the warehouse,
+which learns types, keys and values from its pairs, on hardware where every prompt token counts.
+
 Prompt length drives training time on CPU, so the text is terse by design: lower-case keywords
 and short type names (each a single token for common tokenizers), key constraints inline when
 they cover one column, comments and sample values as trailing `--` remarks. Output is a pure
@@ -31,6 +36,10 @@ class RenderOptions:
     include_row_counts: bool = False
     compact_types: bool = True
     include_not_null: bool = False
+    style: str = "ddl"  # ddl | columns
+
+
+STYLES = ("ddl", "columns")
 
 
 # Short names for common types. Lengths and precisions are dropped: they never change the SQL a
@@ -89,7 +98,12 @@ def render_schema(schema: Schema, options: RenderOptions = RenderOptions()) -> s
 
 
 def render_table(table: Table, options: RenderOptions = RenderOptions(), dialect: str = "duckdb") -> str:
-    """One `CREATE TABLE` block; composite keys get their own constraint lines."""
+    """One `CREATE TABLE` block (composite keys get their own constraint lines), or one
+    `table(col, ...)` line in the `columns` style."""
+    if options.style == "columns":
+        return f"{quote_table_name(table.name, dialect)}({', '.join(quote_name(c.name, dialect) for c in table.columns)})"
+    if options.style != "ddl":
+        raise ValueError(f"unknown schema style {options.style!r}; expected one of {', '.join(STYLES)}")
     single_fk = {fk.columns[0].lower(): fk for fk in table.foreign_keys if len(fk.columns) == 1}
     single_pk = table.primary_key[0].lower() if len(table.primary_key) == 1 else None
     items: list[tuple[str, str]] = []  # (definition, trailing remark)
