@@ -431,7 +431,7 @@ def exact_match(gold_sql: str, pred_sql: str, *, dialect: str = "duckdb", schema
         return normalize_sql(gold_sql, dialect=dialect, schema=schema) == normalize_sql(
             pred_sql, dialect=dialect, schema=schema
         )
-    except InputError:
+    except (InputError, RecursionError):  # RecursionError: nested too deeply for sqlglot
         return raw_match(gold_sql, pred_sql)
 
 

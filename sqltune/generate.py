@@ -100,20 +100,7 @@ class SqlModel:
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
                 started = time.time()
-                batch = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-                batch = {k: v.to(self.model.device) for k, v in batch.items()}
-                out = self.model.generate(
-                    **batch,
-                    max_new_tokens=self.decode.max_new_tokens,
-                    do_sample=False,
-                    num_beams=1,
-                    eos_token_id=self.tokenizer.eos_token_id,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    stop_strings=list(self.decode.stop_strings) or None,
-                    tokenizer=self.tokenizer,
-                )
-                new_tokens = out[:, batch["input_ids"].shape[1] :]
-                texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+                texts = self._greedy([prompts[i] for i in idx], self.decode.max_new_tokens, self.decode.stop_strings)
                 per_item = (time.time() - started) / len(idx)
                 done = []
                 for i, text in zip(idx, texts):
@@ -131,11 +118,23 @@ class SqlModel:
         texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
                  for p in prompts]
         with self._lock, torch.inference_mode(), self._adapter_context(None):
-            batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            batch = {k: v.to(self.model.device) for k, v in batch.items()}
-            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                      eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id)
-        return [t.strip() for t in self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)]
+            return [t.strip() for t in self._greedy(texts, max_new_tokens)]
+
+    def _greedy(self, texts: Sequence[str], max_new_tokens: int, stop_strings: Sequence[str] = ()) -> list[str]:
+        """Greedy continuations of already-rendered prompts (left-padded batch), decoded."""
+        batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        out = self.model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            stop_strings=list(stop_strings) or None,
+            tokenizer=self.tokenizer,
+        )
+        return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
     def generate_sql(self, question: str, *, adapter: str | None = None) -> str:
         """One question -> SQL (the serving protocol)."""

@@ -141,6 +141,15 @@ def _is_query(root: exp.Expression) -> bool:
 
 def check_sql(sql: str, dialect: str = "duckdb") -> GuardVerdict:
     """Decide whether `sql` is exactly one read-only query that touches nothing outside the tables."""
+    try:
+        return _check(sql, dialect)
+    except RecursionError:
+        # sqlglot's parser and tree walks recurse once per nesting level: thousands of nested
+        # parentheses (a degenerate generation, or an attack) exhaust Python's stack.
+        return _reject("too_deeply_nested", "the SQL is nested too deeply to check")
+
+
+def _check(sql: str, dialect: str) -> GuardVerdict:
     if sql is None or not sql.strip().strip(";").strip():
         return _reject("empty", "no SQL given")
     try:

@@ -107,6 +107,42 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def current_rss_bytes() -> int | None:
+    """Resident memory now (Linux /proc); None where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class RssSampler:
+    """Samples resident memory every `interval` seconds in a thread, for the peak while training
+    runs (the process's lifetime peak can come from model loading instead)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.interval = interval
+        self.peak = current_rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = current_rss_bytes()
+            if now is not None and (self.peak is None or now > self.peak):
+                self.peak = now
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def lora_parameter_count(model: Any, lora: LoraSettings) -> int:
     """r * (in + out) for every targeted linear layer: what the adapter should train."""
     total = 0
@@ -199,6 +235,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "train_examples_hash": examples_hash(train_ex),
         "tokens_per_example_p50": lengths[len(lengths) // 2],
         "tokens_per_example_p95": lengths[int(len(lengths) * 0.95) - 1 if len(lengths) > 1 else 0],
+        "tokens_per_example_max": lengths[-1],
         "completion_tokens_mean": sum(len(ex.completion_ids) for ex in train_ex) / len(train_ex),
     }
     return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts
@@ -351,6 +388,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
 
     quant = config.quant if config.method == "qlora" else None
     dtype = quant.torch_compute_dtype() if quant is not None else compute_dtype()
+    rss_before_model = current_rss_bytes()
     model = load_model(base_path, quant=quant, dtype=dtype)
     if quant is not None:
         model = prepare_model_for_kbit_training(
@@ -358,8 +396,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
             use_gradient_checkpointing=config.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},
         )
-        upcast = config.fp32_non_quantized if config.fp32_non_quantized is not None else dtype == torch.float16
-        if not upcast:
+        if not _upcasts(config):
             # peft upcasts norms and embeddings to fp32 (an fp16 safeguard); with bf16 compute that
             # only turns the residual stream into fp32 traffic: measured 1.4x slower on CPU.
             for param in model.parameters():
@@ -444,7 +481,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if resume and last_checkpoint is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", checkpoints)
     started = time.time()
-    output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
+    with RssSampler() as rss:
+        output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
     wall = time.time() - started
     eval_loss = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
 
@@ -470,8 +508,13 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         "train_tokens": train_tokens,
         "tokens_per_s": train_tokens / wall if wall > 0 else None,
         "peak_rss_bytes": _peak_rss_bytes(),
+        # Comparable with the estimate: peak while training minus what the process held before the
+        # model was loaded (Python, torch, tokenizer, data); the estimate counts model state only.
+        "training_peak_rss_bytes": rss.peak,
+        "rss_before_model_bytes": rss_before_model,
+        "model_training_rss_bytes": rss.peak - rss_before_model if rss.peak and rss_before_model else None,
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-        "estimated_peak_bytes": _estimate_peak(base_path, config),
+        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len),
         "trainable_params": n_trainable,
         "total_params": n_total,
         "step0_loss": step0,
@@ -519,7 +562,8 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     write_meta(out, meta)
 
 
-def _estimate_peak(base_path: str, config: TrainConfig) -> int | None:
+def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int) -> int | None:
+    """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
     try:
         from sqltune.plan import estimate_memory
     except ImportError:
@@ -532,12 +576,22 @@ def _estimate_peak(base_path: str, config: TrainConfig) -> int | None:
         lora_r=config.lora.r,
         lora_targets=list(config.lora.target_modules),
         batch_size=config.batch_size,
-        seq_len=config.max_seq_len,
+        seq_len=seq_len,
         gradient_checkpointing=config.gradient_checkpointing,
         optimizer=choose_optimizer(config.optimizer),
         double_quant=config.quant.double_quant,
+        upcast_non_quantized=_upcasts(config),
     )
     return int(est.total)
+
+
+def _upcasts(config: TrainConfig) -> bool:
+    """Whether norms and embeddings are kept in fp32 (peft's fp16 safeguard; not under bf16)."""
+    import torch
+
+    if config.fp32_non_quantized is not None:
+        return config.fp32_non_quantized
+    return config.method == "qlora" and config.quant.torch_compute_dtype() == torch.float16
 
 
 def _record_run(record: dict, out: Path, register: bool) -> str:

@@ -79,3 +79,18 @@ def test_eval_writes_three_report_forms(trained_adapter, harbor, tmp_path):
     data = json.loads(paths.json.read_text())
     assert len(data["reports"]) == 2
     assert "| prompt-only" in paths.markdown.read_text() or "prompt-only" in paths.markdown.read_text()
+
+
+def test_merge_reproduces_the_unmerged_adapter(trained_adapter, harbor, tmp_path):
+    from sqltune.generate import DecodeConfig
+    from sqltune.merge import merge_adapter
+
+    result = merge_adapter(trained_adapter.adapter_dir, tmp_path / "merged", n_check=4, schema=str(harbor),
+                           decode=DecodeConfig(max_new_tokens=48, batch_size=4), register=False)
+    assert result.base_form == "dequantized" and result.reference == "adapter_dequantized"
+    assert result.passed, result.failures
+    judged = result.comparison("merged_dequantized", "adapter_dequantized")
+    assert judged.sql_agreement == 1.0 and judged.logits.n_positions > 500
+    # Merging into the original weights instead is as far off as the NF4 quantisation itself.
+    assert (result.comparison("merged_original", "adapter_nf4").logits.mean_abs
+            > 3 * result.comparison("merged_dequantized", "adapter_nf4").logits.mean_abs)

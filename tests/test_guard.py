@@ -110,6 +110,16 @@ def test_everything_else_is_refused_with_a_code(sql, code):
     assert verdict.reason and verdict.statement is None
 
 
+def test_deep_nesting_is_refused_not_a_crash():
+    # A degenerate generation (seen from the untuned base) or an attack: sqlglot recurses per level.
+    sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000
+    verdict = check_sql(sql)
+    assert not verdict.ok and verdict.code == "too_deeply_nested", verdict
+    from sqltune.compare import exact_match
+
+    assert exact_match("SELECT 1", sql) is False
+
+
 def test_syntax_error_names_line_and_column():
     verdict = check_sql("SELECT a\nFROM t\nWHERE a = = 1")
     assert verdict.code == "syntax_error"

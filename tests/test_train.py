@@ -47,6 +47,11 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
     assert len(losses) == 8
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
     assert result.steps == 8
+    record = result.record
+    # Memory: the peak sampled while training, less what the process held before loading the model,
+    # is what `sqltune plan` estimates; it is positive and within the process's lifetime peak.
+    assert 0 < record["model_training_rss_bytes"] < record["training_peak_rss_bytes"] <= record["peak_rss_bytes"]
+    assert record["estimated_peak_bytes"] > 0 and record["data"]["tokens_per_example_max"] >= record["data"]["tokens_per_example_p95"]
     assert result.record["step0_loss"]["with_adapter"] == pytest.approx(result.record["step0_loss"]["frozen_base"], rel=1e-3)
 
     adapter = result.adapter_dir
