@@ -38,7 +38,7 @@ def trained_adapter(tmp_path_factory, default_checkpoint, harbor, small_pairs):
     out = tmp_path_factory.mktemp("run") / "adapter"
     config = TrainConfig(
         base="default", train_file=str(small_pairs), db=str(harbor), output_dir=str(out),
-        max_steps=3, batch_size=4, learning_rate=3e-4, warmup_steps=0, eval_fraction=0.0,
+        max_steps=3, batch_size=4, learning_rate=2e-3, warmup_steps=0, eval_fraction=0.0,
         save_steps=100, logging_steps=1, register=False, lora=LoraSettings(dropout=0.0),
         prompt=PromptConfig(max_schema_tokens=300, include_comments=False, samples_per_column=1),
     )
