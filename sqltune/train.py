@@ -484,7 +484,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     with RssSampler() as rss:
         output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
     wall = time.time() - started
-    eval_loss = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
+    eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
 
     _save_adapter(model, out, config, schema, data_facts)
     history = trainer.state.log_history
@@ -539,6 +539,14 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         eval_loss=eval_loss,
         record=record,
     )
+
+
+def _final_eval_loss(trainer: Any) -> float:
+    """The eval loss at the last step: the periodic eval's when it ran there, else a fresh one."""
+    last = [h for h in trainer.state.log_history if "eval_loss" in h]
+    if last and last[-1].get("step") == trainer.state.global_step:
+        return last[-1]["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
 
 
 def _last_checkpoint(checkpoints: Path) -> Path | None:
