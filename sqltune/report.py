@@ -52,13 +52,11 @@ def write_report(
     paths = ReportPaths(directory, directory / "report.json", directory / "report.md", directory / "report.html")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     document = {"title": title, "generated_at": generated, **comparison.to_dict(), "spot_checks": checks}
-    _atomic_write(paths.json, json.dumps(document, indent=2, default=str))
-    _atomic_write(paths.markdown, render_markdown(comparison, title=title))
-    _atomic_write(paths.html, render_html(comparison, title=title, spot_checks=checks, generated_at=generated))
+    atomic_write_text(paths.json, json.dumps(document, indent=2, default=str))
+    atomic_write_text(paths.markdown, render_markdown(comparison, title=title))
+    atomic_write_text(paths.html, render_html(comparison, title=title, spot_checks=checks, generated_at=generated))
     return paths
 
-
-_atomic_write = atomic_write_text
 
 
 def _pct(value: float | None) -> str:

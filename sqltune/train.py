@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -121,8 +122,6 @@ class RssSampler:
     runs (the process's lifetime peak can come from model loading instead)."""
 
     def __init__(self, interval: float = 0.05) -> None:
-        import threading
-
         self.interval = interval
         self.peak = current_rss_bytes()
         self._stop = threading.Event()
