@@ -22,12 +22,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from sqltune.adapter import read_prompt_config
+    from sqltune.inference.adapter import read_prompt_config
     from sqltune.data import load_pairs
-    from sqltune.evaluate import evaluate_model
-    from sqltune.execute import Warehouse
-    from sqltune.generate import DecodeConfig, load_sql_model
-    from sqltune.harness import spread_subset, warehouse_source
+    from sqltune.evaluation.scoring import evaluate_model
+    from sqltune.warehouse.execute import Warehouse
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+    from sqltune.evaluation.harness import spread_subset, warehouse_source
     from sqltune.schema import load_schema
 
     db = warehouse_source(args.db)

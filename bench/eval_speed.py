@@ -23,10 +23,10 @@ import sqlglot
 import yaml
 from sqlglot import exp
 
-from sqltune.compare import MatchVerdict
+from sqltune.evaluation.compare import MatchVerdict
 from sqltune.data import Pair, load_pairs
-from sqltune.evaluate import Prediction, categorize, score_predictions
-from sqltune.execute import ExecutionResult, Warehouse
+from sqltune.evaluation.scoring import Prediction, categorize, score_predictions
+from sqltune.warehouse.execute import ExecutionResult, Warehouse
 from sqltune.fixtures import ensure_fixture
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def default_pairs() -> list[Pair]:
     test = REPO / "eval" / "test.jsonl"
     if test.is_file():
         return load_pairs(test)
-    records = yaml.safe_load((REPO / "warehouse_fixtures" / "harbor_hard.yaml").read_text())
+    records = yaml.safe_load((REPO / "sqltune" / "fixtures" / "specs" / "harbor_hard.yaml").read_text())
     return [Pair(id=f"hard-{i:03d}", question=r["question"], sql=" ".join(r["sql"].split()), tags=tuple(r.get("tags", ()))) for i, r in enumerate(records)]
 
 

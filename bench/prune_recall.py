@@ -77,7 +77,7 @@ def main() -> None:
     if args.tokenizer == "approx":
         count, counter_name = approx_token_count, "approx"
     else:
-        from sqltune.models import load_tokenizer
+        from sqltune.inference.models import load_tokenizer
 
         count, counter_name = make_token_counter(load_tokenizer(args.tokenizer)), f"tokenizer {args.tokenizer}"
     options = PromptConfig().render_options

@@ -27,7 +27,7 @@ RECIPES = {
 CHILD = r"""
 import json, sys, time
 from sqltune.prompts import PromptConfig
-from sqltune.train import LoraSettings, TrainConfig, train
+from sqltune.training.train import LoraSettings, TrainConfig, train
 opts = json.loads(sys.argv[1])
 recipe = opts["recipe"]
 config = TrainConfig(

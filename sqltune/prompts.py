@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from sqltune.errors import ModelError
+from sqltune.core.errors import ModelError
 from sqltune.schema.model import Schema
 from sqltune.schema.prune import PruneResult, Scorer, prune_schema
 from sqltune.schema.render import RenderOptions, render_schema
@@ -58,7 +58,7 @@ class PromptConfig:
     schema_style: str = "ddl"
 
     def __post_init__(self) -> None:
-        from sqltune.errors import ConfigError
+        from sqltune.core.errors import ConfigError
         from sqltune.schema.render import STYLES
 
         if self.schema_style not in STYLES:

@@ -33,7 +33,7 @@ def isolated_registry(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def default_checkpoint() -> Path:
     """The embedded default model, imported once (about 20 s the first time, cached after)."""
-    from sqltune.models import import_default
+    from sqltune.inference.models import import_default
 
     return import_default()
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from sqltune.compare import (
+from sqltune.evaluation.compare import (
     MatchRules,
     exact_match,
     execution_match,
@@ -17,8 +17,8 @@ from sqltune.compare import (
     order_key_columns,
     raw_match,
 )
-from sqltune.errors import ConfigError
-from sqltune.execute import ExecutionResult, Warehouse
+from sqltune.core.errors import ConfigError
+from sqltune.warehouse.execute import ExecutionResult, Warehouse
 from sqltune.schema.model import Column, Schema, Table
 
 UNORDERED = "SELECT name, n FROM t"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sqltune.config import from_dict, load_yaml
-from sqltune.errors import ConfigError
-from sqltune.train import TrainConfig
+from sqltune.core.config import from_dict, load_yaml
+from sqltune.core.errors import ConfigError
+from sqltune.training.train import TrainConfig
 
 
 def test_yaml_with_nested_sections_and_overrides(tmp_path):

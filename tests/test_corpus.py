@@ -11,8 +11,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from sqltune import corpus, fixtures
-from sqltune.corpus import EVAL_DIR, read_jsonl
+from sqltune import fixtures
+from sqltune.fixtures import corpus
+from sqltune.fixtures.corpus import read_jsonl
+
+from conftest import REPO
+
+EVAL_DIR = REPO / "eval"
 
 FILES = ("train.jsonl", "test.jsonl", "hard.jsonl", "large_schema_questions.jsonl")
 REQUIRED_TAGS = {"join", "multi_fact_join", "fiscal_date", "calendar_date", "aggregation", "group_by", "having",

@@ -22,8 +22,8 @@ from sqltune.data import (
     write_pairs,
     write_split,
 )
-from sqltune.errors import InputError
-from sqltune.execute import Warehouse
+from sqltune.core.errors import InputError
+from sqltune.warehouse.execute import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 

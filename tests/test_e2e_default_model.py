@@ -33,7 +33,7 @@ def small_pairs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained_adapter(tmp_path_factory, default_checkpoint, harbor, small_pairs):
     from sqltune.prompts import PromptConfig
-    from sqltune.train import LoraSettings, TrainConfig, train
+    from sqltune.training.train import LoraSettings, TrainConfig, train
 
     out = tmp_path_factory.mktemp("run") / "adapter"
     config = TrainConfig(
@@ -65,7 +65,7 @@ def test_adapter_loads_with_plain_peft(trained_adapter, default_checkpoint):
 
 
 def test_eval_writes_three_report_forms(trained_adapter, harbor, tmp_path):
-    from sqltune.harness import EvalConfig, ModelForm, evaluate_forms
+    from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
 
     adapter = str(trained_adapter.adapter_dir)
     forms = [ModelForm("prompt-only", prompt_source=adapter), ModelForm("adapter", adapter=adapter, quantized=True)]
@@ -82,7 +82,7 @@ def test_eval_writes_three_report_forms(trained_adapter, harbor, tmp_path):
 
 
 def test_merge_reproduces_the_unmerged_adapter(trained_adapter, harbor, tmp_path):
-    from sqltune.generate import DecodeConfig
+    from sqltune.inference.generate import DecodeConfig
     from sqltune.merge import merge_adapter
 
     result = merge_adapter(trained_adapter.adapter_dir, tmp_path / "merged", n_check=4, schema=str(harbor),

@@ -11,9 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.compare import MatchRules, MatchVerdict
-from sqltune.errors import InputError
-from sqltune.evaluate import (
+from sqltune.evaluation.compare import MatchRules, MatchVerdict
+from sqltune.core.errors import InputError
+from sqltune.evaluation.scoring import (
     CATEGORIES,
     Comparison,
     EvalReport,
@@ -26,7 +26,7 @@ from sqltune.evaluate import (
     load_predictions,
     score_predictions,
 )
-from sqltune.execute import ExecutionResult, Warehouse
+from sqltune.warehouse.execute import ExecutionResult, Warehouse
 from sqltune.schema.model import Column, Schema, Table
 
 OK = ExecutionResult(ok=True, columns=["x"], rows=[(1,)])
@@ -258,7 +258,7 @@ def test_precedence_join_keys_then_aggregation_then_date():
 
 
 def test_every_category_is_documented_in_order():
-    import sqltune.evaluate as module
+    import sqltune.evaluation.scoring as module
 
     positions = [module.__doc__.index(f"``{c}``") for c in CATEGORIES]
     assert positions == sorted(positions)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from sqltune.errors import TrainingCheckFailed
-from sqltune.examples import check_template_parity, completion_text, tokenize_pairs
+from sqltune.core.errors import TrainingCheckFailed
+from sqltune.training.examples import check_template_parity, completion_text, tokenize_pairs
 from sqltune.prompts import PromptConfig, build_messages, prompt_text
 
 
 @pytest.fixture()
 def tokenizer(tiny_model_dir):
-    from sqltune.models import load_tokenizer
+    from sqltune.inference.models import load_tokenizer
 
     return load_tokenizer(str(tiny_model_dir))
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.errors import QueryTimeout, SchemaSourceError, SqlRejected
-from sqltune.execute import ExecutionResult, Warehouse, count_statements
+from sqltune.core.errors import QueryTimeout, SchemaSourceError, SqlRejected
+from sqltune.warehouse.execute import ExecutionResult, Warehouse, count_statements
 
 # Runs for hours in constant memory: a streaming scan, so only the timeout can stop it (a cross join
 # of two ranges can hit DuckDB's memory limit first on a slow, busy machine).

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from sqltune import fixtures
 from sqltune.cli import app, main
-from sqltune.errors import InputError
+from sqltune.core.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sqltune.errors import ModelError
-from sqltune.generate import DecodeConfig, extract_sql, load_sql_model
+from sqltune.core.errors import ModelError
+from sqltune.inference.generate import DecodeConfig, extract_sql, load_sql_model
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def _adapter(tmp_path, tiny_model_dir, name: str, seed: int):
     """A random (non-identity) LoRA adapter saved as a PEFT folder."""
     from peft import LoraConfig, get_peft_model
 
-    from sqltune.models import load_model
+    from sqltune.inference.models import load_model
 
     torch.manual_seed(seed)
     model = get_peft_model(load_model(str(tiny_model_dir)), LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False))

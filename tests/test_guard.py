@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sqltune.errors import SqlRejected
-from sqltune.guard import check_sql, ensure_safe
+from sqltune.core.errors import SqlRejected
+from sqltune.warehouse.guard import check_sql, ensure_safe
 
 ALLOWED = [
     "SELECT 1",
@@ -115,7 +115,7 @@ def test_deep_nesting_is_refused_not_a_crash():
     sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000
     verdict = check_sql(sql)
     assert not verdict.ok and verdict.code == "too_deeply_nested", verdict
-    from sqltune.compare import exact_match
+    from sqltune.evaluation.compare import exact_match
 
     assert exact_match("SELECT 1", sql) is False
 

@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from sqltune.errors import ConfigError, ModelError
-from sqltune.generate import DecodeConfig
+from sqltune.core.errors import ConfigError, ModelError
+from sqltune.inference.generate import DecodeConfig
 from sqltune.merge import (
     MERGE_JSON,
     Comparison,
@@ -33,7 +33,7 @@ def trained(tmp_path_factory, tiny_model_dir):
     import duckdb
     from conftest import TINY_DDL, TINY_PAIRS
 
-    from sqltune.train import LoraSettings, TrainConfig, train
+    from sqltune.training.train import LoraSettings, TrainConfig, train
 
     root = tmp_path_factory.mktemp("merge")
     with pytest.MonkeyPatch.context() as mp:
@@ -59,7 +59,7 @@ def merged(trained):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SQLTUNE_HOME", str(trained["root"] / "home"))
         result = merge_adapter(trained["adapter"], trained["root"] / "merged", decode=DECODE)
-        from sqltune.registry import Registry
+        from sqltune.core.registry import Registry
 
         records = Registry().list(kind="merge")
     return result, records
@@ -78,7 +78,7 @@ def test_merged_checkpoint_is_standard_and_matches_the_unmerged_adapter(trained,
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from sqltune.merge import merge_into, read_adapter
-    from sqltune.models import load_model
+    from sqltune.inference.models import load_model
 
     result, _ = merged
     out = trained["root"] / "merged"
@@ -153,7 +153,7 @@ def test_merge_json_and_registry_record(trained, merged):
 
 
 def test_serving_loader_reads_merged_checkpoint(trained, merged):
-    from sqltune.generate import load_sql_model
+    from sqltune.inference.generate import load_sql_model
     from sqltune.schema import load_schema
 
     schema = load_schema(str(trained["warehouse"]))
@@ -165,7 +165,7 @@ def test_dequantized_weights_are_bitsandbytes_nf4_round_trip(tiny_model_dir):
     """The weights merged into are exactly nf4 quantize -> dequantize of the 16-bit base, as QLoRA loads it."""
     import bitsandbytes.functional as bnbf
 
-    from sqltune.models import QuantConfig, load_model
+    from sqltune.inference.models import QuantConfig, load_model
 
     quant = QuantConfig()
     weights = nf4_weights(load_model(str(tiny_model_dir), quant=quant))

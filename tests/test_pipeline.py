@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from sqltune.harness import EvalConfig, spread_subset
+from sqltune.evaluation.harness import EvalConfig, spread_subset
 from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
-from sqltune.train import LoraSettings, TrainConfig
+from sqltune.training.train import LoraSettings, TrainConfig
 
 
 def test_spread_subset_covers_the_whole_file():
@@ -17,7 +17,7 @@ def test_spread_subset_covers_the_whole_file():
 
 
 def test_shipped_recipe_loads():
-    from sqltune.config import load_yaml
+    from sqltune.core.config import load_yaml
 
     config = load_yaml(PipelineConfig, recipe_path("harbor-cpu"))
     assert config.train.method == "qlora" and config.train.lora.r == 16

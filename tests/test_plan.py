@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from sqltune.cli import main  # noqa: E402
-from sqltune.errors import ConfigError  # noqa: E402
-from sqltune.plan import estimate_memory, model_shape, plan_table  # noqa: E402
+from sqltune.core.errors import ConfigError  # noqa: E402
+from sqltune.training.plan import estimate_memory, model_shape, plan_table  # noqa: E402
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

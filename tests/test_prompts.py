@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sqltune.errors import ModelError
+from sqltune.core.errors import ModelError
 from sqltune.prompts import (
     PromptConfig,
     TokenCounter,
@@ -123,7 +123,7 @@ def test_with_the_smollm2_tokenizer(both):
     """The one test on the real default tokenizer: template, budget in real tokens, estimate quality."""
     from transformers import AutoTokenizer
 
-    from sqltune.models import default_checkpoint_dir
+    from sqltune.inference.models import default_checkpoint_dir
 
     imported = default_checkpoint_dir()
     if (imported / "tokenizer.json").is_file():  # the imported default: loads in a second

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from sqltune.cli import main
-from sqltune.registry import MIGRATIONS, SCHEMA_VERSION, Registry, RegistryError, RunRecord, new_run_id, now_iso
+from sqltune.core.registry import MIGRATIONS, SCHEMA_VERSION, Registry, RegistryError, RunRecord, new_run_id, now_iso
 
 
 def make_record(run_id: str | None = None, kind: str = "train", **overrides) -> RunRecord:

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from sqltune.evaluate import Comparison, EvalReport, QuestionResult
-from sqltune.report import render_markdown, write_report
+from sqltune.evaluation.scoring import Comparison, EvalReport, QuestionResult
+from sqltune.evaluation.report import render_markdown, write_report
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.errors import SchemaSourceError
+from sqltune.core.errors import SchemaSourceError
 from sqltune.schema import load_schema, source_kind
 from sqltune.schema.ddl_reader import parse_ddl, read_ddl
 from sqltune.schema.model import ForeignKey

@@ -117,7 +117,7 @@ def test_columns_style_lists_names_only_and_prunes_with_the_same_budget():
     # The prompt config carries the style into pruning and rendering, and rejects unknown styles.
     selected = schema_for_question(schema, "cities of customers", PromptConfig(schema_style="columns", max_schema_tokens=12))
     assert selected.schema.table_names == ["customers"]
-    from sqltune.errors import ConfigError
+    from sqltune.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="schema_style"):
         PromptConfig(schema_style="yaml")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sqltune.errors import ConfigError
+from sqltune.core.errors import ConfigError
 from sqltune.serve import ServeSettings, create_app
 from sqltune.serve.jsonable import jsonable
 from sqltune.serve.pool import BoundedPool, Overloaded
@@ -257,7 +257,7 @@ def test_generator_crash_is_500_json(warehouse_file, tmp_path):
 
 
 def test_generator_user_error_is_500_with_its_message(warehouse_file):
-    from sqltune.errors import ModelError
+    from sqltune.core.errors import ModelError
 
     class Refusing(FakeGenerator):
         def generate_sql(self, question, *, adapter):

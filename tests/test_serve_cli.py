@@ -23,8 +23,8 @@ def captured(monkeypatch):
     def fake_serve(settings, generator, *, host, port):
         calls["serve"] = dict(settings=settings, generator=generator, host=host, port=port)
 
-    # stands in for the real sqltune.generate (which loads torch and the model)
-    monkeypatch.setitem(sys.modules, "sqltune.generate", types.SimpleNamespace(load_generator=fake_load))
+    # stands in for the real sqltune.inference.generate (which loads torch and the model)
+    monkeypatch.setitem(sys.modules, "sqltune.inference.generate", types.SimpleNamespace(load_generator=fake_load))
     monkeypatch.setattr(launch_module, "serve", fake_serve)
     return calls
 

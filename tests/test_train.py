@@ -10,8 +10,8 @@ import textwrap
 import pytest
 import torch
 
-from sqltune.errors import TrainingCheckFailed
-from sqltune.train import LoraSettings, TrainConfig, check_step0, check_trainable, lora_parameter_count, train
+from sqltune.core.errors import TrainingCheckFailed
+from sqltune.training.train import LoraSettings, TrainConfig, check_step0, check_trainable, lora_parameter_count, train
 
 
 def tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **overrides) -> TrainConfig:
@@ -39,7 +39,7 @@ def tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **ove
 def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
     from peft import PeftModel
 
-    from sqltune.models import QuantConfig, load_model
+    from sqltune.inference.models import QuantConfig, load_model
 
     config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file)
     result = train(config)
@@ -72,9 +72,9 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
     # On the same training examples the trained adapter scores clearly better than the frozen base.
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from sqltune.models import load_tokenizer
+    from sqltune.inference.models import load_tokenizer
     from sqltune.schema import load_schema
-    from sqltune.train import build_datasets, step0_losses, with_loss_labels
+    from sqltune.training.train import build_datasets, step0_losses, with_loss_labels
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     train_ds, _, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
@@ -86,7 +86,7 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
 def test_trainable_check_catches_unfrozen_base(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
-    from sqltune.models import load_model
+    from sqltune.inference.models import load_model
 
     lora = LoraSettings(r=4, alpha=8, dropout=0.0)
     model = load_model(str(tiny_model_dir))
@@ -102,7 +102,7 @@ def test_trainable_check_catches_unfrozen_base(tiny_model_dir):
 def test_trainable_share_limit_is_enforced(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
-    from sqltune.models import load_model
+    from sqltune.inference.models import load_model
 
     lora = LoraSettings(r=4, alpha=8, dropout=0.0)
     model = load_model(str(tiny_model_dir))
@@ -124,9 +124,9 @@ def test_step0_check_rejects_mismatch_and_garbage():
 
 def test_eos_is_trained(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
     """pad == eos for SmolLM: the end-of-turn token must still carry loss."""
-    from sqltune.models import load_tokenizer
+    from sqltune.inference.models import load_tokenizer
     from sqltune.schema import load_schema
-    from sqltune.train import build_datasets
+    from sqltune.training.train import build_datasets
 
     config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file)
     tokenizer = load_tokenizer(str(tiny_model_dir))
@@ -144,7 +144,7 @@ def test_kill_and_resume_loses_no_steps(tmp_path, tiny_model_dir, tiny_warehouse
     script = textwrap.dedent(
         f"""
         import pickle, sys
-        from sqltune.train import train
+        from sqltune.training.train import train
         config = pickle.loads({__import__('pickle').dumps(config)!r})
         train(config, kill_after_step=5)
         """
@@ -165,8 +165,8 @@ def test_kill_and_resume_loses_no_steps(tmp_path, tiny_model_dir, tiny_warehouse
 def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
     """An eval-mode forward (step-0 check, periodic eval) must not repack weights for bnb's
     inference-only CPU kernel, which has no autograd: gradients would stop flowing."""
-    from sqltune.models import QuantConfig, load_model
-    from sqltune.train import keep_training_layout
+    from sqltune.inference.models import QuantConfig, load_model
+    from sqltune.training.train import keep_training_layout
 
     model = load_model(str(tiny_model_dir), quant=QuantConfig())
     assert keep_training_layout(model) == 14  # 7 projections x 2 layers
@@ -185,8 +185,8 @@ def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
 
 def test_right_padding_mask_can_be_dropped(tiny_model_dir):
     """Dropping the mask of a right-padded batch leaves every real token's logits unchanged."""
-    from sqltune.models import load_model
-    from sqltune.train import causal_only_mask
+    from sqltune.inference.models import load_model
+    from sqltune.training.train import causal_only_mask
 
     model = load_model(str(tiny_model_dir)).float().eval()
     ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0]])

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from sqltune.errors import SqltuneError
+from sqltune.core.errors import SqltuneError
 
 app = typer.Typer(
     name="sqltune",

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from sqltune.data import load_pairs, validate_pairs
-        from sqltune.execute import Warehouse
+        from sqltune.warehouse.execute import Warehouse
 
         pairs = load_pairs(file)
         other = load_pairs(against) if against is not None else None

@@ -18,7 +18,7 @@ console = Console()
 
 def print_summary(report, paths=None) -> None:
     """The headline figures, error categories and report paths of one `EvalReport`."""
-    from sqltune.evaluate import HEADLINE_METRICS
+    from sqltune.evaluation.scoring import HEADLINE_METRICS
 
     table = Table(title=f"{report.label}: {report.n} question(s)")
     table.add_column("Metric")
@@ -51,9 +51,9 @@ def score(
     """Score predicted SQL against gold SQL by executing both on the warehouse."""
     from rich.progress import Progress
 
-    from sqltune.compare import MatchRules
-    from sqltune.evaluate import score_files
-    from sqltune.report import write_report
+    from sqltune.evaluation.compare import MatchRules
+    from sqltune.evaluation.scoring import score_files
+    from sqltune.evaluation.report import write_report
 
     rules = MatchRules(order=order, duplicates=duplicates)
     with Progress(console=console, transient=True) as bar:
@@ -92,7 +92,7 @@ def run(
         raise typer.BadParameter("give --adapter or --merged, not both")
     from rich.progress import Progress
 
-    from sqltune.harness import EvalConfig, ModelForm, evaluate_forms
+    from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
 
     base = model or "default"
     forms = []

@@ -28,7 +28,7 @@ def merge_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
 ) -> None:
     """Merge a LoRA adapter into its base, save a standard checkpoint, and check it answers as the adapter does."""
-    from sqltune.generate import DecodeConfig
+    from sqltune.inference.generate import DecodeConfig
     from sqltune.merge import merge_adapter
 
     check_questions = None

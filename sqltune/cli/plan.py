@@ -19,7 +19,7 @@ def plan(
     fp32: bool = typer.Option(False, "--fp32", help="Training runs in fp32 (CPUs without bf16) instead of bf16."),
 ) -> None:
     """Estimate peak training memory before training (no weights are loaded)."""
-    from sqltune.plan import format_bytes, load_model_config, model_shape, plan_table
+    from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table
 
     shape = model_shape(load_model_config(model))
     targets = lora_targets if lora_targets == "all-linear" else [t.strip() for t in lora_targets.split(",") if t.strip()]

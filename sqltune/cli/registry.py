@@ -32,7 +32,7 @@ def list_runs(
     registry: Path = REGISTRY_OPTION,
 ) -> None:
     """List runs, newest first."""
-    from sqltune.registry import Registry
+    from sqltune.core.registry import Registry
 
     runs = Registry(registry).list(kind=kind, limit=limit)
     table = Table(title=f"{len(runs)} run(s)")
@@ -52,7 +52,7 @@ def show_run(
     registry: Path = REGISTRY_OPTION,
 ) -> None:
     """Print one run record as JSON."""
-    from sqltune.registry import Registry
+    from sqltune.core.registry import Registry
 
     record = Registry(registry).get(run_id)
     Console().print_json(json.dumps(record.to_dict(), default=str))

@@ -12,8 +12,8 @@ console = Console()
 
 
 def load_train_config(config: Path | None, overrides: dict):
-    from sqltune.config import from_dict, load_yaml
-    from sqltune.train import TrainConfig
+    from sqltune.core.config import from_dict, load_yaml
+    from sqltune.training.train import TrainConfig
 
     if config is None:
         data = {k: v for k, v in overrides.items() if v is not None and "." not in k}
@@ -48,7 +48,7 @@ def train(
     """Train a LoRA adapter on a 4-bit NF4 base (QLoRA) with the loss on the SQL only."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sqltune.train import train as run_train
+    from sqltune.training.train import train as run_train
 
     overrides = {
         "base": base, "train_file": train_file, "db": db, "output_dir": output_dir, "method": method,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqltune.errors import SchemaSourceError
+from sqltune.core.errors import SchemaSourceError
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
 from sqltune.schema.samples import SampleOptions
 

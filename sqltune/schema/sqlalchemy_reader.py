@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from sqltune.errors import SchemaSourceError
+from sqltune.core.errors import SchemaSourceError
 from sqltune.schema._common import first_line
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
 from sqltune.schema.samples import SampleOptions, clean_samples, sampleable, value_list

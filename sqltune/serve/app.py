@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sqltune.errors import ConfigError, SqltuneError
+from sqltune.core.errors import ConfigError, SqltuneError
 from sqltune.serve.audit import AuditLog, NullAuditLog
 from sqltune.serve.jsonable import jsonable_rows
 from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
@@ -32,7 +32,7 @@ from sqltune.serve.pool import BoundedPool, Overloaded
 from sqltune.serve.schemas import ErrorResponse, Health, Problem, SqlRequest, SqlResponse
 
 if TYPE_CHECKING:
-    from sqltune.execute import Warehouse
+    from sqltune.warehouse.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "
     if settings.default_adapter and settings.default_adapter not in generator.adapters:
         raise ConfigError(f"default adapter {settings.default_adapter!r} is not loaded; adapters: {generator.adapters}")
     if warehouse is None and settings.db:
-        from sqltune.execute import Warehouse
+        from sqltune.warehouse.execute import Warehouse
 
         warehouse = Warehouse.open(
             settings.db, timeout_s=settings.query_timeout_s, max_rows=settings.max_rows,
@@ -237,7 +237,7 @@ def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "
             raise _overloaded(settings) from None
         except SqltuneError as exc:  # the model's own user-facing errors (e.g. a broken adapter)
             raise ApiError(500, "generation_failed", str(exc)) from None
-        from sqltune.guard import check_sql
+        from sqltune.warehouse.guard import check_sql
 
         generated = generated if isinstance(generated, str) else str(generated)
         verdict = check_sql(generated, dialect)

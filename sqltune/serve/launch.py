@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqltune.errors import ConfigError, InputError
+from sqltune.core.errors import ConfigError, InputError
 from sqltune.serve.app import ServeSettings, SqlGenerator, serve
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def load_generator(base: str | None, adapters: dict[str, str], merged: str | Non
     if merged and adapters:
         raise ConfigError("give either --merged or --adapter, not both: a merged model already contains its adapter")
     try:
-        from sqltune.generate import load_generator as load
+        from sqltune.inference.generate import load_generator as load
     except ImportError as exc:
         raise ConfigError(f"model serving is not available: {exc}") from None
     return load(base, adapters, merged, db=db)

@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from sqltune.errors import SqlRejected
+from sqltune.core.errors import SqlRejected
 
 
 class _DropCommandFallbackWarning(logging.Filter):

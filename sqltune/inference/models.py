@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqltune.errors import ModelError
-from sqltune.paths import home
+from sqltune.core.errors import ModelError
+from sqltune.core.paths import home
 
 if TYPE_CHECKING:
     import torch

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqltune.paths import atomic_write_text
+from sqltune.core.paths import atomic_write_text
 from sqltune.prompts import PromptConfig
 
 ADAPTER_META = "sqltune_adapter.json"
@@ -28,6 +28,6 @@ def read_prompt_config(folder: str | Path) -> PromptConfig | None:
     meta = read_meta(folder)
     if not meta or "prompt" not in meta:
         return None
-    from sqltune.config import from_dict
+    from sqltune.core.config import from_dict
 
     return from_dict(PromptConfig, meta["prompt"], str(Path(folder) / ADAPTER_META))

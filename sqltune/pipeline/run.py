@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.harness import EvalConfig, ModelForm, evaluate_forms, warehouse_source
-from sqltune.train import TrainConfig
+from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms, warehouse_source
+from sqltune.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def recipe_path(name: str) -> Path:
     shipped = RECIPES / (name if name.endswith(".yaml") else f"{name}.yaml")
     if shipped.exists():
         return shipped
-    from sqltune.errors import ConfigError
+    from sqltune.core.errors import ConfigError
 
     known = ", ".join(p.stem for p in sorted(RECIPES.glob("*.yaml")))
     raise ConfigError(f"recipe not found: {name} (shipped recipes: {known})")
@@ -70,7 +70,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     config.train.db = warehouse_source(config.train.db)
     config.eval.db = config.eval.db or config.train.db
 
-    from sqltune.models import import_default, resolve_base
+    from sqltune.inference.models import import_default, resolve_base
 
     if config.train.base in ("default", None):
         emit("model", {"path": str(import_default())})
@@ -115,7 +115,7 @@ def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict]
     """Train, or with `resume` reuse a finished adapter / continue an interrupted run."""
     import json
 
-    from sqltune.train import train
+    from sqltune.training.train import train
 
     record_file = Path(config.output_dir) / "run.json"
     if resume and record_file.exists():

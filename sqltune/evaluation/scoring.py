@@ -2,7 +2,7 @@
 
 `Scorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
 generator can keep producing later batches while earlier SQL runs), caches gold results by SQL
-text, compares them with `sqltune.compare` and sorts every miss into one error category.
+text, compares them with `sqltune.evaluation.compare` and sorts every miss into one error category.
 `score_predictions` is the batch form for predictions produced elsewhere (a file, another tool).
 The result is an `EvalReport`: headline figures, breakdowns, category counts, the match rules and
 the harness `setup` (model, adapter, prompt, decoding) that every score must carry.
@@ -38,15 +38,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqltune.compare import MatchRules, MatchVerdict, exact_match, execution_match, raw_match
-from sqltune.errors import InputError
-from sqltune.execute import ExecutionResult
+from sqltune.evaluation.compare import MatchRules, MatchVerdict, exact_match, execution_match, raw_match
+from sqltune.core.errors import InputError
+from sqltune.warehouse.execute import ExecutionResult
 from sqltune.schema.model import Schema
 
 if TYPE_CHECKING:
     from sqltune.data import Pair
-    from sqltune.execute import Warehouse
-    from sqltune.generate import SqlModel
+    from sqltune.warehouse.execute import Warehouse
+    from sqltune.inference.generate import SqlModel
 
 log = logging.getLogger(__name__)
 
@@ -757,8 +757,8 @@ def score_files(
 ) -> EvalReport:
     """Score a predictions file against a gold pairs file on a warehouse (`sqltune eval score`)."""
     from sqltune.data import load_pairs
-    from sqltune.execute import Warehouse
-    from sqltune.generate import SqlModel
+    from sqltune.warehouse.execute import Warehouse
+    from sqltune.inference.generate import SqlModel
 
     pairs = load_pairs(gold_path)
     predictions = load_predictions(pred_path)
@@ -772,7 +772,7 @@ def score_files(
 
 def _schema_or_none(source: str | Path) -> Schema | None:
     """The warehouse schema (sharper exact match and categories), or None when it cannot be read."""
-    from sqltune.errors import SqltuneError
+    from sqltune.core.errors import SqltuneError
     from sqltune.schema import load_schema
 
     try:

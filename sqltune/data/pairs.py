@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from sqltune.errors import InputError
+from sqltune.core.errors import InputError
 
 if TYPE_CHECKING:
-    from sqltune.execute import Warehouse
+    from sqltune.warehouse.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def referenced_tables(sql: str, dialect: str = "duckdb") -> set[str]:
 def _static_problems(pair: Pair, known_tables: set[str], dialect: str) -> list[Problem]:
     from sqlglot.errors import ParseError, TokenError
 
-    from sqltune.guard import check_sql
+    from sqltune.warehouse.guard import check_sql
 
     verdict = check_sql(pair.sql, dialect)
     if not verdict.ok:

@@ -22,8 +22,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from sqltune.errors import ConfigError, InputError
-from sqltune.execute import ExecutionResult
+from sqltune.core.errors import ConfigError, InputError
+from sqltune.warehouse.execute import ExecutionResult
 from sqltune.schema.model import Schema
 
 log = logging.getLogger(__name__)

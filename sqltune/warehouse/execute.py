@@ -1,6 +1,6 @@
 """Run one query against a warehouse inside a sandbox, with a time limit and a row cap.
 
-Two lines of defence: the AST guard (`sqltune.guard`) refuses anything but one read-only query,
+Two lines of defence: the AST guard (`sqltune.warehouse.guard`) refuses anything but one read-only query,
 and the connection itself cannot write or reach outside the warehouse even when the guard is off:
 
 - DuckDB: the file is opened ``read_only``, with external access (files, network, extensions)
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from sqltune.errors import QueryTimeout, SchemaSourceError, SqlRejected, SqltuneError
-from sqltune.guard import check_sql
+from sqltune.core.errors import QueryTimeout, SchemaSourceError, SqlRejected, SqltuneError
+from sqltune.warehouse.guard import check_sql
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqltune.evaluate import Comparison, EvalReport
-from sqltune.paths import atomic_write_text
+from sqltune.evaluation.scoring import Comparison, EvalReport
+from sqltune.core.paths import atomic_write_text
 
 DEFAULT_TITLE = "sqltune evaluation"
 

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.adapter import write_meta
-from sqltune.errors import ConfigError, InputError, TrainingCheckFailed
-from sqltune.paths import atomic_write_text
-from sqltune.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
+from sqltune.inference.adapter import write_meta
+from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.core.paths import atomic_write_text
+from sqltune.inference.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
 
     from datasets import Dataset
 
-    from sqltune.examples import check_template_parity, examples_hash, tokenize_pairs
+    from sqltune.training.examples import check_template_parity, examples_hash, tokenize_pairs
 
     pairs = _load_pairs(config.train_file)
     if not pairs:
@@ -572,7 +572,7 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
 def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int) -> int | None:
     """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
     try:
-        from sqltune.plan import estimate_memory
+        from sqltune.training.plan import estimate_memory
     except ImportError:
         return None
     from transformers import AutoConfig
@@ -609,7 +609,7 @@ def _record_run(record: dict, out: Path, register: bool) -> str:
     atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
     if register:
         try:
-            from sqltune.registry import Registry, RunRecord
+            from sqltune.core.registry import Registry, RunRecord
         except ImportError:
             return run_id
         Registry().add(

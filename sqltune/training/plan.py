@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from sqltune.errors import ConfigError
+from sqltune.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
@@ -131,7 +131,7 @@ def load_model_config(model: "str | Path | PretrainedConfig | None") -> "Pretrai
 
     if isinstance(model, PretrainedConfig):
         return model
-    from sqltune.models import resolve_base
+    from sqltune.inference.models import resolve_base
 
     where = resolve_base(None if model is None else str(model))
     try:

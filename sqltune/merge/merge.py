@@ -42,14 +42,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqltune.adapter import ADAPTER_META, read_meta, read_prompt_config
-from sqltune.errors import ConfigError, InputError, ModelError
-from sqltune.paths import atomic_write_text
-from sqltune.models import QuantConfig, load_model, load_tokenizer, resolve_base
+from sqltune.inference.adapter import ADAPTER_META, read_meta, read_prompt_config
+from sqltune.core.errors import ConfigError, InputError, ModelError
+from sqltune.core.paths import atomic_write_text
+from sqltune.inference.models import QuantConfig, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 
 if TYPE_CHECKING:
-    from sqltune.generate import DecodeConfig
+    from sqltune.inference.generate import DecodeConfig
     from sqltune.schema.model import Schema
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def read_adapter(adapter_dir: str | Path, base: str | None = None) -> AdapterInf
     trained_on = {"qlora": "nf4", "lora": "16-bit"}.get(method or "", "unknown")
     quant = QuantConfig()
     if run.get("quant_config"):
-        from sqltune.config import from_dict
+        from sqltune.core.config import from_dict
 
         quant = from_dict(QuantConfig, run["quant_config"], f"{folder / 'run.json'}: quant_config")
     return AdapterInfo(
@@ -357,7 +357,7 @@ def compare_logits(models: dict[str, Any], pairs: list[tuple[str, str]], prompts
 def greedy_sql(models: dict[str, Any], tokenizer: Any, check: CheckSet, prompt: PromptConfig, decode: "DecodeConfig",
                progress: ProgressFn | None = None) -> dict[str, list[str]]:
     """Each model's greedy SQL for the check questions."""
-    from sqltune.generate import SqlModel
+    from sqltune.inference.generate import SqlModel
 
     answers = {}
     for name, model in models.items():
@@ -423,7 +423,7 @@ def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any
     {"adapter_original", "adapter_dequantized" (fp32, unmerged), "adapter_nf4" (as trained)}.
     Logits for every pair (cheap), greedy SQL only for the saved form and its references.
     """
-    from sqltune.generate import SqlModel
+    from sqltune.inference.generate import SqlModel
 
     models = {f"merged_{form}": model for form, model in merged.items()} | references
     pairs = [(f"merged_{form}", ref) for form in merged for ref in (reference_for(form), "adapter_nf4")]
@@ -482,7 +482,7 @@ def merge_adapter(
     """
     import torch
 
-    from sqltune.generate import DecodeConfig
+    from sqltune.inference.generate import DecodeConfig
 
     started = time.time()
     if dtype not in DTYPES:
@@ -539,7 +539,7 @@ def merge_adapter(
     merged.clear()
     nf4_base = None
 
-    from sqltune.registry import new_run_id
+    from sqltune.core.registry import new_run_id
 
     run_id = new_run_id("merge")
     _emit(progress, "save", out_dir=str(out))
@@ -654,7 +654,7 @@ def _registered_parent(run_id: str | None) -> str | None:
     """The training run's id when the registry holds it (the column is a foreign key)."""
     if not run_id:
         return None
-    from sqltune.registry import Registry, RegistryError
+    from sqltune.core.registry import Registry, RegistryError
 
     try:
         return run_id if Registry().get(run_id).run_id == run_id else None
@@ -663,7 +663,7 @@ def _registered_parent(run_id: str | None) -> str | None:
 
 
 def _record(result: MergeResult, adapter: AdapterInfo, check: CheckSet | None) -> None:
-    from sqltune.registry import Registry, RunRecord, now_iso
+    from sqltune.core.registry import Registry, RunRecord, now_iso
 
     metrics: dict[str, Any] = {"passed": result.passed, "reload_exact": result.reload_exact, "wall_s": result.wall_s,
                                "n_questions": result.n_questions}

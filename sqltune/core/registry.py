@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sqltune.errors import SqltuneError
-from sqltune.paths import home
+from sqltune.core.errors import SqltuneError
+from sqltune.core.paths import home
 
 KINDS = ("train", "merge", "eval")
 STATUSES = ("running", "completed", "failed")

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.compare import MatchRules
-from sqltune.errors import InputError
+from sqltune.evaluation.compare import MatchRules
+from sqltune.core.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,12 @@ def evaluate_forms(
     progress: EvalProgress | None = None,
 ) -> tuple[list[Any], Any]:
     """Evaluate each form on the same questions and write one report comparing them."""
-    from sqltune.adapter import read_prompt_config
+    from sqltune.inference.adapter import read_prompt_config
     from sqltune.data import load_pairs
-    from sqltune.evaluate import evaluate_model
-    from sqltune.execute import Warehouse
-    from sqltune.generate import DecodeConfig, load_sql_model
-    from sqltune.report import write_report
+    from sqltune.evaluation.scoring import evaluate_model
+    from sqltune.warehouse.execute import Warehouse
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+    from sqltune.evaluation.report import write_report
     from sqltune.schema import load_schema
 
     if not Path(config.data).exists():
@@ -130,7 +130,7 @@ def evaluate_forms(
 
 
 def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, paths: Any) -> None:
-    from sqltune.registry import Registry, RunRecord, new_run_id, now_iso
+    from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
 
     registry = Registry()
     for form, report in zip(forms, reports):

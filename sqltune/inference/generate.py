@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.adapter import read_prompt_config
-from sqltune.errors import ModelError
+from sqltune.inference.adapter import read_prompt_config
+from sqltune.core.errors import ModelError
 from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prompt_text
 from sqltune.schema.model import Schema
 
@@ -174,7 +174,7 @@ def load_sql_model(
 ) -> SqlModel:
     """Load the base (16-bit by default, 4-bit NF4 with `quantized`), a merged checkpoint, or the
     base with named adapters. The prompt settings default to those the (first) adapter was trained with."""
-    from sqltune.models import QuantConfig, load_model, load_tokenizer
+    from sqltune.inference.models import QuantConfig, load_model, load_tokenizer
 
     names: list[str] = []
     if merged is not None:

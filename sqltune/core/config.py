@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from sqltune.errors import ConfigError
+from sqltune.core.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqltune.errors import TrainingCheckFailed
+from sqltune.core.errors import TrainingCheckFailed
 from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prepare_questions, prompt_text
 from sqltune.schema.model import Schema
 

@@ -1,0 +1,1 @@
+"""The QLoRA training stage: memory plan, tokenised examples, the training run."""
