@@ -25,7 +25,8 @@ from sqlglot import exp
 
 from sqltune.evaluation.compare import MatchVerdict
 from sqltune.data import Pair, load_pairs
-from sqltune.evaluation.scoring import Prediction, categorize, score_predictions
+from sqltune.evaluation.categories import categorize
+from sqltune.evaluation.scoring import Prediction, score_predictions
 from sqltune.warehouse.execute import ExecutionResult, Warehouse
 from sqltune.fixtures import ensure_fixture
 
