@@ -27,10 +27,11 @@ def main() -> None:
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.warehouse.execute import Warehouse
     from sqltune.inference.generate import DecodeConfig, load_sql_model
-    from sqltune.evaluation.harness import spread_subset, warehouse_source
+    from sqltune.evaluation.harness import spread_subset
+    from sqltune.fixtures import ensure_fixture
     from sqltune.schema import load_schema
 
-    db = warehouse_source(args.db)
+    db = args.db or str(ensure_fixture("harbor"))  # a benchmark may build the fixture; the library never does
     pairs = spread_subset(list(load_pairs(args.data)), args.n)
     decode = DecodeConfig(batch_size=args.batch_size, answer_prefix="" if args.adapter else "SELECT")
     model = load_sql_model(

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
 from sqltune.schema.model import Schema
 from sqltune.schema.prune import PruneResult, Scorer, prune_schema
@@ -37,25 +38,19 @@ DEFAULT_SYSTEM = "Write one {dialect} SQL query that answers the question. Reply
 class PromptConfig:
     """How prompts are built. Saved with a run so evaluation and serving rebuild the same prompts.
 
-    system: system message; `{dialect}` is replaced by the dialect's display name.
-    max_schema_tokens: budget for the schema text; larger schemas are pruned per question. The
-        default holds ~10 tables of median size (~150 tokens); measured with bench/prune_recall.py
-        (SmolLM2 tokens), 1500 keeps 0.96-0.97 of gold tables on the 428-table and the 28-table
-        fixtures, 800 only 0.80-0.89.
-    include_comments / samples_per_column: what the schema text shows besides names and types.
-    schema_style: ddl (CREATE TABLE with types, keys, comments, samples) or columns (names only,
-        `table(col, ...)`, ~2.5x fewer tokens; for fine-tuned models on token-starved hardware).
-    prune: False always shows the whole schema, whatever its size.
-    dialect: SQL dialect (sqlglot name) the model is asked to write.
+    The default schema budget holds ~10 tables of median size (~150 tokens); measured with
+    bench/prune_recall.py (SmolLM2 tokens), 1500 keeps 0.96-0.97 of gold tables on the 428-table and
+    the 28-table fixtures, 800 only 0.80-0.89.
     """
 
-    system: str = DEFAULT_SYSTEM
-    max_schema_tokens: int = 1500
-    include_comments: bool = True
-    samples_per_column: int = 2
-    prune: bool = True
-    dialect: str = "duckdb"
-    schema_style: str = "ddl"
+    system: str = setting(DEFAULT_SYSTEM, help="System message; {dialect} is replaced by the dialect's display name.")
+    max_schema_tokens: int = setting(1500, help="Token budget for the schema text; larger schemas are pruned per question.", min=0)
+    include_comments: bool = setting(True, help="Show table and column comments in the schema text.")
+    samples_per_column: int = setting(2, help="Sample values shown per text column.", min=0)
+    prune: bool = setting(True, help="Prune the schema per question to fit the budget (off: always the whole schema).")
+    dialect: str = setting("duckdb", help="SQL dialect (sqlglot name) the model is asked to write.")
+    schema_style: str = setting("ddl", choices=("ddl", "columns"),
+                                help="ddl: CREATE TABLE with types, keys, comments, samples; columns: table(col, ...) names only, ~2.5x fewer tokens.")
 
     def __post_init__(self) -> None:
         from sqltune.core.errors import ConfigError

@@ -11,7 +11,6 @@ import importlib
 import logging
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -24,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click output: a usage error is the usage line, a hint and one error line
 )
 
 # Stages in pipeline order; each module is optional until its stage lands.
@@ -32,9 +32,36 @@ STAGES = ["fixture", "schema", "data", "model", "plan", "train", "registry", "ev
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"sqltune {version('sqltune')}")
+        except PackageNotFoundError:
+            typer.echo("sqltune (not installed)")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details.")) -> None:
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        quiet_library_warnings()
+
+
+def quiet_library_warnings() -> None:
+    """Warnings meant for library developers (deprecations, optional kernels), not for a user."""
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning):
+        for module in ("transformers", "peft", "trl", "torch", "bitsandbytes", "accelerate", "datasets"):
+            warnings.filterwarnings("ignore", category=category, module=module)
+    for name in ("bitsandbytes", "transformers.modeling_utils", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _register_stages() -> None:
@@ -52,24 +79,17 @@ _register_stages()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code. Usage errors: click's usage line, hint and one error line,
+    exit 2. A `SqltuneError`: one line, its own exit code. Anything else is a bug: a traceback."""
     command = typer.main.get_command(app)
     try:
-        # With standalone_mode=False click returns (not raises) the code of a `typer.Exit(n)`.
-        result = command.main(args=argv, prog_name="sqltune", standalone_mode=False)
-        if isinstance(result, int) and result:
-            return result
+        command.main(args=argv, prog_name="sqltune", standalone_mode=True)
     except SqltuneError as exc:
         # The message is user data (paths, SQL, brackets): print it as plain text, unwrapped.
         err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        return 130
+    except SystemExit as exc:  # click's standalone mode exits with the command's code (2 for usage errors)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
 
 

@@ -17,7 +17,7 @@ def _stratify_option(text: str) -> tuple[str, ...]:
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Question/SQL pairs: validate against a warehouse, split into train/test.", no_args_is_help=True)
+    sub = typer.Typer(help="Question/SQL pairs: validate against a warehouse, split into train/test.", no_args_is_help=True, rich_markup_mode=None)
 
     @sub.command("validate")
     def validate(

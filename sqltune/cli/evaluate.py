@@ -8,9 +8,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.options import config_options
+from sqltune.evaluation.compare import MatchRules
+from sqltune.evaluation.harness import EvalConfig
+
 eval_app = typer.Typer(
     help="Evaluate a model (`sqltune eval --model ...`) or predicted SQL (`sqltune eval score ...`) by execution accuracy.",
     invoke_without_command=True,
+    rich_markup_mode=None,
 )
 
 console = Console()
@@ -35,31 +40,32 @@ def print_summary(report, paths=None) -> None:
 
 
 @eval_app.command("score")
+@config_options(MatchRules, panels={"": "Match rules"})
 def score(
-    gold: Path = typer.Option(..., "--gold", help="Gold pairs (JSONL/CSV with question and sql)."),
+    data: Path = typer.Option(..., "--data", help="Gold pairs (JSONL/CSV with question and sql)."),
     pred: Path = typer.Option(
         ..., "--pred", help="Predictions: JSONL with id and sql (or pred), or one query per line in gold order."
     ),
-    db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file or a PostgreSQL SQLAlchemy URL."),
+    db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file or an SQLAlchemy URL."),
     out: Path = typer.Option(None, "--out", help="Write report.json, report.md and report.html here."),
     label: str = typer.Option("predictions", "--label", help="Name of this model form in the report."),
-    order: str = typer.Option("auto", "--order", help="Row order: auto (only when gold has ORDER BY), ignore, strict."),
-    duplicates: str = typer.Option("multiset", "--duplicates", help="Rows as a multiset (Spider) or a set (BIRD)."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Queries executed in parallel."),
+    workers: int = typer.Option(2, "--exec-workers", min=1, help="Queries executed in parallel."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
+    *,
+    overrides: dict,
 ) -> None:
     """Score predicted SQL against gold SQL by executing both on the warehouse."""
     from rich.progress import Progress
 
-    from sqltune.evaluation.compare import MatchRules
-    from sqltune.evaluation.scoring import score_files
+    from sqltune.core.config import load_config
     from sqltune.evaluation.report import write_report
+    from sqltune.evaluation.scoring import score_files
 
-    rules = MatchRules(order=order, duplicates=duplicates)
+    rules = load_config(MatchRules, None, overrides)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("executing", total=None)
         report = score_files(
-            gold, pred, db, rules=rules, label=label, workers=workers, timeout_s=timeout,
+            data, pred, db, rules=rules, label=label, workers=workers, timeout_s=timeout,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     paths = write_report([report], out) if out is not None else None
@@ -67,20 +73,17 @@ def score(
 
 
 @eval_app.callback()
+@config_options(EvalConfig, panels={"rules": "Match rules", "decode": "Decoding"})
 def run(
     ctx: typer.Context,
+    config: Path = typer.Option(None, "--config", help="An eval config (YAML) or a recipe (its eval section); flags override it."),
     model: str = typer.Option(None, "--model", help="Base model: 'default' (embedded SmolLM2-135M), a local dir or a hub id."),
     adapter: Path = typer.Option(None, "--adapter", help="PEFT adapter folder (evaluated on the NF4 base it was trained on)."),
     merged: Path = typer.Option(None, "--merged", help="Merged checkpoint folder (from `sqltune merge`)."),
     compare_base: bool = typer.Option(False, "--compare-base", help="Also evaluate the prompt-only base, for the Harbor table."),
-    data: Path = typer.Option(Path("eval/test.jsonl"), "--data", help="Question/SQL pairs (JSONL or CSV)."),
-    db: str = typer.Option(None, "--db", help="Warehouse (DuckDB file or SQLAlchemy URL); default: the built-in fixture."),
     out: Path = typer.Option(Path("runs/eval"), "--out", help="Report directory (report.html, report.md, report.json)."),
-    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate N questions, evenly spaced through the file."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Questions generated per batch."),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
-    order: str = typer.Option("auto", "--order", help="Row order: auto (only when gold has ORDER BY), ignore, strict."),
-    duplicates: str = typer.Option("multiset", "--duplicates", help="Rows as a multiset (Spider) or a set (BIRD)."),
+    *,
+    overrides: dict,
 ) -> None:
     """Generate SQL with a model for every question, execute gold and predicted SQL, and report."""
     if ctx.invoked_subcommand is not None:
@@ -92,7 +95,9 @@ def run(
         raise typer.BadParameter("give --adapter or --merged, not both")
     from rich.progress import Progress
 
-    from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
+    from sqltune.core.config import load_config
+    from sqltune.evaluation.harness import ModelForm, evaluate_forms
+    from sqltune.pipeline import recipe_path
 
     base = model or "default"
     forms = []
@@ -102,8 +107,7 @@ def run(
         forms.append(ModelForm("adapter", base=base, adapter=str(adapter), quantized=True))
     if merged is not None:
         forms.append(ModelForm("merged", merged=str(merged)))
-    config = EvalConfig(data=str(data), db=db, limit=limit, batch_size=batch_size, timeout_s=timeout,
-                        order=order, duplicates=duplicates)
+    eval_config = load_config(EvalConfig, recipe_path(str(config)) if config else None, overrides, section="eval")
     with Progress(console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
@@ -112,7 +116,7 @@ def run(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done, total=total)
 
-        reports, paths = evaluate_forms(forms, config, out_dir=out, progress=report_progress)
+        reports, paths = evaluate_forms(forms, eval_config, out_dir=out, progress=report_progress)
     for report in reports:
         print_summary(report)
     for kind in ("html", "markdown", "json"):

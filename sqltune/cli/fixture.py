@@ -12,7 +12,7 @@ console = Console()
 
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="Build the fixture warehouses (Harbor retail + logistics, large multi-domain schema).",
-                      no_args_is_help=True)
+                      no_args_is_help=True, rich_markup_mode=None)
 
     @sub.command("build")
     def build(

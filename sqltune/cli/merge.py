@@ -14,14 +14,14 @@ console = Console()
 def merge_command(
     adapter: Path = typer.Option(..., "--adapter", help="The trained adapter folder."),
     out: Path = typer.Option(..., "--out", help="Folder for the merged checkpoint (must not exist unless --force)."),
-    base: str = typer.Option(None, "--base", help="Base model (default: the one the adapter records)."),
+    model: str = typer.Option(None, "--model", help="Base model (default: the one the adapter records)."),
     dtype: str = typer.Option("bf16", "--dtype", help="Saved weights: bf16 or fp16."),
     base_form: str = typer.Option(
         "auto", "--base-form",
         help="Merge into the original weights, the NF4-dequantized ones a QLoRA adapter trained against, "
              "or auto (whichever agrees better with the adapter as trained).",
     ),
-    questions: Path = typer.Option(None, "--questions", help="Check questions (JSONL/CSV); default: the adapter's training file."),
+    data: Path = typer.Option(None, "--data", help="Pairs whose questions the check asks (JSONL/CSV); default: the adapter's training file."),
     n_check: int = typer.Option(16, "--n-check", min=0, help="Questions in the equivalence check; 0 skips it."),
     db: str = typer.Option(None, "--db", help="Warehouse for the check prompts (default: the one trained on)."),
     max_new_tokens: int = typer.Option(200, "--max-new-tokens", min=1, help="Longest SQL generated in the check."),
@@ -32,13 +32,13 @@ def merge_command(
     from sqltune.merge import merge_adapter
 
     check_questions = None
-    if questions is not None:
+    if data is not None:
         from sqltune.data import load_pairs
 
-        check_questions = [pair.question for pair in load_pairs(questions)]
+        check_questions = [pair.question for pair in load_pairs(data)]
     with console.status("merging") as status:
         result = merge_adapter(
-            adapter, out, base=base, dtype=dtype, base_form=base_form, check_questions=check_questions,
+            adapter, out, base=model, dtype=dtype, base_form=base_form, check_questions=check_questions,
             n_check=n_check, schema=db, decode=DecodeConfig(max_new_tokens=max_new_tokens, batch_size=8), force=force,
             progress=lambda event: status.update(_describe(event)),
         )

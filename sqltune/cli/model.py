@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-model_app = typer.Typer(help="Base models: the embedded default and local checkpoints.", no_args_is_help=True)
+model_app = typer.Typer(help="Base models: the embedded default and local checkpoints.", no_args_is_help=True, rich_markup_mode=None)
 console = Console()
 
 

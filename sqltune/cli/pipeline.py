@@ -7,26 +7,29 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from sqltune.cli.options import config_options
+from sqltune.pipeline.run import PipelineConfig
+
 console = Console()
 
 
+@config_options(PipelineConfig, exclude=("train", "eval"), panels={"": "Recipe"})
 def run(
-    recipe: str = typer.Argument("harbor-cpu", help="Recipe YAML path or a shipped recipe name (sqltune/recipes/)."),
-    out_dir: str = typer.Option(None, "--out", help="Run folder (adapter/, merged/, report/)."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Override the recipe's training steps."),
-    eval_limit: int = typer.Option(None, "--eval-limit", help="Evaluate the first N test questions only."),
-    lora_baseline: bool = typer.Option(None, "--lora-baseline/--no-lora-baseline", help="Also train and evaluate a bf16 LoRA baseline."),
+    recipe: str = typer.Argument("harbor-cpu", help="Recipe YAML path or a shipped recipe name (sqltune/pipeline/recipes/)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any recipe setting: KEY=VALUE with a dotted key, e.g. train.max_steps=20 or eval.limit=50; repeat for several."),
     resume: bool = typer.Option(False, "--resume", help="Reuse finished stages in the run folder; continue training from its last checkpoint."),
+    *,
+    overrides: dict,
 ) -> None:
     """Build the fixture, train a QLoRA adapter, evaluate prompt-only vs adapter vs merged, and report."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sqltune.cli.evaluate import print_summary
+    from sqltune.cli.options import parse_set_options
     from sqltune.core.config import load_yaml
-    from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
+    from sqltune.pipeline import recipe_path, run_pipeline
 
-    overrides = {"out_dir": out_dir, "train.max_steps": max_steps, "eval.limit": eval_limit, "lora_baseline": lora_baseline}
-    config = load_yaml(PipelineConfig, recipe_path(recipe), overrides)
+    config = load_yaml(PipelineConfig, recipe_path(recipe), {**overrides, **parse_set_options(set_)})
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=console) as bar:
         tasks: dict[str, int] = {}

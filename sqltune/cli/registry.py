@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-registry_app = typer.Typer(help="Run records (train, merge, eval) kept in $SQLTUNE_HOME/registry.sqlite.", no_args_is_help=True)
+registry_app = typer.Typer(help="Run records (train, merge, eval) kept in $SQLTUNE_HOME/registry.sqlite.", no_args_is_help=True, rich_markup_mode=None)
 
 REGISTRY_OPTION = typer.Option(None, "--registry", help="Registry database file (default: $SQLTUNE_HOME/registry.sqlite).")
 

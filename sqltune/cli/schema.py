@@ -12,7 +12,7 @@ SOURCE_HELP = "DuckDB/SQLite file, .sql file or directory of DDL, or a database 
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Inspect warehouse schemas and the schema text prompts show.", no_args_is_help=True)
+    sub = typer.Typer(help="Inspect warehouse schemas and the schema text prompts show.", no_args_is_help=True, rich_markup_mode=None)
 
     @sub.command("show")
     def show(

@@ -1,4 +1,4 @@
-"""`sqltune train CONFIG.yaml`: QLoRA training; flags override the config's fields."""
+"""`sqltune train [CONFIG]`: QLoRA training; every TrainConfig field is a flag that overrides the file."""
 
 from __future__ import annotations
 
@@ -8,54 +8,38 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.options import config_options
+from sqltune.training.train import TrainConfig
+
 console = Console()
 
 
-def load_train_config(config: Path | None, overrides: dict):
-    from sqltune.core.config import from_dict, load_yaml
+def load_train_config(config: str | Path | None, overrides: dict):
+    """A TrainConfig from a YAML file or a recipe's train section (when given), then the CLI overrides."""
+    from sqltune.core.config import load_config
+    from sqltune.pipeline import recipe_path
     from sqltune.training.train import TrainConfig
 
-    if config is None:
-        data = {k: v for k, v in overrides.items() if v is not None and "." not in k}
-        nested: dict = {}
-        for key, value in overrides.items():
-            if value is not None and "." in key:
-                head, leaf = key.split(".", 1)
-                nested.setdefault(head, {})[leaf] = value
-        return from_dict(TrainConfig, {**data, **nested}, "flags")
-    from sqltune.pipeline import recipe_path
-
-    return load_yaml(TrainConfig, recipe_path(str(config)), overrides, section="train")
+    path = recipe_path(str(config)) if config is not None else None
+    return load_config(TrainConfig, path, overrides, section="train")
 
 
+@config_options(TrainConfig, panels={"quant": "Quantisation", "lora": "LoRA", "prompt": "Prompt"})
 def train(
     config: Path = typer.Argument(
-        None, help="Training config (YAML), or a recipe (a path or a name in sqltune/recipes/, e.g. harbor-cpu): its train section."
+        None, help="Training config (YAML), or a recipe (a path or a shipped name, e.g. harbor-cpu): its train section."
     ),
-    base: str = typer.Option(None, "--base", help="Base model: 'default', a local dir or a hub id."),
-    train_file: str = typer.Option(None, "--train-file", help="Question/SQL pairs (JSONL or CSV)."),
-    db: str = typer.Option(None, "--db", help="Warehouse the schema is read from."),
-    output_dir: str = typer.Option(None, "--output-dir", help="Adapter output folder."),
-    method: str = typer.Option(None, "--method", help="qlora (NF4 base) or lora (bf16 base baseline)."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
-    num_epochs: float = typer.Option(None, "--epochs", help="Epochs over the training pairs."),
-    batch_size: int = typer.Option(None, "--batch-size"),
-    learning_rate: float = typer.Option(None, "--lr"),
-    lora_r: int = typer.Option(None, "--lora-r"),
-    max_examples: int = typer.Option(None, "--max-examples", help="Train on N pairs only."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in the output folder."),
+    *,
+    overrides: dict,
 ) -> None:
     """Train a LoRA adapter on a 4-bit NF4 base (QLoRA) with the loss on the SQL only."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sqltune.training.train import train as run_train
+    from sqltune.training.train import require_inputs, train as run_train
 
-    overrides = {
-        "base": base, "train_file": train_file, "db": db, "output_dir": output_dir, "method": method,
-        "max_steps": max_steps, "num_epochs": num_epochs, "batch_size": batch_size,
-        "learning_rate": learning_rate, "lora.r": lora_r, "max_examples": max_examples,
-    }
     cfg = load_train_config(config, overrides)
+    require_inputs(cfg)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console) as bar:

@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
+from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError
 from sqltune.warehouse.execute import ExecutionResult
 from sqltune.schema.model import Schema
@@ -40,11 +41,13 @@ class MatchRules:
     """How two result sets are compared. Defaults follow Spider's test-suite evaluator, plus a
     float tolerance (Spider has none) so 2/3 computed two ways still matches."""
 
-    order: str = "auto"  # "auto": order matters only when the gold's OUTERMOST query has ORDER BY
-    duplicates: str = "multiset"  # "multiset" (Spider) | "set" (BIRD: duplicates dropped)
-    float_tolerance: float = 1e-6  # relative tolerance, math.isclose(rel_tol=...)
-    column_order: str = "match_by_name_then_permute"  # | "strict": columns compared by position
-    abs_tolerance: float = 1e-9  # so 0.0 vs 1e-12 counts as equal
+    order: str = setting("auto", choices=_ORDER_RULES, flag="--order",
+                         help="Row order: auto (checked only when the gold's outermost query has ORDER BY), ignore, strict.")
+    duplicates: str = setting("multiset", choices=_DUPLICATE_RULES, flag="--duplicates", help="Rows as a multiset (Spider) or a set (BIRD: duplicates dropped).")
+    float_tolerance: float = setting(1e-6, flag="--float-tolerance", help="Relative tolerance for floats (math.isclose rel_tol).", min=0.0)
+    column_order: str = setting("match_by_name_then_permute", choices=_COLUMN_RULES, flag="--column-order",
+                                help="Columns matched by name, else permuted; strict: compared by position.")
+    abs_tolerance: float = setting(1e-9, flag="--abs-tolerance", help="Absolute tolerance for floats, so 0.0 vs 1e-12 counts as equal.", min=0.0)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (

@@ -6,6 +6,7 @@ the harness fixes both and records them with every score (`EvalReport.setup`, `.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 from collections.abc import Callable
@@ -13,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqltune.core.config import setting
+from sqltune.core.errors import ConfigError, InputError
 from sqltune.evaluation.compare import MatchRules
-from sqltune.core.errors import InputError
+from sqltune.inference.generate import DecodeConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +31,18 @@ SPOT_CHECK_PROMPTS = (
 
 @dataclass
 class EvalConfig:
-    data: str = "eval/test.jsonl"
-    db: str | None = None  # warehouse; None: the built-in harbor fixture
-    limit: int | None = None  # N questions, evenly spaced through the file (covers every template/slice)
-    batch_size: int = 16
-    max_new_tokens: int = 200
-    workers: int = 2
-    timeout_s: float = 10.0
-    order: str = "auto"
-    duplicates: str = "multiset"
-    prompt_only_prefix: str = "SELECT"  # the untuned base answers in prose unless its answer is started
-    spot_checks: bool = True
-    register: bool = True  # add an "eval" record per model form to the registry
+    """What a model evaluation asks, of which warehouse, under which limits and match rules."""
+
+    data: str | None = setting(None, help="Question/SQL pairs to evaluate on (JSONL or CSV).")
+    db: str | None = setting(None, help="Warehouse the SQL runs on: a DuckDB file or an SQLAlchemy URL.")
+    limit: int | None = setting(None, help="Evaluate N questions, evenly spaced through the file (every template and slice).", min=1)
+    workers: int = setting(2, flag="--exec-workers", help="SQL queries executed in parallel while the model generates.", min=1)
+    timeout_s: float = setting(10.0, flag="--timeout", help="Seconds each query may run.", min=0.1)
+    rules: MatchRules = setting(default_factory=MatchRules, help="How result sets are compared.")
+    decode: DecodeConfig = setting(default_factory=DecodeConfig, help="How SQL is generated.")
+    prompt_only_prefix: str = setting("SELECT", help="Answer prefix for the prompt-only base (an untuned base answers in prose otherwise).")
+    spot_checks: bool = setting(True, help="Ask each form a few general questions, to see the adapter kept the base's chat ability.")
+    register: bool = setting(True, help="Add an eval record per model form to the registry.")
 
 
 @dataclass
@@ -66,14 +69,6 @@ def spread_subset(items: list, limit: int | None) -> list:
     return [items[int(i * step)] for i in range(limit)]
 
 
-def warehouse_source(db: str | None) -> str:
-    if db:
-        return db
-    from sqltune.fixtures import ensure_fixture
-
-    return str(ensure_fixture("harbor"))
-
-
 def evaluate_forms(
     forms: list[ModelForm],
     config: EvalConfig,
@@ -86,16 +81,18 @@ def evaluate_forms(
     from sqltune.data import load_pairs
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.warehouse.execute import Warehouse
-    from sqltune.inference.generate import DecodeConfig, load_sql_model
+    from sqltune.inference.generate import load_sql_model
     from sqltune.evaluation.report import write_report
     from sqltune.schema import load_schema
 
+    if not config.data or not config.db:
+        raise ConfigError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
     if not Path(config.data).exists():
         raise InputError("question file not found", source=config.data)
     pairs = spread_subset(list(load_pairs(config.data)), config.limit)
-    db = warehouse_source(config.db)
+    db = config.db
     schema = load_schema(db)
-    rules = MatchRules(order=config.order, duplicates=config.duplicates)
+    rules = config.rules
     reports, spot_answers = [], {}
     with Warehouse.open(db, timeout_s=config.timeout_s) as warehouse:
         for form in forms:
@@ -103,8 +100,7 @@ def evaluate_forms(
             prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""
             # An untuned base rambles on after its query: stop it at a statement end or a blank line.
             stops = (";", "\n\n") if prefix else (";",)
-            decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-                                  answer_prefix=prefix, stop_strings=stops)
+            decode = dataclasses.replace(config.decode, answer_prefix=prefix, stop_strings=stops)
             sql_model = load_sql_model(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,

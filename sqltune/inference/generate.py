@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqltune.inference.adapter import read_prompt_config
+from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
 from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prompt_text
 from sqltune.schema.model import Schema
@@ -27,10 +28,10 @@ log = logging.getLogger(__name__)
 class DecodeConfig:
     """Decoding settings, recorded with every score (small models are sensitive to them)."""
 
-    max_new_tokens: int = 200
-    batch_size: int = 16
-    answer_prefix: str = ""  # prefilled start of the answer, e.g. "SELECT" for a prompt-only base
-    stop_strings: tuple[str, ...] = (";",)  # besides end-of-turn: the end of one SQL statement
+    max_new_tokens: int = setting(200, flag="--max-new-tokens", help="Longest SQL generated, in tokens.", min=1)
+    batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
+    answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
+    stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
 from sqltune.core.paths import home
 
@@ -128,10 +129,11 @@ def device() -> str:
 class QuantConfig:
     """The frozen base in 4-bit: NF4 with double quantisation is QLoRA's recipe."""
 
-    load_in_4bit: bool = True
-    quant_type: str = "nf4"
-    double_quant: bool = True
-    compute_dtype: str = "auto"  # auto | bfloat16 | float16 | float32
+    load_in_4bit: bool = setting(True, cli=False, help="Load the frozen base in 4 bits (QLoRA).")
+    quant_type: str = setting("nf4", choices=("nf4", "fp4"), help="4-bit data type: NF4 (QLoRA's) or FP4.")
+    double_quant: bool = setting(True, help="Quantise the quantisation constants too (saves ~0.4 bit per weight).")
+    compute_dtype: str = setting("auto", choices=("auto", "bfloat16", "float16", "float32"),
+                                 help="dtype the 4-bit weights are dequantised to for matmuls; auto: bf16 where the hardware is fast at it.")
 
     def torch_compute_dtype(self) -> "torch.dtype":
         import torch

@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms, warehouse_source
+from sqltune.core.config import setting
+from sqltune.core.errors import ConfigError
+from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
 from sqltune.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -23,12 +25,15 @@ RECIPES = Path(__file__).parent / "recipes"
 
 @dataclass
 class PipelineConfig:
-    out_dir: str = "runs/harbor"
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    lora_baseline: bool = False  # also train a bf16 LoRA on the same data and steps, and evaluate it
-    merge: bool = True
-    merge_dtype: str = "bf16"
+    """The main job's recipe: one warehouse, one training run, its evaluation and merge."""
+
+    out_dir: str = setting("runs/harbor", flag="--out", help="Run folder (adapter/, merged/, report/).")
+    fixture: str | None = setting(None, help="A fixture warehouse to build and use with its corpus (e.g. harbor); train/eval data and db left empty come from it.")
+    train: TrainConfig = setting(default_factory=TrainConfig, help="The training run.")
+    eval: EvalConfig = setting(default_factory=EvalConfig, help="The evaluation of every model form.")
+    lora_baseline: bool = setting(False, help="Also train a 16-bit LoRA on the same data and steps, and evaluate it.")
+    merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
+    merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
 
 
 @dataclass
@@ -54,8 +59,6 @@ def recipe_path(name: str) -> Path:
     shipped = RECIPES / (name if name.endswith(".yaml") else f"{name}.yaml")
     if shipped.exists():
         return shipped
-    from sqltune.core.errors import ConfigError
-
     known = ", ".join(p.stem for p in sorted(RECIPES.glob("*.yaml")))
     raise ConfigError(f"recipe not found: {name} (shipped recipes: {known})")
 
@@ -66,9 +69,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    emit("fixture", {"db": warehouse_source(config.train.db)})
-    config.train.db = warehouse_source(config.train.db)
-    config.eval.db = config.eval.db or config.train.db
+    _attach_fixture(config, emit)
 
     from sqltune.inference.models import import_default, resolve_base
 
@@ -109,6 +110,19 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total})
     )
     return PipelineResult(out, adapter_dir, merged_dir, reports, paths, trained, merge_result, time.time() - started)
+
+
+def _attach_fixture(config: PipelineConfig, emit: Event) -> None:
+    """The recipe's fixture warehouse (built once, cached) fills the warehouse it leaves empty."""
+    if config.fixture:
+        from sqltune.fixtures import ensure_fixture
+
+        db = str(ensure_fixture(config.fixture))
+        emit("fixture", {"kind": config.fixture, "db": db})
+        config.train.db = config.train.db or db
+    config.eval.db = config.eval.db or config.train.db
+    if not config.train.db:
+        raise ConfigError("the recipe names no warehouse: set fixture, or train.db")
 
 
 def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict], None]) -> dict:

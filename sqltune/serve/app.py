@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, SqltuneError
 from sqltune.serve.audit import AuditLog, NullAuditLog
 from sqltune.serve.jsonable import jsonable_rows
@@ -50,19 +51,19 @@ class SqlGenerator(Protocol):
 class ServeSettings:
     """Limits and wiring of the server; every field has a safe default."""
 
-    db: str | None = None  # warehouse for `execute` (DuckDB file or SQLAlchemy URL); None: no execution
-    dialect: str = "duckdb"  # for the guard when no warehouse is attached
-    default_adapter: str | None = None  # used when a request names none
-    workers: int = 1  # generation threads
-    max_queue: int = 8  # generation requests that may wait beyond the running ones
-    exec_workers: int = 2
-    exec_max_queue: int = 8
-    max_question_chars: int = 2000
-    max_rows: int = 100  # cap on rows returned per request
-    query_timeout_s: float = 5.0
-    retry_after_s: int = 1
-    audit_log: str | None = None  # JSONL file; None: no audit
-    memory_limit: str = "1GB"  # DuckDB sandbox
+    db: str | None = setting(None, help="Warehouse: a DuckDB file or an SQLAlchemy URL (schema for prompts, execution).")
+    dialect: str = setting("duckdb", help="SQL dialect for the guard when no warehouse is attached.")
+    default_adapter: str | None = setting(None, help="Adapter for requests that name none (default: the first).")
+    workers: int = setting(1, flag="--gen-workers", help="Generation threads (each holds the model in turn).", min=1)
+    max_queue: int = setting(8, help="Generation requests that may wait beyond the running ones; beyond: 503 + Retry-After.", min=0)
+    exec_workers: int = setting(2, help="SQL queries executed in parallel.", min=1)
+    exec_max_queue: int = setting(8, help="Queries that may wait for an execution worker; beyond: 503.", min=0)
+    max_question_chars: int = setting(2000, help="Longest question accepted.", min=1)
+    max_rows: int = setting(100, help="Most rows returned per request.", min=1)
+    query_timeout_s: float = setting(5.0, flag="--timeout", help="Seconds a query may run.", min=0.1)
+    retry_after_s: int = setting(1, help="Retry-After seconds sent with a 503.", min=0)
+    audit_log: str | None = setting(None, help="Append one JSON line per request to this file.")
+    memory_limit: str = setting("1GB", help="Memory cap of the DuckDB sandbox.")
 
     def validate(self) -> None:
         if self.workers < 1 or self.exec_workers < 1 or self.max_queue < 0 or self.exec_max_queue < 0:

@@ -16,11 +16,12 @@ import resource
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sqltune.inference.adapter import write_meta
+from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.core.paths import atomic_write_text
 from sqltune.inference.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
@@ -33,49 +34,50 @@ ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj
 
 @dataclass
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: list(ALL_PROJECTIONS))
+    r: int = setting(16, help="LoRA rank.", min=1)
+    alpha: int = setting(32, help="LoRA scaling numerator (the update is scaled by alpha / r).", min=1)
+    dropout: float = setting(0.05, help="Dropout on the LoRA input (0 is fastest on CPU).", min=0.0, max=1.0)
+    target_modules: list[str] = setting(default_factory=lambda: list(ALL_PROJECTIONS),
+                                        help="Linear layers that get adapters (default: every attention and MLP projection).")
 
 
 @dataclass
 class TrainConfig:
-    """One training run. Every field can be set in YAML and overridden by a CLI flag."""
+    """One training run. Every field can be set in YAML and overridden by the CLI flag derived from it."""
 
-    base: str = "default"  # embedded default, a local HF checkpoint dir, or a hub id
-    train_file: str = "eval/train.jsonl"
-    db: str | None = None  # warehouse the schema is read from; None: the built-in fixture
-    output_dir: str = "runs/adapter"
-    method: str = "qlora"  # qlora (NF4 base) | lora (bf16 base, the baseline)
-    quant: QuantConfig = field(default_factory=QuantConfig)
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    prompt: PromptConfig = field(default_factory=PromptConfig)
-    completion_only_loss: bool = True  # False reproduces the seeds' whole-sequence loss (benchmarks only)
-    num_epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides num_epochs
-    max_examples: int | None = None  # train on the first N pairs (after shuffling with `seed`)
-    eval_fraction: float = 0.02  # held out of the training file for periodic eval loss
-    eval_steps: int = 50
-    batch_size: int = 8
-    grad_accum: int = 1
-    learning_rate: float = 2e-4
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 10
-    weight_decay: float = 0.0
-    max_seq_len: int = 1024
-    gradient_checkpointing: bool = True
-    fp32_non_quantized: bool | None = None  # None: only with fp16 compute (bf16 needs no fp32 norms/embeddings)
-    optimizer: str = "auto"  # auto: paged_adamw_8bit on CUDA, adamw_torch on CPU; or any HF optim name
-    group_by_length: bool = True  # batches of similar length: little padding without cross-attention
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 5
-    seed: int = 0
-    max_trainable_fraction: float | None = None  # None: 1.5x the analytic LoRA share (>= 2%)
-    step0_check: bool = True
-    num_threads: int | None = None  # CPU threads for torch; None: all cores
-    register: bool = True  # write the run record into the model registry
+    base: str = setting("default", flag="--model", help="Base model: 'default' (the embedded SmolLM2-135M-Instruct), a local HF checkpoint folder or a hub id.")
+    train_file: str | None = setting(None, flag="--data", help="Question/SQL pairs to train on (JSONL or CSV).")
+    db: str | None = setting(None, help="Warehouse the schema is read from: a DuckDB file, an SQLAlchemy URL or DDL files.")
+    output_dir: str = setting("runs/adapter", flag="--out", help="Adapter output folder.")
+    method: str = setting("qlora", choices=("qlora", "lora"), help="qlora: LoRA on a 4-bit NF4 base; lora: LoRA on a 16-bit base (the baseline).")
+    quant: QuantConfig = setting(default_factory=QuantConfig, help="How the frozen base is quantised.")
+    lora: LoraSettings = setting(default_factory=LoraSettings, help="The adapter's shape.")
+    prompt: PromptConfig = setting(default_factory=PromptConfig, help="How prompts are built (saved with the adapter).")
+    completion_only_loss: bool = setting(True, help="Loss on the SQL only; off reproduces the seeds' whole-sequence loss (benchmarks only).")
+    num_epochs: float = setting(1.0, flag="--epochs", help="Epochs over the training pairs.", min=0.0)
+    max_steps: int = setting(-1, help="Stop after N optimizer steps; > 0 overrides --epochs.")
+    max_examples: int | None = setting(None, help="Train on the first N pairs (after shuffling with --seed).", min=1)
+    eval_fraction: float = setting(0.02, help="Share of the training pairs held out for the periodic eval loss.", min=0.0, max=0.5)
+    eval_steps: int = setting(50, help="Steps between evaluations of the held-out loss.", min=1)
+    batch_size: int = setting(8, help="Pairs per optimizer step (per device).", min=1)
+    grad_accum: int = setting(1, help="Gradient accumulation steps.", min=1)
+    learning_rate: float = setting(2e-4, flag="--lr", help="Peak learning rate.", min=0.0)
+    lr_scheduler: str = setting("cosine", help="Learning-rate schedule (any transformers scheduler name).")
+    warmup_steps: int = setting(10, help="Linear warm-up steps.", min=0)
+    weight_decay: float = setting(0.0, help="AdamW weight decay.", min=0.0)
+    max_seq_len: int = setting(1024, help="Pairs longer than this many tokens are dropped (and counted).", min=16)
+    gradient_checkpointing: bool = setting(True, help="Recompute activations in the backward pass: less memory, more compute.")
+    fp32_non_quantized: bool | None = setting(None, help="Keep norms and embeddings in fp32 (default: only with fp16 compute).")
+    optimizer: str = setting("auto", help="auto: paged 8-bit AdamW on CUDA, AdamW on CPU; or any transformers optim name.")
+    group_by_length: bool = setting(True, help="Batches of similar length: little padding, no cross-example attention.")
+    save_steps: int = setting(50, help="Steps between checkpoints (for --resume).", min=1)
+    save_total_limit: int = setting(2, help="Checkpoints kept.", min=1)
+    logging_steps: int = setting(5, help="Steps between loss reports.", min=1)
+    seed: int = setting(0, help="Seed for shuffling, the held-out share and initialisation.")
+    max_trainable_fraction: float | None = setting(None, help="Stop if more than this share of parameters trains (default: 1.5x the analytic LoRA share, at least 2%).")
+    step0_check: bool = setting(True, help="Check that the fresh adapter leaves the base's loss unchanged before training.")
+    num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
+    register: bool = setting(True, help="Write the run record into the registry.")
 
 
 @dataclass
@@ -183,12 +185,11 @@ def _load_pairs(path: str) -> list[Any]:
     return list(load_pairs(path))
 
 
-def _schema_source(db: str | None) -> str:
-    if db:
-        return db
-    from sqltune.fixtures import ensure_fixture
-
-    return str(ensure_fixture("harbor"))
+def require_inputs(config: TrainConfig) -> None:
+    """No silent defaults for the user's data: a run names its pairs and its warehouse."""
+    missing = [flag for flag, value in (("--data", config.train_file), ("--db", config.db)) if not value]
+    if missing:
+        raise ConfigError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
 
 
 def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict]:
@@ -362,6 +363,7 @@ def check_step0(with_adapter: float, frozen: float, vocab_size: int) -> None:
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
           kill_after_step: int | None = None) -> TrainResult:
+    require_inputs(config)
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from trl import SFTConfig
@@ -377,11 +379,11 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     out = Path(config.output_dir)
     checkpoints = out / "checkpoints"
     if not resume and (out / "adapter_config.json").exists():
-        raise ConfigError(f"{out} already holds an adapter; choose another --output-dir or pass --resume")
+        raise ConfigError(f"{out} already holds an adapter; choose another --out or pass --resume")
 
     base_path = resolve_base(config.base)
     tokenizer = load_tokenizer(base_path)
-    schema_source = _schema_source(config.db)
+    schema_source = config.db
     schema = load_schema(schema_source)
     train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
 
