@@ -52,5 +52,5 @@ def test_recipe_train_section_loads_as_a_train_config(tmp_path):
     plain = tmp_path / "plain.yaml"
     plain.write_text("max_steps: 3\n")
     assert load_yaml(TrainConfig, plain, section="train").max_steps == 3
-    shipped = load_train_config("harbor-cpu", {"output_dir": str(tmp_path / "a")})
+    shipped = load_train_config("harbor-cpu", {"output_dir": str(tmp_path / "a")})  # YAML keys are field names
     assert shipped.max_steps > 0 and shipped.output_dir == str(tmp_path / "a")

@@ -83,3 +83,28 @@ def test_adapters_are_chosen_per_call(tmp_path, tiny_model_dir, schema):
 def test_missing_adapter_folder_is_a_clean_error(tmp_path, tiny_model_dir, schema):
     with pytest.raises(ModelError, match="not a PEFT adapter folder"):
         load_sql_model(str(tiny_model_dir), schema=schema, adapters={"x": tmp_path})
+
+
+def test_each_adapter_is_asked_with_its_own_prompt_settings(tmp_path, tiny_model_dir, schema, monkeypatch):
+    """Two tenants trained with different prompt settings, served by one base: each request is
+    built with the settings recorded beside the adapter it names (not the first adapter's)."""
+    from sqltune.inference.adapter import write_meta
+    from sqltune.inference.generate import SqlModel
+    from sqltune.prompts import PromptConfig
+
+    first = _adapter(tmp_path, tiny_model_dir, "tenant_a", seed=1)
+    second = _adapter(tmp_path, tiny_model_dir, "tenant_b", seed=2)
+    write_meta(first, {"prompt": {**PromptConfig().__dict__, "system": "Tenant A writes {dialect}.", "schema_style": "ddl"}})
+    write_meta(second, {"prompt": {**PromptConfig().__dict__, "system": "Tenant B writes {dialect}.", "schema_style": "columns"}})
+    model = load_sql_model(str(tiny_model_dir), schema=schema, adapters={"a": first, "b": second},
+                           decode=DecodeConfig(max_new_tokens=2))
+    seen: list[str] = []
+    real = SqlModel._greedy
+    monkeypatch.setattr(SqlModel, "_greedy", lambda self, texts, *a, **k: seen.extend(texts) or real(self, texts, *a, **k))
+    model.generate_sql("How many stores are there?", adapter="b")
+    model.generate_sql("How many stores are there?", adapter="a")
+    model.generate_sql("How many stores are there?", adapter=None)
+    assert "Tenant B writes DuckDB." in seen[0] and "stores(" in seen[0]  # columns style: table(col, ...)
+    assert "Tenant A writes DuckDB." in seen[1] and "CREATE TABLE" in seen[1]
+    assert "Tenant A writes DuckDB." in seen[2]  # no adapter named: the first one, with its own settings
+    assert model.setup()["adapter_prompts"]["b"]["schema_style"] == "columns"

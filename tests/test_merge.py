@@ -218,7 +218,7 @@ def test_bad_adapter_folders_give_clean_errors(tmp_path, trained, tiny_model_dir
     run = json.loads((moved / "run.json").read_text())
     run["data"]["train_file"] = str(tmp_path / "gone.jsonl")
     (moved / "run.json").write_text(json.dumps(run))
-    with pytest.raises(ConfigError, match="--questions"):
+    with pytest.raises(ConfigError, match="--data"):
         merge_adapter(moved, tmp_path / "out")
 
 
@@ -277,7 +277,7 @@ def test_cli_merge(trained, merged, tmp_path, monkeypatch, capsys):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"question": "How many stores are there?", "sql": "SELECT 1"}) + "\n")
     out = tmp_path / "merged"
-    code = main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out), "--questions", str(questions),
+    code = main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out), "--data", str(questions),
                  "--db", str(trained["warehouse"]), "--base-form", "original", "--max-new-tokens", "8"])
     printed = capsys.readouterr().out
     assert code == 0, printed

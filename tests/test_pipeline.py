@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from sqltune.evaluation.harness import EvalConfig, spread_subset
+from sqltune.inference.generate import DecodeConfig
 from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
 from sqltune.training.train import LoraSettings, TrainConfig
 
@@ -32,7 +33,7 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
             base=str(tiny_model_dir), train_file=str(tiny_pairs_file), db=str(tiny_warehouse), max_steps=2,
             batch_size=4, eval_fraction=0.0, save_steps=100, register=False, lora=LoraSettings(r=4, alpha=8, dropout=0.0),
         ),
-        eval=EvalConfig(data=str(tiny_pairs_file), limit=3, max_new_tokens=6, spot_checks=True),
+        eval=EvalConfig(data=str(tiny_pairs_file), limit=3, decode=DecodeConfig(max_new_tokens=6), spot_checks=True),
     )
     result = run_pipeline(config, on_event=lambda stage, info: events.append(stage))
     labels = [r.label for r in result.reports]
@@ -42,4 +43,4 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
     assert result.merge_result.comparisons
     data = json.loads(result.report_paths.json.read_text())
     assert [r["label"] for r in data["reports"]] == labels
-    assert {"fixture", "train", "trained", "merge", "evaluate"} <= set(events)
+    assert {"train", "trained", "merge", "evaluate"} <= set(events) and "fixture" not in events  # no fixture named

@@ -77,5 +77,5 @@ def test_duplicate_adapter_names(captured, capsys, tmp_path):
 
 
 def test_bad_limits_fail_before_the_model_loads(captured, capsys):
-    assert main(["serve", "--db", "wh.duckdb", "--workers", "0"]) == 1
-    assert "workers" in capsys.readouterr().err and "load" not in captured
+    assert main(["serve", "--db", "wh.duckdb", "--gen-workers", "0"]) == 2  # bounds come from the setting
+    assert "--gen-workers" in capsys.readouterr().err and "load" not in captured

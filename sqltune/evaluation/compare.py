@@ -20,7 +20,7 @@ import re
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError
@@ -445,12 +445,3 @@ def raw_match(gold_sql: str, pred_sql: str) -> bool:
         return re.sub(r"\s+", " ", text).strip().rstrip(";").rstrip()
 
     return squash(gold_sql) == squash(pred_sql)
-
-
-def compare_rows(gold_rows: Sequence[tuple], pred_rows: Sequence[tuple], **kwargs: Any) -> MatchVerdict:
-    """`execution_match` over bare row lists (columns unnamed), for tests and quick checks."""
-    width = len(gold_rows[0]) if gold_rows else len(pred_rows[0]) if pred_rows else 0
-    gold = ExecutionResult(ok=True, columns=[f"c{i}" for i in range(width)], rows=list(gold_rows))
-    pwidth = len(pred_rows[0]) if pred_rows else width
-    pred = ExecutionResult(ok=True, columns=[f"c{i}" for i in range(pwidth)], rows=list(pred_rows))
-    return execution_match(gold, pred, **kwargs)

@@ -121,11 +121,12 @@ def evaluate_forms(
     ] if spot_answers else None
     paths = write_report(reports, out_dir, spot_checks=spot_checks) if out_dir is not None else None
     if config.register:
-        _register(forms, reports, config, paths)
+        _register(forms, reports, config, paths, pairs)
     return reports, paths
 
 
-def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, paths: Any) -> None:
+def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, paths: Any, pairs: list[Any]) -> None:
+    from sqltune.data import content_hash
     from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
 
     registry = Registry()
@@ -134,7 +135,7 @@ def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, pa
             run_id=new_run_id("eval"), kind="eval", created_at=now_iso(), base_model=form.base,
             adapter_dir=form.adapter, output_dir=str(paths.directory) if paths else None, status="completed",
             config={"form": asdict(form), "eval": asdict(config), "rules": report.rules},
-            data_hashes={"questions": config.data},
+            data_hashes={"questions": content_hash(pairs)},
             metrics={"label": report.label, "n": report.n, "execution_accuracy": report.execution_accuracy,
                      "executable_rate": report.executable_rate, "exact_match": report.exact_match,
                      "raw_match": report.raw_match, "categories": dict(report.categories)},

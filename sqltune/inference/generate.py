@@ -72,14 +72,20 @@ class SqlModel:
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     label: str = "model"
     adapters: list[str] = field(default_factory=list)
+    adapter_prompts: dict[str, PromptConfig] = field(default_factory=dict)  # each tenant is asked as it was trained
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
         self._count = make_token_counter(self.tokenizer)
 
-    def prompt_for(self, question: str) -> str:
-        messages = build_messages(self.schema, question, self.prompt, count_tokens=self._count)
+    def prompt_config(self, adapter: str | None = None) -> PromptConfig:
+        """The prompt settings of `adapter` (None: the first adapter; "": the bare base)."""
+        name = (self.adapters[0] if self.adapters else None) if adapter is None else adapter
+        return self.adapter_prompts.get(name, self.prompt) if name else self.prompt
+
+    def prompt_for(self, question: str, adapter: str | None = None) -> str:
+        messages = build_messages(self.schema, question, self.prompt_config(adapter), count_tokens=self._count)
         return prompt_text(self.tokenizer, messages) + self.decode.answer_prefix
 
     def generate(
@@ -92,7 +98,7 @@ class SqlModel:
         """Greedy SQL for each question, in input order. Batches group prompts of similar length."""
         import torch
 
-        prompts = [self.prompt_for(q) for q in questions]
+        prompts = [self.prompt_for(q, adapter) for q in questions]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[GeneratedSql | None] = [None] * len(prompts)
@@ -159,7 +165,8 @@ class SqlModel:
 
     def setup(self) -> dict:
         """What produced these answers, recorded with every score."""
-        return {"label": self.label, "prompt": asdict(self.prompt), "decode": asdict(self.decode), "adapters": self.adapters}
+        return {"label": self.label, "prompt": asdict(self.prompt), "decode": asdict(self.decode), "adapters": self.adapters,
+                "adapter_prompts": {name: asdict(p) for name, p in self.adapter_prompts.items()}}
 
 
 def load_sql_model(
@@ -178,6 +185,7 @@ def load_sql_model(
     from sqltune.inference.models import QuantConfig, load_model, load_tokenizer
 
     names: list[str] = []
+    adapter_prompts: dict[str, PromptConfig] = {}
     if merged is not None:
         model = load_model(str(merged))
         tokenizer = load_tokenizer(str(merged))
@@ -196,7 +204,8 @@ def load_sql_model(
             else:
                 model.load_adapter(str(folder), adapter_name=name)
             names.append(name)
-            prompt = prompt or read_prompt_config(folder)
+            adapter_prompts[name] = prompt or read_prompt_config(folder) or PromptConfig()
+        prompt = prompt or (adapter_prompts[names[0]] if names else None)
     model.eval()
     return SqlModel(
         model=model,
@@ -206,6 +215,7 @@ def load_sql_model(
         decode=decode or DecodeConfig(),
         label=label or ("merged" if merged else ("adapter" if names else "prompt-only")),
         adapters=names,
+        adapter_prompts=adapter_prompts,
     )
 
 

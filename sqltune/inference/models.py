@@ -188,14 +188,3 @@ def load_model(base: str, *, quant: QuantConfig | None = None, dtype: "torch.dty
     if not kwargs.get("device_map") and device() == "cuda":
         model = model.to("cuda")
     return model
-
-
-def load_with_adapter(base: str, adapter_dir: str | Path, *, quant: QuantConfig | None = None) -> Any:
-    """Base (4-bit or 16-bit) with a PEFT adapter attached, in eval mode."""
-    from peft import PeftModel
-
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").exists():
-        raise ModelError(f"{adapter_dir} is not a PEFT adapter folder (no adapter_config.json)")
-    model = load_model(base, quant=quant)
-    return PeftModel.from_pretrained(model, str(adapter_dir)).eval()

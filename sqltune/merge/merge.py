@@ -296,7 +296,7 @@ def check_set(adapter: AdapterInfo, questions: list[str] | None, n_check: int, s
         if not train_file or not Path(train_file).is_file():
             raise ConfigError(
                 f"{adapter.dir}: no check questions (run.json names no readable training file{f', {train_file} is missing' if train_file else ''}); "
-                "pass --questions FILE, or --n-check 0 to skip the equivalence check"
+                "pass --data FILE, or --n-check 0 to skip the equivalence check"
             )
         from sqltune.data import load_pairs
 

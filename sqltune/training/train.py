@@ -200,6 +200,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
 
     from datasets import Dataset
 
+    from sqltune.data import content_hash
     from sqltune.training.examples import check_template_parity, examples_hash, tokenize_pairs
 
     pairs = _load_pairs(config.train_file)
@@ -232,6 +233,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "train_pairs": len(train_ex),
         "eval_pairs": len(eval_ex),
         "dropped_too_long": dropped,
+        "train_pairs_hash": content_hash(train_pairs),
         "train_examples_hash": examples_hash(train_ex),
         "tokens_per_example_p50": lengths[len(lengths) // 2],
         "tokens_per_example_p95": lengths[int(len(lengths) * 0.95) - 1 if len(lengths) > 1 else 0],
@@ -604,21 +606,17 @@ def _upcasts(config: TrainConfig) -> bool:
 
 
 def _record_run(record: dict, out: Path, register: bool) -> str:
-    import uuid
+    from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
 
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_id = new_run_id("train")
     record = {"run_id": run_id, **record}
     atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
     if register:
-        try:
-            from sqltune.core.registry import Registry, RunRecord
-        except ImportError:
-            return run_id
         Registry().add(
             RunRecord(
                 run_id=run_id,
                 kind="train",
-                created_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                created_at=now_iso(),
                 base_model=record["base_model"],
                 adapter_dir=str(out.resolve()),
                 output_dir=str(out.resolve()),
@@ -626,7 +624,8 @@ def _record_run(record: dict, out: Path, register: bool) -> str:
                 config=record["train_config"],
                 quant_config=record["quant_config"],
                 lora_config=record["lora_config"],
-                data_hashes={"train_examples": record["data"]["train_examples_hash"]},
+                data_hashes={"train_pairs": record["data"]["train_pairs_hash"],
+                             "train_examples": record["data"]["train_examples_hash"]},
                 metrics={k: record[k] for k in ("steps", "wall_s", "tokens_per_s", "peak_rss_bytes",
                                                  "estimated_peak_bytes", "final_train_loss", "eval_loss",
                                                  "trainable_params", "adapter_bytes")},

@@ -1,0 +1,58 @@
+"""The package's import directions, written down in pyproject.toml ([tool.importlinter]) and
+checked here: a stage imports only earlier stages, fixtures stay apart, and there is no cycle."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"]
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([*LINT, "--config", str(REPO / "pyproject.toml"), "--no-cache"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_package_keeps_its_import_contracts():
+    result = _lint(REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "module, imported, contract",
+    [
+        ("schema/model.py", "sqltune.serve.app", "stages import only earlier stages"),
+        ("data/pairs.py", "sqltune.training.train", "stages import only earlier stages"),
+        ("evaluation/harness.py", "sqltune.fixtures", "fixtures stay apart"),
+    ],
+)
+def test_a_stage_importing_a_later_one_breaks_the_contract(tmp_path, module, imported, contract):
+    copy = tmp_path / "sqltune"
+    shutil.copytree(REPO / "sqltune", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n\ndef _reaches_up():\n    import {imported}  # noqa: F401\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert f"{contract}" in result.stdout and "BROKEN" in result.stdout
+
+
+def test_no_import_cycles():
+    import grimp
+
+    graph = grimp.build_graph("sqltune")
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported != module and graph.chain_exists(importer=imported, imported=module):
+                cycles.append(f"{module} <-> {imported}")
+    assert not cycles, cycles
