@@ -12,6 +12,7 @@ import sqlglot
 from sqlglot import exp
 
 from sqltune import fixtures
+from sqltune.data import Pair, load_pairs
 from sqltune.fixtures import corpus, corpus_files
 from sqltune.fixtures.corpus import read_jsonl
 
@@ -138,6 +139,9 @@ def test_heldout_combos_are_stable_and_roughly_the_promised_share():
 
 
 def test_jsonl_round_trip(tmp_path):
-    pair = corpus.CorpusPair("x-1", "How many?", "SELECT 1", "easy", ["aggregation"], allow_empty=True)
+    pair = Pair(id="x-1", question="How many?", sql="SELECT 1", db="harbor", difficulty="easy", tags=("aggregation",),
+                allow_empty=True)
     corpus.write_jsonl(tmp_path / "p.jsonl", [pair])
-    assert json.loads((tmp_path / "p.jsonl").read_text())["allow_empty"] is True
+    line = (tmp_path / "p.jsonl").read_text()
+    assert list(json.loads(line)) == ["id", "question", "sql", "difficulty", "tags", "db", "allow_empty"]
+    assert load_pairs(tmp_path / "p.jsonl") == [pair]  # the corpus files read back as data.Pair
