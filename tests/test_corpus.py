@@ -12,7 +12,8 @@ import sqlglot
 from sqlglot import exp
 
 from sqltune import fixtures
-from sqltune.fixtures import corpus
+from sqltune.data import Pair, load_pairs
+from sqltune.fixtures import corpus, corpus_files
 from sqltune.fixtures.corpus import read_jsonl
 
 from conftest import REPO
@@ -42,7 +43,7 @@ def _norm(q: str) -> str:
 
 
 def test_generator_reproduces_the_shipped_files(tmp_path):
-    counts = corpus.generate_corpus(tmp_path, seed=0)
+    counts = corpus_files.generate_corpus(tmp_path, seed=0)
     for name in FILES:
         shipped = hashlib.sha256((EVAL_DIR / name).read_bytes()).hexdigest()
         assert counts.files[name] == shipped, f"{name} differs from the generator output; run `sqltune fixture corpus`"
@@ -96,7 +97,7 @@ def test_every_harbor_gold_sql_parses_and_returns_rows(files, harbor_con):
         for p in files[name]:
             if p["sql"] not in informative:
                 sqlglot.parse_one(p["sql"], read="duckdb")
-                informative[p["sql"]] = corpus._is_informative(harbor_con.execute(p["sql"]).fetchall())
+                informative[p["sql"]] = corpus.is_informative(harbor_con.execute(p["sql"]).fetchall())
             if not p.get("allow_empty") and not informative[p["sql"]]:
                 failures.append(p["id"])
     assert failures == []
@@ -112,7 +113,7 @@ def test_large_schema_questions_execute_and_need_few_tables(files):
         tables = {t.name for t in tree.find_all(exp.Table)}
         assert 1 <= len(tables) <= 6
         used.update(tables)
-        assert corpus._is_informative(con.execute(p["sql"]).fetchall()), p["id"]
+        assert corpus.is_informative(con.execute(p["sql"]).fetchall()), p["id"]
     con.close()
     assert table_count >= 400
     domains = {name.split("_")[0] for name in used if "_" in name}
@@ -121,10 +122,10 @@ def test_large_schema_questions_execute_and_need_few_tables(files):
 
 
 def test_quality_filters_reject_weak_gold():
-    assert not corpus._is_informative([])
-    assert not corpus._is_informative([(0,)])
-    assert not corpus._is_informative([(None, None)])
-    assert corpus._is_informative([(0,), (1,)])
+    assert not corpus.is_informative([])
+    assert not corpus.is_informative([(0,)])
+    assert not corpus.is_informative([(None, None)])
+    assert corpus.is_informative([(0,), (1,)])
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a', 3), ('b', 2), ('c', 2)) v(k, n)")
     assert corpus._tie_at_cut(con, "SELECT k, n FROM t ORDER BY n DESC LIMIT 2")
@@ -138,6 +139,9 @@ def test_heldout_combos_are_stable_and_roughly_the_promised_share():
 
 
 def test_jsonl_round_trip(tmp_path):
-    pair = corpus.CorpusPair("x-1", "How many?", "SELECT 1", "easy", ["aggregation"], allow_empty=True)
+    pair = Pair(id="x-1", question="How many?", sql="SELECT 1", db="harbor", difficulty="easy", tags=("aggregation",),
+                allow_empty=True)
     corpus.write_jsonl(tmp_path / "p.jsonl", [pair])
-    assert json.loads((tmp_path / "p.jsonl").read_text())["allow_empty"] is True
+    line = (tmp_path / "p.jsonl").read_text()
+    assert list(json.loads(line)) == ["id", "question", "sql", "difficulty", "tags", "db", "allow_empty"]
+    assert load_pairs(tmp_path / "p.jsonl") == [pair]  # the corpus files read back as data.Pair

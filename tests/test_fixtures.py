@@ -139,3 +139,20 @@ def test_ensure_fixture_builds_once_into_the_cache(tmp_path, monkeypatch):
     stamp = path.stat().st_mtime_ns
     assert fixtures.ensure_fixture("harbor") == path
     assert path.stat().st_mtime_ns == stamp
+
+
+def test_spec_fingerprint_covers_every_builder_module():
+    """A builder module left out of the fingerprint would let a stale cached fixture be reused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import sqltune
+
+    root = str(Path(sqltune.__file__).resolve().parent.parent)
+    code = (f"import sys; sys.path.insert(0, {root!r}); import sqltune.fixtures.build as b; "
+            "loaded = {n for n in sys.modules if n.startswith('sqltune.fixtures.')}; "
+            "print(sorted(loaded - {m.__name__ for m in b._BUILDER_MODULES} - {'sqltune.fixtures.build'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    assert len(fixtures.spec_fingerprint()) == 12

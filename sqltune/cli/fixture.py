@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Template sampling seed (the shipped files use 0)."),
     ) -> None:
         """Regenerate the Harbor question/SQL corpus (train, test, hard) and the large-schema questions."""
-        from sqltune.fixtures.corpus import generate_corpus
+        from sqltune.fixtures.corpus_files import generate_corpus
 
         counts = generate_corpus(out, seed=seed)
         console.print(f"wrote {counts.train} train, {counts.test} test (incl. {counts.hard} hard), "

@@ -52,14 +52,14 @@ class Pair:
     allow_empty: bool = False  # the gold answer is legitimately empty (or only NULLs)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSONL record: defaults left out, key order fixed."""
+        """The JSONL record: defaults left out, key order fixed (that of the shipped eval/ files)."""
         record: dict[str, Any] = {"id": self.id, "question": self.question, "sql": self.sql}
-        if self.db is not None:
-            record["db"] = self.db
         if self.difficulty is not None:
             record["difficulty"] = self.difficulty
         if self.tags:
             record["tags"] = list(self.tags)
+        if self.db is not None:
+            record["db"] = self.db
         if self.allow_empty:
             record["allow_empty"] = True
         return record
