@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -68,7 +67,7 @@ class ExecutionResult:
     error: str | None = None
     error_kind: ErrorKind | None = None
     guard_code: str | None = None  # the guard's code (e.g. "write_statement") when the guard refused it
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # the query's own time in its worker (waiting for a free worker not counted)
 
     @classmethod
     def failure(cls, kind: str, message: str, elapsed_s: float = 0.0, guard_code: str | None = None) -> "ExecutionResult":
@@ -158,13 +157,12 @@ class Warehouse:
         pool = self._live_pool()
         limit = self.max_rows if max_rows is None else max_rows
         seconds = self.timeout_s if timeout_s is None else timeout_s
-        started = time.perf_counter()
         reply = pool.run(sql, max_rows=limit, timeout_s=seconds, guard=self.guard)
-        elapsed = time.perf_counter() - started
         if not reply.ok:
-            return ExecutionResult.failure(reply.kind or "runtime", reply.message or "query failed", elapsed, reply.guard_code)
+            return ExecutionResult.failure(reply.kind or "runtime", reply.message or "query failed", reply.elapsed_s,
+                                           reply.guard_code)
         return ExecutionResult(ok=True, columns=reply.columns or [], rows=reply.rows or [], truncated=reply.truncated,
-                               elapsed_s=elapsed)
+                               elapsed_s=reply.elapsed_s)
 
     def check(self, sql: str, *, timeout_s: float | None = None) -> GuardVerdict:
         """The guard's verdict on `sql`, computed in a worker and cut off at `timeout_s`."""

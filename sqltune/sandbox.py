@@ -4,8 +4,8 @@ Why processes: one vectorised DuckDB operation (a huge ``range``, ``repeat``, ``
 ignores both ``interrupt()`` and ``memory_limit``; only killing it stops it, and only a process can
 be killed. Each worker keeps the warehouse open read-only (or one PostgreSQL connection), so an
 ordinary query pays one round trip over a local socket. A worker whose reply is later than the
-timeout plus `GRACE_S` is killed (SIGKILL) and replaced at once; the pool's other workers keep
-answering meanwhile. Workers are started with `subprocess` (fork + exec of a fresh interpreter),
+timeout plus `GRACE_S` is killed (SIGKILL) and replaced at once by a spare that has already
+started (and a new spare starts); the pool's other workers keep answering meanwhile. Workers are started with `subprocess` (fork + exec of a fresh interpreter),
 never forked Python: the parent has torch and other threads.
 
 Thread-safe: any number of threads may call `run` / `check`; each takes an idle worker (waiting
@@ -34,7 +34,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-GRACE_S = 0.75  # a reply may be this late before the worker is killed
+GRACE_S = 0.5  # a reply may be this late before the worker is killed
 _WORKER_FILE = Path(__file__).with_name("sandbox_worker.py")
 _IMPORT_ROOT = str(Path(__file__).resolve().parent.parent)
 _ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PGSERVICEFILE", "PGPASSFILE", "PGSSLROOTCERT")
@@ -51,6 +51,7 @@ class Reply:
     kind: str | None = None
     message: str | None = None
     guard_code: str | None = None
+    elapsed_s: float = 0.0  # from sending the request to its reply (or the kill): the query's own time
 
 
 _SAFE_CLASSES = {
@@ -128,10 +129,6 @@ class _Worker:
             self.channel = None
         self.ready = False
 
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
     def _exit_text(self) -> str:
         if self.process is None:
             return "not started"
@@ -199,6 +196,7 @@ class SandboxPool:
         self._closed = False
         self._lock = threading.Lock()
         self._workers = [_Worker(self._config) for _ in range(processes)]
+        self._spare = _Worker(self._config)  # boots now; takes over from the next killed worker
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         for worker in self._workers:
             self._idle.put(worker)
@@ -211,32 +209,38 @@ class SandboxPool:
 
     # -- public ---------------------------------------------------------------------------------
     def run(self, sql: str, *, max_rows: int, timeout_s: float, guard: bool) -> Reply:
-        reply = self._call(("run", sql, max_rows, timeout_s, guard), timeout_s)
-        if isinstance(reply, Reply):
-            return reply
+        answer = self._call(("run", sql, max_rows, timeout_s, guard), timeout_s)
+        if isinstance(answer, Reply):
+            return answer
+        reply, elapsed = answer
         if reply[0] == "rows":
-            return Reply(ok=True, columns=list(reply[1]), rows=[tuple(r) for r in reply[2]], truncated=bool(reply[3]))
-        return Reply(ok=False, kind=reply[1], message=reply[2], guard_code=reply[3])
+            return Reply(ok=True, columns=list(reply[1]), rows=[tuple(r) for r in reply[2]], truncated=bool(reply[3]),
+                         elapsed_s=elapsed)
+        return Reply(ok=False, kind=reply[1], message=reply[2], guard_code=reply[3], elapsed_s=elapsed)
 
     def check(self, sql: str, *, timeout_s: float) -> tuple[bool, str | None, str | None]:
         """The guard's verdict (ok, code, reason), computed in a worker under `timeout_s`."""
-        reply = self._call(("check", sql), timeout_s)
-        if isinstance(reply, Reply):
-            code = "guard_timeout" if reply.kind == "timeout" else "guard_failed"
-            return False, code, reply.message
+        answer = self._call(("check", sql), timeout_s)
+        if isinstance(answer, Reply):
+            if answer.kind == "timeout":
+                return False, "guard_timeout", f"checking the SQL took longer than {timeout_s:g} s"
+            return False, "guard_failed", answer.message
+        reply, _ = answer
         return bool(reply[1]), reply[2], reply[3]
 
     @property
     def pids(self) -> list[int]:
-        """Process ids of the workers (for tests and monitoring)."""
-        return [w.process.pid for w in self._workers if w.process is not None]
+        """Process ids of the workers that take queries (for tests and monitoring)."""
+        with self._lock:
+            return [w.process.pid for w in self._workers if w.process is not None]
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        for worker in self._workers:
+            workers = [*self._workers, self._spare]
+        for worker in workers:
             worker.kill()
         _live_pools.discard(self)
 
@@ -250,6 +254,16 @@ class SandboxPool:
             except queue.Empty:
                 continue
 
+    def _replace(self, worker: _Worker) -> _Worker:
+        """Kill `worker`; the spare takes its place and a new spare starts booting."""
+        worker.kill()
+        with self._lock:
+            if self._closed:
+                return worker
+            fresh, self._spare = self._spare, _Worker(self._config)
+            self._workers[self._workers.index(worker)] = fresh
+        return fresh
+
     def _call(self, message: tuple, timeout_s: float) -> Any:
         try:
             worker = self._acquire()
@@ -257,11 +271,11 @@ class SandboxPool:
             return Reply(ok=False, kind="runtime", message=str(error))
         try:
             if worker.process is None or worker.process.poll() is not None:
-                worker.restart()  # died while idle (killed from outside): replace it before use
+                worker = self._replace(worker)  # died while idle (killed from outside)
             try:
                 worker.wait_ready(self.startup_timeout_s)
             except SandboxUnavailable as error:
-                worker.restart()  # try a fresh one next time (the database may be back)
+                worker = self._replace(worker)  # a fresh one next time (the database may be back)
                 return Reply(ok=False, kind="runtime", message=f"sandbox unavailable: {error}")
             started = time.monotonic()
             try:
@@ -269,15 +283,17 @@ class SandboxPool:
             except (EOFError, OSError, pickle.UnpicklingError) as error:
                 exit_text = worker._exit_text()
                 log.warning("sandbox worker failed (%s): %s", exit_text, error)
-                worker.restart()
-                return Reply(ok=False, kind="runtime",
+                worker = self._replace(worker)
+                return Reply(ok=False, kind="runtime", elapsed_s=time.monotonic() - started,
                              message=f"the query's worker process died ({exit_text}); it may have exceeded its memory cap")
             if reply is None:
-                log.info("sandbox worker %s killed after %.2f s", worker.process.pid if worker.process else "?",
-                         time.monotonic() - started)
-                worker.restart()
-                return Reply(ok=False, kind="timeout", message=f"query exceeded the {timeout_s:g}s timeout (its worker was killed)")
-            return reply
+                worker.kill()
+                elapsed = time.monotonic() - started
+                log.info("sandbox worker killed after %.2f s", elapsed)
+                worker = self._replace(worker)
+                return Reply(ok=False, kind="timeout", elapsed_s=elapsed,
+                             message=f"query exceeded the {timeout_s:g}s timeout (its worker was killed)")
+            return reply, time.monotonic() - started
         finally:
             if self._closed:
                 worker.kill()

@@ -244,11 +244,19 @@ class _Postgres:
             settings.append("SET LOCAL client_connection_check_interval = 1000")  # stop if we are killed
         # A server-side cursor fetches only the rows asked for; it can only hold a query.
         named = sql.lstrip().lower().startswith(_QUERY_START)
-        # The server's timeout is the real limit; the cancel is the backstop should it be switched off.
-        supervisor.arm(timeout_s + 0.2, connection.cancel)
         try:
             with connection.cursor() as setup:
                 setup.execute("; ".join(settings))
+        except (self.psycopg2.OperationalError, self.psycopg2.InterfaceError):
+            # A connection that died while idle (server restart, terminated backend): once more, fresh.
+            self._reset()
+            self._connect()
+            connection = self.connection
+            with connection.cursor() as setup:
+                setup.execute("; ".join(settings))
+        # The server's timeout is the real limit; the cancel is the backstop should it be switched off.
+        supervisor.arm(timeout_s + 0.2, connection.cancel)
+        try:
             cursor = connection.cursor(name="sqltune_sandbox") if named else connection.cursor()
             try:
                 cursor.execute(sql)  # no parameters: the driver leaves '%' in the SQL alone
