@@ -245,18 +245,18 @@ class _Postgres:
         # A server-side cursor fetches only the rows asked for; it can only hold a query.
         named = sql.lstrip().lower().startswith(_QUERY_START)
         try:
-            with connection.cursor() as setup:
-                setup.execute("; ".join(settings))
-        except (self.psycopg2.OperationalError, self.psycopg2.InterfaceError):
-            # A connection that died while idle (server restart, terminated backend): once more, fresh.
-            self._reset()
-            self._connect()
-            connection = self.connection
-            with connection.cursor() as setup:
-                setup.execute("; ".join(settings))
-        # The server's timeout is the real limit; the cancel is the backstop should it be switched off.
-        supervisor.arm(timeout_s + 0.2, connection.cancel)
-        try:
+            try:
+                with connection.cursor() as setup:
+                    setup.execute("; ".join(settings))
+            except (self.psycopg2.OperationalError, self.psycopg2.InterfaceError):
+                # The connection died while idle (server restart, terminated backend): once more, fresh.
+                self._reset()
+                self._connect()
+                connection = self.connection
+                with connection.cursor() as setup:
+                    setup.execute("; ".join(settings))
+            # The server's timeout is the real limit; the cancel is the backstop should it be switched off.
+            supervisor.arm(timeout_s + 0.2, connection.cancel)
             cursor = connection.cursor(name="sqltune_sandbox") if named else connection.cursor()
             try:
                 cursor.execute(sql)  # no parameters: the driver leaves '%' in the SQL alone
@@ -264,7 +264,10 @@ class _Postgres:
                 columns = [d[0] for d in (cursor.description or [])]
                 return columns, rows if columns else []
             finally:
-                cursor.close()
+                try:
+                    cursor.close()
+                except self.psycopg2.Error:  # an aborted transaction cannot CLOSE; the rollback will
+                    pass
         finally:
             supervisor.disarm()
             self._reset()
@@ -273,6 +276,8 @@ class _Postgres:
         """Roll back and DISCARD ALL: no advisory lock, prepared statement, setting or temp table
         of one query survives into the next on this connection."""
         connection = self.connection
+        if connection is None:
+            return
         try:
             connection.rollback()
             connection.autocommit = True
