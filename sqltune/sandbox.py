@@ -19,7 +19,6 @@ import io
 import logging
 import os
 import pickle
-import queue
 import signal
 import socket
 import subprocess
@@ -196,16 +195,16 @@ class SandboxPool:
         self._closed = False
         self._lock = threading.Lock()
         self._workers = [_Worker(self._config) for _ in range(processes)]
-        self._spare = _Worker(self._config)  # boots now; takes over from the next killed worker
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        for worker in self._workers:
-            self._idle.put(worker)
+        self._spare: _Worker | None = None
+        self._idle: list[_Worker] = list(self._workers)
+        self._free = threading.Condition(self._lock)
         _live_pools.add(self)
         try:
             self._workers[0].wait_ready(startup_timeout_s)  # surface a bad file or URL here, not on a query
         except BaseException:
             self.close()
             raise
+        self._spare = _Worker(self._config)  # boots now; takes over from the next killed worker
 
     # -- public ---------------------------------------------------------------------------------
     def run(self, sql: str, *, max_rows: int, timeout_s: float, guard: bool) -> Reply:
@@ -239,20 +238,32 @@ class SandboxPool:
             if self._closed:
                 return
             self._closed = True
-            workers = [*self._workers, self._spare]
+            workers = [*self._workers, *([self._spare] if self._spare else [])]
         for worker in workers:
             worker.kill()
         _live_pools.discard(self)
 
     # -- internals ------------------------------------------------------------------------------
     def _acquire(self) -> _Worker:
-        while True:
+        """An idle worker, preferring one that has finished starting (a replacement may still boot)."""
+        with self._free:
+            while not self._idle:
+                if self._closed:
+                    raise SandboxUnavailable("the warehouse is closed")
+                self._free.wait(0.25)
             if self._closed:
                 raise SandboxUnavailable("the warehouse is closed")
-            try:
-                return self._idle.get(timeout=0.25)
-            except queue.Empty:
-                continue
+            chosen = next((w for w in self._idle if w.ready or (w.channel is not None and w.channel.poll(0))), self._idle[0])
+            self._idle.remove(chosen)
+            return chosen
+
+    def _release(self, worker: _Worker) -> None:
+        with self._free:
+            if self._closed:
+                worker.kill()
+                return
+            self._idle.append(worker)
+            self._free.notify()
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill `worker`; the spare takes its place and a new spare starts booting."""
@@ -260,7 +271,7 @@ class SandboxPool:
         with self._lock:
             if self._closed:
                 return worker
-            fresh, self._spare = self._spare, _Worker(self._config)
+            fresh, self._spare = self._spare or _Worker(self._config), _Worker(self._config)
             self._workers[self._workers.index(worker)] = fresh
         return fresh
 
@@ -295,7 +306,4 @@ class SandboxPool:
                              message=f"query exceeded the {timeout_s:g}s timeout (its worker was killed)")
             return reply, time.monotonic() - started
         finally:
-            if self._closed:
-                worker.kill()
-            else:
-                self._idle.put(worker)
+            self._release(worker)

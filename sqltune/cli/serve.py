@@ -21,6 +21,11 @@ def serve_command(
     max_queue: int = typer.Option(8, "--max-queue", help="Requests that may wait; beyond: 503 + Retry-After."),
     max_rows: int = typer.Option(100, "--max-rows", help="Most rows returned per request."),
     timeout: float = typer.Option(5.0, "--timeout", help="Query time limit in seconds."),
+    queue_timeout: float = typer.Option(30.0, "--queue-timeout", help="Seconds a request may wait to start generating; then 503."),
+    allow_privileged_role: bool = typer.Option(
+        False, "--allow-privileged-role",
+        help="Run generated SQL even as a PostgreSQL superuser or a role that can write (not recommended).",
+    ),
 ) -> None:
     """Serve the model over HTTP: POST /v1/sql, GET /healthz, docs at /docs, playground at /."""
     from sqltune.serve.app import ServeSettings
@@ -28,7 +33,8 @@ def serve_command(
 
     settings = ServeSettings(
         db=db, default_adapter=default_adapter, workers=workers, max_queue=max_queue, max_rows=max_rows,
-        query_timeout_s=timeout, audit_log=str(audit_log) if audit_log else None,
+        query_timeout_s=timeout, queue_timeout_s=queue_timeout, audit_log=str(audit_log) if audit_log else None,
+        allow_privileged_role=allow_privileged_role,
     )
     adapters = parse_adapter_specs(adapter)
     console = Console(stderr=True)
