@@ -87,7 +87,7 @@ _SYNTAX_CLASSES: frozenset[type] = frozenset(
         "JSONBContainsAnyTopKeys", "JSONBContainsAllTopKeys", "JSONArrayContains", "ArrayContains",
         "ArrayContainsAll", "ArrayContainedBy", "ArrayOverlaps", "RegexpLike", "RegexpILike",
         "RegexpFullMatch", "StartsWith", "StrPosition", "Substring", "Trim", "Overlay", "Pow",
-        "Transform", "Filter", "Grouping", "GroupingId", "Collate", "PercentileCont", "PercentileDisc",
+        "Transform", "Filter", "Grouping", "GroupingId", "Collate", "PercentileCont", "PercentileDisc", "MatchAgainst",
     )
     if hasattr(exp, name)
 )
@@ -220,7 +220,16 @@ def _forbidden_node(tree: exp.Expression, dialect: str, policy: GuardPolicy) -> 
                         f"table function {name}() is not allowed "
                         f"(allowed in FROM: {', '.join(sorted(allowed_table_functions(dialect)))})",
                     )
-            elif isinstance(source, exp.Identifier):
+            elif not isinstance(source, exp.Identifier):
+                shown = source.sql(dialect=dialect)[:40]
+                return _reject("forbidden_function", f"{shown} cannot stand in FROM: only tables and "
+                               f"{', '.join(sorted(allowed_table_functions(dialect)))}() can")
+            else:
+                alias = node.args.get("alias")
+                if isinstance(alias, exp.TableAlias) and alias.columns and not alias.name:
+                    # "FROM name(1)": sqlglot reads a table with column names, a database reads a call
+                    return _reject("forbidden_function", f"table function {source.name.lower()}() is not allowed "
+                                   f"(allowed in FROM: {', '.join(sorted(allowed_table_functions(dialect)))})")
                 if source.quoted and _FILE_LIKE_TABLE.search(source.name):
                     return _reject("forbidden_function", f"table name {source.name!r} looks like a file path")
                 where = None if policy.allow_catalog else _catalog_refusal(node, dialect, ctes)
