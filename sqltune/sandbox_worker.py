@@ -71,10 +71,13 @@ class _Supervisor(threading.Thread):
 
 
 def _vm_size_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 
@@ -83,8 +86,9 @@ def _limit_self(memory_bytes: int) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if memory_bytes > 0:
-        cap = _vm_size_bytes() + memory_bytes
+    idle = _vm_size_bytes()
+    if memory_bytes > 0 and idle > 0:  # Linux; elsewhere only the timeout's kill bounds a query
+        cap = idle + memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
