@@ -4,7 +4,6 @@ files even with the guard switched off. PostgreSQL tests run against the real se
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path

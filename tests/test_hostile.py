@@ -10,7 +10,6 @@ canary file's secret never came back, no session state survived, and an ordinary
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import stat
 import tempfile
