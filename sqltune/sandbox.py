@@ -181,7 +181,8 @@ class SandboxPool:
         self.startup_timeout_s = startup_timeout_s
         self._config = {
             "guard_classes": allowed_class_names(dialect),
-            "import_root": _IMPORT_ROOT,
+            # the modules the parent uses (sqltune itself, duckdb, sqlglot), wherever they came from
+            "sys_path": [_IMPORT_ROOT, *(p for p in sys.path if p and p != _IMPORT_ROOT)],
             "backend": backend,
             "dialect": dialect,
             "policy": {**asdict(policy), "functions": sorted(policy.functions)},

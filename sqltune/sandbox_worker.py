@@ -1,7 +1,8 @@
 """The sandbox worker: a child process that checks and runs queries for `sqltune.sandbox`.
 
 Started as ``python -I -B sandbox_worker.py FD`` (never forked from the parent, which has torch
-threads); FD is one end of a socket pair. The parent sends a config, then requests; each gets one
+threads); FD is one end of a socket pair. It imports from the parent's ``sys.path`` (sent with the
+config), so it runs the same sqltune, duckdb and sqlglot. The parent sends a config, then requests; each gets one
 reply. Everything a query could exhaust is this process's own: an address-space limit (set after
 start-up, so it caps what queries add), no file writes (RLIMIT_FSIZE 0), no core files. The
 parent kills the process when a reply is late, so a query that ignores DuckDB's interrupt or its
@@ -380,7 +381,7 @@ def main() -> None:
 
     channel = Connection(int(sys.argv[1]))
     config = pickle.loads(channel.recv_bytes())
-    sys.path.insert(0, config["import_root"])
+    sys.path[:0] = [p for p in config["sys_path"] if p not in sys.path]
     try:
         worker = Worker(config)
         _limit_self(config["memory_bytes"])
