@@ -114,6 +114,7 @@ def schema_for_question(
     scorer: Scorer | None = None,
 ) -> PruneResult:
     """The part of `schema` the prompt for `question` shows (all of it when it fits or prune=False)."""
+    question = clean_question(question)
     counter = count_tokens or approx_token_count
     if not config.prune:
         text = render_schema(schema, config.render_options)
@@ -126,6 +127,15 @@ def schema_for_question(
         scorer=scorer,
         options=config.render_options,
     )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_question(question: str) -> str:
+    """`question` with lone UTF-16 surrogates (valid in JSON as "\\ud800", not in UTF-8) replaced
+    by U+FFFD: tokenizers cannot encode them."""
+    return _LONE_SURROGATE.sub("\ufffd", question)
 
 
 def user_message(schema_text: str, question: str) -> str:
@@ -145,6 +155,7 @@ def build_messages(
     Pass the model tokenizer's counter (`make_token_counter`) so the schema budget is in real
     tokens; without it a tokenizer-free estimate is used.
     """
+    question = clean_question(question)
     selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
     schema_text = render_schema(selected.schema, config.render_options)
     return [
@@ -187,6 +198,7 @@ __all__ = [
     "TokenCounter",
     "approx_token_count",
     "build_messages",
+    "clean_question",
     "make_token_counter",
     "prepare_questions",
     "prompt_text",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,63 @@ def tiny_pairs_file(tmp_path) -> Path:
         for i, (question, sql) in enumerate(TINY_PAIRS * 3):
             f.write(json.dumps({"id": f"p{i}", "question": question, "sql": sql, "difficulty": "easy"}) + "\n")
     return path
+
+
+# -- PostgreSQL (the real local server) --------------------------------------------------------------
+PG_SERVER = os.environ.get("SQLTUNE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass(frozen=True)
+class PgSandbox:
+    """A schema with a table `items` (30 rows) and two login roles: one that can only read it,
+    one that can also write it. Names carry the process id: several test runs may share the server."""
+
+    admin: str
+    reader: str
+    writer: str
+    schema: str
+    reader_role: str
+    writer_role: str
+
+
+@pytest.fixture(scope="session")
+def pg_sandbox():
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    url = sqlalchemy.engine.make_url(PG_SERVER).set(drivername="postgresql+psycopg2")
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as con:
+            con.exec_driver_sql("SELECT 1")
+    except Exception as error:
+        engine.dispose()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL unreachable at {PG_SERVER}: {str(error).splitlines()[0]}")
+    suffix = os.getpid()
+    schema, reader, writer = f"sqltune_sbx_{suffix}", f"sqltune_reader_{suffix}", f"sqltune_writer_{suffix}"
+    with engine.begin() as con:
+        con.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        con.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        con.exec_driver_sql(f"CREATE TABLE {schema}.items(id INT, name TEXT, price NUMERIC(8, 2))")
+        con.exec_driver_sql(
+            f"INSERT INTO {schema}.items SELECT i, 'item' || i || '%%', i * 0.5 FROM generate_series(1, 30) i"
+        )
+        for role in (reader, writer):
+            con.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+            con.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+            con.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        con.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader}")
+        con.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {writer}")
+    base = url.set(drivername="postgresql")
+    yield PgSandbox(
+        admin=base.render_as_string(hide_password=False),
+        reader=base.set(username=reader, password=None).render_as_string(hide_password=False),
+        writer=base.set(username=writer, password=None).render_as_string(hide_password=False),
+        schema=schema, reader_role=reader, writer_role=writer,
+    )
+    with engine.begin() as con:
+        con.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        for role in (reader, writer):
+            con.exec_driver_sql(f"DROP OWNED BY {role}")
+            con.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+    engine.dispose()

@@ -1,9 +1,9 @@
 """The sandbox runs queries with a row cap and a timeout, and hostile SQL cannot write or read
-files even with the guard switched off. PostgreSQL tests run against the real server."""
+files even with the guard switched off. PostgreSQL tests run against the real server.
+(The large hostile-query suite is tests/test_hostile.py.)"""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.core.errors import QueryTimeout, SchemaSourceError, SqlRejected
-from sqltune.warehouse.execute import ExecutionResult, Warehouse, count_statements
+from sqltune.core.errors import PrivilegedRoleError, SchemaSourceError
+from sqltune.warehouse.execute import ERROR_KINDS, ErrorKind, ExecutionResult, Warehouse, count_statements, parse_memory
 
 # Runs for hours in constant memory: a streaming scan, so only the timeout can stop it (a cross join
 # of two ranges can hit DuckDB's memory limit first on a slow, busy machine).
@@ -187,15 +187,16 @@ def test_parallel_queries_from_threads(warehouse_file):
     assert took < 2.5
 
 
-def test_one_connection_per_file_shared_until_last_close(warehouse_file):
+def test_warehouses_on_one_file_are_independent_and_release_it(warehouse_file):
     first = Warehouse.open(warehouse_file)
-    second = Warehouse.open(warehouse_file, memory_limit="1GB")  # settings of the first win
+    second = Warehouse.open(warehouse_file, memory_limit="1GB")
+    assert set(first.worker_pids).isdisjoint(second.worker_pids)
     first.close()
     assert second.execute("SELECT count(*) FROM customers").rows == [(50,)]
     second.close()
     with pytest.raises(Exception, match="closed"):
         second.execute("SELECT 1")
-    # after the last close a writer can open the file again
+    # after the last close every worker is gone and a writer can open the file again
     con = duckdb.connect(str(warehouse_file))
     con.close()
 
@@ -206,88 +207,84 @@ def test_table_names(warehouse_file):
     assert {"customers", "orders", "main.orders"} <= names
 
 
-def test_raise_for_error(warehouse_file):
+def test_one_error_channel_typed_kinds(warehouse_file):
+    """Failures come back as results with a typed kind (a str enum), never as exceptions."""
     with Warehouse.open(warehouse_file, timeout_s=0.3) as wh:
-        with pytest.raises(SqlRejected):
-            wh.execute("DROP TABLE orders").raise_for_error()
-        with pytest.raises(QueryTimeout):
-            wh.execute(HUGE_JOIN).raise_for_error(0.3)
-        assert wh.execute("SELECT 1").raise_for_error().rows == [(1,)]
+        refused = wh.execute("DROP TABLE orders")
+        late = wh.execute(HUGE_JOIN)
+        fine = wh.execute("SELECT 1")
+    assert refused.error_kind is ErrorKind.REJECTED and refused.guard_code == "write_statement"
+    assert late.error_kind == "timeout" and late.guard_code is None and isinstance(late.error_kind, ErrorKind)
+    assert fine.ok and fine.error_kind is None and fine.rows == [(1,)]
+    assert set(ERROR_KINDS) == {k.value for k in ErrorKind}
 
 
-# -- PostgreSQL (real server) ---------------------------------------------------------------------
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-PG_READER = "postgresql://sqltune_test_reader@127.0.0.1:5432/test"
+def test_memory_sizes():
+    assert parse_memory("2GB") == 2 * 10**9 and parse_memory("512MiB") == 512 * 2**20 and parse_memory(100) == 100
+    with pytest.raises(Exception, match="memory size"):
+        parse_memory("lots")
 
 
-@pytest.fixture(scope="module")
-def pg_schema():
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    engine = sqlalchemy.create_engine(PG_ADMIN.replace("postgresql://", "postgresql+psycopg2://"))
-    try:
-        with engine.connect() as con:
-            con.exec_driver_sql("SELECT 1")
-    except Exception as error:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {error}")
-    with engine.begin() as con:
-        con.exec_driver_sql("DROP SCHEMA IF EXISTS sqltune_exec_test CASCADE")
-        con.exec_driver_sql("CREATE SCHEMA sqltune_exec_test")
-        con.exec_driver_sql("CREATE TABLE sqltune_exec_test.items(id INT, name TEXT, price NUMERIC(8, 2))")
-        con.exec_driver_sql(
-            "INSERT INTO sqltune_exec_test.items SELECT i, 'item' || i || '%%', i * 0.5 FROM generate_series(1, 30) i"
-        )
-        exists = con.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = 'sqltune_test_reader'").scalar()
-        if not exists:
-            con.exec_driver_sql("CREATE ROLE sqltune_test_reader LOGIN")
-        con.exec_driver_sql("GRANT USAGE ON SCHEMA sqltune_exec_test TO sqltune_test_reader")
-        con.exec_driver_sql("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA sqltune_exec_test TO sqltune_test_reader")
-    yield "sqltune_exec_test"
-    with engine.begin() as con:
-        con.exec_driver_sql("DROP SCHEMA IF EXISTS sqltune_exec_test CASCADE")
-        con.exec_driver_sql("DROP OWNED BY sqltune_test_reader")
-        con.exec_driver_sql("DROP ROLE IF EXISTS sqltune_test_reader")
-    engine.dispose()
-
-
-def test_pg_query_rows_cap_and_percent_signs(pg_schema):
-    with Warehouse.open(PG_ADMIN, max_rows=5) as wh:
-        result = wh.execute(f"SELECT id, name FROM {pg_schema}.items WHERE name LIKE 'item1%' ORDER BY id")
+# -- PostgreSQL (real server; the pg_sandbox fixture is in conftest.py) ----------------------------
+def test_pg_query_rows_cap_and_percent_signs(pg_sandbox):
+    schema = pg_sandbox.schema
+    with Warehouse.open(pg_sandbox.reader, max_rows=5) as wh:
+        result = wh.execute(f"SELECT id, name FROM {schema}.items WHERE name LIKE 'item1%' ORDER BY id")
         assert wh.dialect == "postgres"
         assert result.ok and result.columns == ["id", "name"]
         assert result.truncated and result.rows[0] == (1, "item1%") and len(result.rows) == 5
-        assert wh.execute(f"SELECT * FROM {pg_schema}.nope").error_kind == "unknown_table"
-        assert wh.execute(f"SELECT nope FROM {pg_schema}.items").error_kind == "unknown_column"
-        assert f"{pg_schema}.items" in wh.table_names()
+        assert wh.execute(f"SELECT * FROM {schema}.nope").error_kind == "unknown_table"
+        assert wh.execute(f"SELECT nope FROM {schema}.items").error_kind == "unknown_column"
+        assert f"{schema}.items" in wh.table_names()
+        # a server-side cursor: a huge result is cut at the cap, not pulled into memory first
+        t = f"{schema}.items"
+        many = wh.execute(f"SELECT a.id FROM {t} a, {t} b, {t} c, {t} d, {t} e", max_rows=3, timeout_s=5)  # 24M rows
+        assert many.ok and many.truncated and len(many.rows) == 3, many
 
 
-def test_pg_timeout(pg_schema):
-    with Warehouse.open(PG_ADMIN, timeout_s=1.0) as wh:
+def test_pg_timeout(pg_sandbox):
+    with Warehouse.open(pg_sandbox.reader, timeout_s=1.0) as wh:
         result = wh.execute("SELECT count(*) FROM generate_series(1, 100000000) a, generate_series(1, 100000000) b")
         assert result.error_kind == "timeout" and result.elapsed_s < 2.0
         assert wh.execute("SELECT 1").rows == [(1,)]
 
 
-def test_pg_superuser_keeps_the_guard_on(pg_schema):
-    with Warehouse.open(PG_ADMIN, guard=False) as wh:
+@pytest.mark.parametrize("role", ["admin", "writer"])
+def test_pg_privileged_roles_are_refused_unless_allowed(pg_sandbox, role, monkeypatch):
+    monkeypatch.delenv("SQLTUNE_ALLOW_PRIVILEGED_ROLE", raising=False)
+    url = getattr(pg_sandbox, role)
+    with pytest.raises(PrivilegedRoleError) as caught:
+        Warehouse.open(url)
+    message = str(caught.value)
+    assert ("superuser" if role == "admin" else f"{pg_sandbox.schema}.items") in message
+    assert "allow_privileged_role=True" in message and "SQLTUNE_ALLOW_PRIVILEGED_ROLE" in message
+    monkeypatch.setenv("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "1")
+    with Warehouse.open(url) as wh:
+        assert wh.execute(f"SELECT count(*) FROM {pg_sandbox.schema}.items").rows == [(30,)]
+
+
+def test_pg_superuser_keeps_the_guard_on(pg_sandbox):
+    with Warehouse.open(pg_sandbox.admin, guard=False, allow_privileged_role=True) as wh:
         assert wh.guard is True
         assert wh.execute("SELECT pg_read_file('/etc/hostname')").error_kind == "rejected"
 
 
-def test_pg_read_only_transaction_without_guard(pg_schema):
-    table = f"{pg_schema}.items"
-    with Warehouse.open(PG_READER, guard=False, timeout_s=1.0) as wh:
+def test_pg_read_only_transaction_without_guard(pg_sandbox):
+    """With the guard off, a role that may write still cannot: the transaction is read-only."""
+    table = f"{pg_sandbox.schema}.items"
+    with Warehouse.open(pg_sandbox.writer, guard=False, timeout_s=1.0, allow_privileged_role=True) as wh:
         assert wh.guard is False
         for sql in (
             f"DELETE FROM {table}",
             f"UPDATE {table} SET price = 0",
-            f"WITH gone AS (DELETE FROM {table} RETURNING *) SELECT count(*) FROM gone",
             f"SELECT 1; COMMIT; DELETE FROM {table}",
-            f"CREATE TABLE {pg_schema}.evil(a INT)",
+            f"CREATE TABLE {pg_sandbox.schema}.evil(a INT)",
         ):
             result = wh.execute(sql)
             assert not result.ok and result.error_kind == "rejected", (sql, result.error)
+        # PostgreSQL refuses a data-modifying CTE in the server-side cursor a query runs in
+        cte = wh.execute(f"WITH gone AS (DELETE FROM {table} RETURNING *) SELECT count(*) FROM gone")
+        assert not cte.ok and "data-modifying" in cte.error, cte
         started = time.perf_counter()
         result = wh.execute("SELECT set_config('statement_timeout', '0', true), pg_sleep(5)")
         assert result.error_kind == "timeout" and time.perf_counter() - started < 2.5
@@ -297,3 +294,20 @@ def test_pg_read_only_transaction_without_guard(pg_schema):
 def test_pg_unreachable_is_a_schema_source_error():
     with pytest.raises(SchemaSourceError, match="5999"):
         Warehouse.open("postgresql://postgres@127.0.0.1:5999/test")
+
+
+def test_pg_silent_server_times_out_connecting():
+    """A host that accepts the connection but never answers fails after connect_timeout, not never."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever speaks
+    port = silent.getsockname()[1]
+    started = time.perf_counter()
+    try:
+        with pytest.raises(SchemaSourceError, match=str(port)):
+            Warehouse.open(f"postgresql://postgres@127.0.0.1:{port}/test", connect_timeout_s=2)
+    finally:
+        silent.close()
+    assert time.perf_counter() - started < 2 + 1 + 1  # the connect timeout, plus slack

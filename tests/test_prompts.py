@@ -140,3 +140,16 @@ def test_with_the_smollm2_tokenizer(both):
     assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
     full = render_schema(both)
     assert 0.9 <= approx_token_count(full) / count(full) <= 1.2
+
+
+def test_lone_surrogates_in_a_question_do_not_break_prompts(both):
+    """JSON allows "\\ud800" (a lone UTF-16 surrogate); tokenizers cannot encode it: it becomes U+FFFD."""
+    question = "Which vessels \ud800 called at terminal CT1?\udfff"
+    counter = make_token_counter(tiny_tokenizer())
+    config = PromptConfig(max_schema_tokens=400)
+    messages = build_messages(both, question, config, count_tokens=counter, scorer=LexicalScorer())
+    user = messages[1]["content"]
+    assert "Which vessels \ufffd called at terminal CT1?\ufffd" in user
+    user.encode("utf-8")  # encodable text now
+    assert counter(user) > 0
+    assert schema_for_question(both, question, config, count_tokens=counter, scorer=LexicalScorer()).pruned

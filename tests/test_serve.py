@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -67,6 +68,7 @@ def hostile_sql(outside: Path) -> dict[str, str]:
 
 GOOD = {
     "how many ships": "SELECT count(*) AS n FROM ships",
+    "date diff": "SELECT date_diff('day', DATE '2024-01-01', DATE '2024-01-03')",
     "all ships": "SELECT id, name FROM ships ORDER BY id",
     "odd values": "SELECT 1.5::DECIMAL(4,2) AS d, DATE '2026-11-23' AS day, 'nan'::DOUBLE AS x, [1, 2] AS l, '\\x00'::BLOB AS b",
 }
@@ -82,10 +84,19 @@ def make_client(warehouse_file, outside, tmp_path, **overrides) -> tuple[TestCli
 
 @pytest.fixture()
 def client(warehouse_file, outside, tmp_path):
+    """A fresh server per test: for tests that read its audit log or its generator's calls."""
     client, generator, audit = make_client(warehouse_file, outside, tmp_path)
     with client:
         client.generator = generator  # type: ignore[attr-defined]
         client.audit_path = audit  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared_client(warehouse_file, outside, tmp_path_factory):
+    """One server for the tests that only look at responses (starting sandbox workers takes a while)."""
+    client, _, _ = make_client(warehouse_file, outside, tmp_path_factory.mktemp("shared"))
+    with client:
         yield client
 
 
@@ -111,25 +122,25 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 # -- the happy path ---------------------------------------------------------------------------
-def test_generate_only(client):
-    r = client.post("/v1/sql", json={"question": "how many ships"})
+def test_generate_only(shared_client):
+    r = shared_client.post("/v1/sql", json={"question": "how many ships"})
     assert r.status_code == 200
     body = r.json()
     assert body["sql"] == GOOD["how many ships"] and body["valid"] is True and body["executed"] is False
     assert body["rows"] is None and body["latency_ms"] > 0 and r.headers["x-request-id"] == body["request_id"]
 
 
-def test_execute_returns_rows_capped(client):
-    r = client.post("/v1/sql", json={"question": "how many ships", "execute": True})
+def test_execute_returns_rows_capped(shared_client):
+    r = shared_client.post("/v1/sql", json={"question": "how many ships", "execute": True})
     assert r.json()["rows"] == [[50]] and r.json()["columns"] == ["n"]
-    capped = client.post("/v1/sql", json={"question": "all ships", "execute": True, "max_rows": 5}).json()
+    capped = shared_client.post("/v1/sql", json={"question": "all ships", "execute": True, "max_rows": 5}).json()
     assert len(capped["rows"]) == 5 and capped["truncated"] is True and capped["rows"][0] == [1, "ship 1"]
-    server_cap = client.post("/v1/sql", json={"question": "all ships", "execute": True, "max_rows": 10_000}).json()
+    server_cap = shared_client.post("/v1/sql", json={"question": "all ships", "execute": True, "max_rows": 10_000}).json()
     assert len(server_cap["rows"]) == 20 and server_cap["truncated"] is True
 
 
-def test_awkward_values_become_json(client):
-    body = client.post("/v1/sql", json={"question": "odd values", "execute": True}).json()
+def test_awkward_values_become_json(shared_client):
+    body = shared_client.post("/v1/sql", json={"question": "odd values", "execute": True}).json()
     assert body["executed"], body
     assert body["rows"] == [[1.5, "2026-11-23", "nan", [1, 2], "base64:AA=="]]
 
@@ -153,16 +164,16 @@ def test_default_adapter_setting(warehouse_file, outside, tmp_path):
         make_client(warehouse_file, outside, tmp_path, default_adapter="missing")
 
 
-def test_health_and_docs(client):
-    health = client.get("/healthz").json()
+def test_health_and_docs(shared_client):
+    health = shared_client.get("/healthz").json()
     assert health["status"] == "ok" and health["adapters"] == ["harbor", "finance"] and health["execution"] is True
-    schema = client.get("/openapi.json").json()
+    schema = shared_client.get("/openapi.json").json()
     assert "/v1/sql" in schema["paths"] and "503" in schema["paths"]["/v1/sql"]["post"]["responses"]
-    assert client.get("/docs").status_code == 200
+    assert shared_client.get("/docs").status_code == 200
 
 
-def test_playground_page_is_self_contained(client):
-    r = client.get("/")
+def test_playground_page_is_self_contained(shared_client):
+    r = shared_client.get("/")
     assert r.status_code == 200 and "<form" in r.text
     assert "http://" not in r.text and "https://" not in r.text and "//cdn" not in r.text
     csp = r.headers["content-security-policy"]
@@ -224,18 +235,100 @@ RAW = {"content-type": "application/json"}
         (b'{"question": "   "}', 422, "empty_question"),
         (b'{"question": "' + b"x" * 501 + b'"}', 413, "question_too_long"),
         (b'{"question": "' + b"x" * 200_000 + b'"}', 413, "payload_too_large"),
+        (b'{"question": "\\ud800"}', 422, "invalid_unicode"),  # a lone surrogate: valid JSON, not text
+        (b'{"question": "ships \\udfff\\ud800?"}', 422, "invalid_unicode"),
+        (b'{"question": "q", "adapter": "\\udc00"}', 422, "invalid_unicode"),
+        (b"[" * 5000 + b"]" * 5000, 400, "json_too_deep"),
+        (b'{"question": "q", "max_rows": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "json_too_deep"),
     ],
 )
-def test_bad_requests(client, payload, status, code):
-    body = assert_error(client.post("/v1/sql", content=payload, headers=RAW), status, code)
+def test_bad_requests(shared_client, payload, status, code):
+    body = assert_error(shared_client.post("/v1/sql", content=payload, headers=RAW), status, code)
     assert '"input"' not in json.dumps(body) and "DROP" not in json.dumps(body)  # never echo the raw input back
 
 
-def test_other_http_errors_are_json(client):
-    assert_error(client.get("/v1/sql"), 405, "method_not_allowed")
-    assert_error(client.get("/nope"), 404, "not_found")
-    assert_error(client.post("/v1/sql", content=b'{"question": "q"}', headers={"content-type": "text/plain"}), 422, "invalid_request")
-    assert_error(client.post("/v1/sql", content=b"x" * 10, headers={**RAW, "content-length": "999999999"}), 413, "payload_too_large")
+def test_error_messages_say_what_was_wrong(shared_client):
+    not_utf8 = assert_error(shared_client.post("/v1/sql", content=b'{"question": "\xff"}', headers=RAW), 400, "malformed_body")
+    assert "UTF-8" in not_utf8["error"]["message"] and "0xff" in not_utf8["error"]["message"]
+    cut = assert_error(shared_client.post("/v1/sql", content=b'{"question": "how many', headers=RAW), 400, "malformed_json")
+    assert "character" in cut["error"]["message"]
+    deep = assert_error(shared_client.post("/v1/sql", content=b"[" * 100 + b"]" * 100, headers=RAW), 400, "json_too_deep")
+    assert "100 levels" in deep["error"]["message"]
+    surrogate = assert_error(shared_client.post("/v1/sql", content=b'{"question": "ab\\ud800"}', headers=RAW), 422, "invalid_unicode")
+    assert "\\ud800" in surrogate["error"]["message"] and "character 2" in surrogate["error"]["message"]
+
+
+WEIRD_QUESTIONS = [
+    "\x00", "\ud800", "\udfff\ud800", "\ud83d\ude00", "😀 how many ships", "\u202e\u0301", "\ufeff", "\uffff",
+    "\U0010ffff", "\\", '"', "\n\t\r", "[[[[{{{{", "DROP TABLE ships; --", "x" * 500, "x" * 501, " ", "",
+    "how many ships " * 30,
+]
+
+
+@pytest.mark.parametrize("execute", [False, True])
+def test_any_json_question_gets_an_answer_never_a_500(shared_client, execute):
+    for question in WEIRD_QUESTIONS:
+        payload = json.dumps({"question": question, "execute": execute}).encode("ascii")  # surrogates as \uXXXX
+        r = shared_client.post("/v1/sql", content=payload, headers=RAW)
+        assert 200 <= r.status_code < 500, (question[:20], r.status_code, r.text[:200])
+        body = r.json()
+        if r.status_code != 200:
+            assert body["error"]["code"] and body["error"]["message"], body
+
+
+def test_guard_runs_once_and_the_sql_that_runs_is_the_sql_returned(shared_client, monkeypatch):
+    import sqlglot
+
+    import sqltune.warehouse.guard
+
+    calls: list[str] = []
+    real = sqltune.warehouse.guard.check_sql
+    monkeypatch.setattr(sqltune.warehouse.guard, "check_sql", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    sql = GOOD["date diff"]
+    body = shared_client.post("/v1/sql", json={"question": "date diff", "execute": True}).json()
+    assert body["sql"] == sql and body["valid"] and body["executed"], body
+    assert calls == []  # the server process did not parse it: the sandbox worker did, once
+    raw_name = duckdb.connect().execute(sql).description[0][0]
+    rendered_name = duckdb.connect().execute(sqlglot.transpile(sql, read="duckdb", write="duckdb")[0]).description[0][0]
+    assert raw_name != rendered_name  # sqlglot's re-rendering would show in the column name
+    assert body["columns"] == [raw_name] and body["rows"] == [[2]]
+    refused = shared_client.post("/v1/sql", json={"question": "drop the ships table", "execute": True}).json()
+    assert refused["valid"] is False and refused["validation_error"]["code"] == "write_statement"
+    assert refused["execution_error"] is None and "DROP" in refused["validation_error"]["message"]
+    checked = shared_client.post("/v1/sql", json={"question": "drop the ships table"}).json()
+    assert checked["validation_error"] == refused["validation_error"] and calls == []
+
+
+def test_queued_generation_has_a_deadline(warehouse_file):
+    generator = FakeGenerator(GOOD, delay_s=3.0)
+    settings = ServeSettings(db=str(warehouse_file), workers=1, max_queue=4, queue_timeout_s=0.5, retry_after_s=3)
+    results: list = []
+    with TestClient(create_app(settings, generator)) as client:
+        def call():
+            started = time.monotonic()
+            r = client.post("/v1/sql", json={"question": "how many ships"})
+            results.append((r, time.monotonic() - started))
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        late = [(r, took) for r, took in results if r.status_code == 503]
+        assert sorted(r.status_code for r, _ in results) == [200, 503, 503]
+        for r, took in late:
+            assert r.json()["error"]["code"] == "queue_timeout" and r.headers["retry-after"] == "3"
+            assert "0.5 s" in r.json()["error"]["message"]
+            assert took < settings.queue_timeout_s + 1  # answered at its deadline, not after the 3 s generation
+        assert client.get("/healthz").json()["generation_in_flight"] == 0
+
+
+def test_other_http_errors_are_json(shared_client):
+    assert_error(shared_client.get("/v1/sql"), 405, "method_not_allowed")
+    assert_error(shared_client.get("/nope"), 404, "not_found")
+    assert_error(shared_client.post("/v1/sql", content=b'{"question": "q"}', headers={"content-type": "text/plain"}), 422, "invalid_request")
+    assert_error(shared_client.post("/v1/sql", content=b"x" * 10, headers={**RAW, "content-length": "999999999"}), 413, "payload_too_large")
 
 
 def test_execute_without_warehouse(tmp_path):
@@ -354,7 +447,7 @@ def test_jsonable_handles_non_finite_and_unknown_types():
     assert isinstance(jsonable(uuid.uuid4()), str)
 
 
-@pytest.mark.parametrize("bad", [dict(workers=0), dict(max_queue=-1), dict(max_rows=0), dict(query_timeout_s=0)])
+@pytest.mark.parametrize("bad", [dict(workers=0), dict(max_queue=-1), dict(max_rows=0), dict(query_timeout_s=0), dict(queue_timeout_s=0)])
 def test_bad_settings(bad):
     with pytest.raises(ConfigError):
         create_app(ServeSettings(**bad), FakeGenerator())

@@ -34,21 +34,8 @@ class SchemaSourceError(SqltuneError):
         super().__init__(f"cannot read schema from {source}: {cause}")
 
 
-class SqlRejected(SqltuneError):
-    """SQL refused by the guard before execution; `code` is machine-readable."""
-
-    def __init__(self, reason: str, *, code: str = "sql_rejected"):
-        self.reason = reason
-        self.code = code
-        super().__init__(f"SQL rejected: {reason}")
-
-
-class QueryTimeout(SqltuneError):
-    """A query ran past its time limit and was interrupted."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"query exceeded the {seconds:g}s timeout")
+class PrivilegedRoleError(SqltuneError):
+    """A warehouse role could do more than read (superuser, writes); refused unless the user opts in."""
 
 
 class ModelError(SqltuneError):

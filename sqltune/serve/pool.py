@@ -14,6 +14,10 @@ class Overloaded(Exception):
     """Every worker is busy and the queue is full."""
 
 
+class StartTimeout(Overloaded):
+    """A queued job could not start before its deadline; it was taken off the queue."""
+
+
 class BoundedPool:
     """`workers` threads run jobs; at most `max_queue` more wait. Extra submissions raise `Overloaded`.
 
@@ -49,9 +53,18 @@ class BoundedPool:
         future.add_done_callback(self._release)
         return future
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run `fn` in the pool and await its result (raises `Overloaded` before queueing)."""
-        return await asyncio.wrap_future(self.submit(fn))
+    async def run(self, fn: Callable[[], T], *, start_within: float | None = None) -> T:
+        """Run `fn` in the pool and await its result. Raises `Overloaded` at once when the queue is
+        full, and `StartTimeout` when `fn` has not started within `start_within` seconds (it is
+        then cancelled, so it never runs)."""
+        future = self.submit(fn)
+        waiting = asyncio.wrap_future(future)
+        if start_within is None:
+            return await waiting
+        done, _ = await asyncio.wait({waiting}, timeout=start_within)
+        if not done and future.cancel():  # still queued: it never starts, its slot is freed
+            raise StartTimeout(f"{self.name}: could not start within {start_within:g} s")
+        return await waiting  # finished, or started in time and running
 
     def _release(self, _future: object) -> None:
         with self._lock:

@@ -1,37 +1,59 @@
-"""Run one query against a warehouse inside a sandbox, with a time limit and a row cap.
+"""Run one query against a warehouse inside a sandbox, with hard time and memory limits and a row cap.
 
-Two lines of defence: the AST guard (`sqltune.warehouse.guard`) refuses anything but one read-only query,
-and the connection itself cannot write or reach outside the warehouse even when the guard is off:
+Three lines of defence, each enough on its own for the common attacks:
 
-- DuckDB: the file is opened ``read_only``, with external access (files, network, extensions)
-  disabled, spilling to disk off, a memory limit and a thread count, and the configuration locked
-  last so a query cannot undo any of it. One sandboxed connection per file per process (DuckDB
-  refuses a second connection to the same file with another configuration); each call gets its
-  own cursor so threads can run queries in parallel. A timer calls the cursor's ``interrupt()``.
-- PostgreSQL (a SQLAlchemy URL): each query runs in ``SET TRANSACTION READ ONLY`` with
-  ``SET LOCAL statement_timeout`` and is rolled back afterwards; a client-side timer cancels it
-  too, because the query itself could switch the server-side timeout off.
+1. The AST guard (`sqltune.warehouse.guard`): one read-only query, only allow-listed pure functions, no
+   system catalog. It runs inside the sandbox worker, so its parse is under the time limit too.
+2. The sandbox process (`sqltune.warehouse.sandbox`): every query runs in a worker process with an
+   address-space cap, no file writes, and a kill (SIGKILL) when its reply is late by more than
+   `sandbox.GRACE_S`; a killed worker is replaced and the others keep answering.
+3. The database session itself:
+   - DuckDB: the file opened ``read_only``, external access (files, network, extensions) off,
+     spilling off, a memory limit, the configuration locked last; a fresh connection (cursor) per
+     query so no temp table, variable or prepared statement survives; DuckDB's own parser must
+     see exactly one SELECT (no parser differential with sqlglot).
+   - PostgreSQL: refused for superusers and roles that can write the warehouse's tables unless
+     the caller opts in (`allow_privileged_role`); each query in ``SET TRANSACTION READ ONLY``
+     with ``SET LOCAL statement_timeout``, through a server-side cursor (only the rows asked for
+     are sent), rolled back and the connection reset with ``DISCARD ALL`` after use (no advisory
+     lock, setting, prepared statement or temp table survives); connections time out.
 
-On both, exactly one statement runs per call: a second statement could ``COMMIT`` the read-only
-transaction away on PostgreSQL.
+One error channel: `execute` never raises for anything the SQL did; the `ExecutionResult` says
+what happened (`error_kind`, one of `ErrorKind`, and a message). It raises only for misuse
+(a closed warehouse). Opening raises `SqltuneError` subclasses (a missing file, an unreachable
+server, a privileged role).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
-import time
+import os
+import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable
 
-from sqltune.core.errors import QueryTimeout, SchemaSourceError, SqlRejected, SqltuneError
-from sqltune.warehouse.guard import check_sql
+from sqltune.core.errors import PrivilegedRoleError, SchemaSourceError, SqltuneError
+from sqltune.warehouse.guard import DEFAULT_POLICY, GuardPolicy, GuardVerdict, count_statements  # noqa: F401 - re-exported
+from sqltune.warehouse.sandbox import SandboxPool, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
-ERROR_KINDS = ("syntax", "unknown_table", "unknown_column", "timeout", "rejected", "runtime")
+
+class ErrorKind(StrEnum):
+    """Why a query gave no rows. A str, so ``result.error_kind == "timeout"`` works."""
+
+    SYNTAX = "syntax"  # the guard or the database could not parse it
+    UNKNOWN_TABLE = "unknown_table"
+    UNKNOWN_COLUMN = "unknown_column"
+    TIMEOUT = "timeout"  # ran past its time limit (interrupted, cancelled or killed)
+    REJECTED = "rejected"  # refused by the guard or the sandbox (writes, files, settings, catalog)
+    MEMORY = "memory"  # ran past its memory cap
+    TOO_LARGE = "too_large"  # the capped rows were still too many bytes to return
+    RUNTIME = "runtime"  # any other database error
+
+
+ERROR_KINDS = tuple(kind.value for kind in ErrorKind)
 
 
 @dataclass
@@ -43,55 +65,51 @@ class ExecutionResult:
     rows: list[tuple] = field(default_factory=list)
     truncated: bool = False  # more than max_rows rows existed
     error: str | None = None
-    error_kind: str | None = None  # one of ERROR_KINDS
-    elapsed_s: float = 0.0
+    error_kind: ErrorKind | None = None
+    guard_code: str | None = None  # the guard's code (e.g. "write_statement") when the guard refused it
+    elapsed_s: float = 0.0  # the query's own time in its worker (waiting for a free worker not counted)
 
     @classmethod
-    def failure(cls, kind: str, message: str, elapsed_s: float = 0.0) -> "ExecutionResult":
-        return cls(ok=False, error=message, error_kind=kind, elapsed_s=elapsed_s)
+    def failure(cls, kind: str, message: str, elapsed_s: float = 0.0, guard_code: str | None = None) -> "ExecutionResult":
+        return cls(ok=False, error=message, error_kind=ErrorKind(kind), guard_code=guard_code, elapsed_s=elapsed_s)
 
-    def raise_for_error(self, timeout_s: float | None = None) -> "ExecutionResult":
-        """Turn a failed result into the matching `SqltuneError` (for callers that want one)."""
-        if self.ok:
-            return self
-        if self.error_kind == "rejected":
-            raise SqlRejected(self.error or "rejected", code="sandbox")
-        if self.error_kind == "timeout":
-            raise QueryTimeout(timeout_s if timeout_s is not None else self.elapsed_s)
-        raise SqltuneError(f"query failed ({self.error_kind}): {self.error}")
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_memory(text: str | int) -> int:
+    """Bytes in a size like "2GB", "512MiB" or 1000000 (DuckDB's spelling: KB = 1000 bytes)."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise SqltuneError(f"cannot read memory size {text!r} (examples: 512MB, 2GB, 1GiB)")
+    return int(float(match.group(1)) * _UNITS[unit])
 
 
 def _is_url(source: str) -> bool:
     return "://" in source
 
 
-def count_statements(sql: str, dialect: str) -> int:
-    """Statements in `sql`, by sqlglot's tokenizer (strings and comments cannot fool it)."""
-    import sqlglot
-    from sqlglot.tokens import TokenType
-
-    tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
-    count, pending = 0, False
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            count += pending
-            pending = False
-        else:
-            pending = True
-    return count + pending
+def _env_opt_in() -> bool:
+    return os.environ.get("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "").strip().lower() in ("1", "true", "yes")
 
 
 class Warehouse:
-    """One sandboxed read-only connection per warehouse; thread-safe cursors."""
+    """A warehouse behind a pool of sandbox workers. Thread-safe: call `execute` from any thread."""
 
     dialect: str
 
-    def __init__(self, source: str, *, timeout_s: float, max_rows: int, guard: bool):
+    def __init__(self, source: str, *, timeout_s: float, max_rows: int, guard: bool, policy: GuardPolicy):
         self.source = source
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.guard = guard
+        self.policy = policy
         self._closed = False
+        self._pool: SandboxPool | None = None
 
     @classmethod
     def open(
@@ -103,56 +121,79 @@ class Warehouse:
         memory_limit: str = "2GB",
         threads: int = 1,
         guard: bool = True,
+        processes: int = 2,
+        policy: GuardPolicy | None = None,
+        allow_privileged_role: bool = False,
+        connect_timeout_s: float = 10.0,
     ) -> "Warehouse":
-        """A DuckDB file path (or ``duckdb:///path``) or a PostgreSQL SQLAlchemy URL."""
+        """A DuckDB file path (or ``duckdb:///path``) or a PostgreSQL SQLAlchemy URL.
+
+        `memory_limit` caps what one query may add to its worker process; `processes` is the
+        number of queries that can run at once (more callers wait for a free worker).
+        `allow_privileged_role` (or ``SQLTUNE_ALLOW_PRIVILEGED_ROLE=1``) accepts a PostgreSQL role
+        that is a superuser or can write the warehouse's tables.
+        """
         text = str(source)
         if text.startswith("duckdb:///"):
             text = text[len("duckdb:///"):]
-        if _is_url(text):
-            return _PostgresWarehouse(text, timeout_s=timeout_s, max_rows=max_rows, guard=guard)
-        return _DuckDBWarehouse(
-            Path(text), timeout_s=timeout_s, max_rows=max_rows, guard=guard, memory_limit=memory_limit, threads=threads
+        common = dict(
+            timeout_s=timeout_s, max_rows=max_rows, guard=guard, policy=policy or DEFAULT_POLICY,
+            memory_bytes=parse_memory(memory_limit), processes=processes,
         )
+        if _is_url(text):
+            return _PostgresWarehouse(
+                text, allow_privileged_role=allow_privileged_role or _env_opt_in(),
+                connect_timeout_s=connect_timeout_s, **common,
+            )
+        return _DuckDBWarehouse(Path(text), threads=threads, **common)
 
-    # -- the one public operation -------------------------------------------------------------
+    # -- the public operations ------------------------------------------------------------------
     def execute(self, sql: str, *, max_rows: int | None = None, timeout_s: float | None = None) -> ExecutionResult:
-        """Run `sql` (one query) and return its rows, capped at `max_rows`, within `timeout_s`."""
-        if self._closed:
-            raise SqltuneError(f"warehouse {self.source} is closed")
+        """Run `sql` (one query) and return its rows, capped at `max_rows`, within `timeout_s`.
+
+        The guard (when on) checks `sql` inside the worker, under the same time limit; the text
+        that runs is exactly `sql`.
+        """
+        pool = self._live_pool()
         limit = self.max_rows if max_rows is None else max_rows
         seconds = self.timeout_s if timeout_s is None else timeout_s
-        started = time.perf_counter()
-        refusal = self._refusal(sql)
-        if refusal is not None:
-            return ExecutionResult.failure(refusal[0], refusal[1], time.perf_counter() - started)
-        result = self._run(sql, limit, seconds)
-        result.elapsed_s = time.perf_counter() - started
-        return result
+        reply = pool.run(sql, max_rows=limit, timeout_s=seconds, guard=self.guard)
+        if not reply.ok:
+            return ExecutionResult.failure(reply.kind or "runtime", reply.message or "query failed", reply.elapsed_s,
+                                           reply.guard_code)
+        return ExecutionResult(ok=True, columns=reply.columns or [], rows=reply.rows or [], truncated=reply.truncated,
+                               elapsed_s=reply.elapsed_s)
 
-    def _refusal(self, sql: str) -> tuple[str, str] | None:
-        if self.guard:
-            verdict = check_sql(sql, self.dialect)
-            if not verdict.ok:
-                kind = "syntax" if verdict.code == "syntax_error" else "rejected"
-                return kind, f"{verdict.code}: {verdict.reason}"
-            return None
-        try:
-            statements = count_statements(sql, self.dialect)
-        except Exception as error:  # sqlglot's TokenError; cannot tell where statements end
-            return "syntax", f"cannot tokenize SQL: {error}"
-        if statements != 1:
-            return "rejected", f"exactly one statement per call, found {statements}"
-        return None
-
-    def _run(self, sql: str, max_rows: int, timeout_s: float) -> ExecutionResult:
-        raise NotImplementedError
+    def check(self, sql: str, *, timeout_s: float | None = None) -> GuardVerdict:
+        """The guard's verdict on `sql`, computed in a worker and cut off at `timeout_s`."""
+        ok, code, reason = self._live_pool().check(sql, timeout_s=self.timeout_s if timeout_s is None else timeout_s)
+        return GuardVerdict(ok=ok, code=code, reason=reason)
 
     def table_names(self) -> set[str]:
         """Lower-case names of the tables and views a query can reference (schema-qualified too)."""
         raise NotImplementedError
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the sandbox workers (tests and monitoring)."""
+        return self._live_pool().pids
+
     def close(self) -> None:
         self._closed = True
+        if self._pool is not None:
+            self._pool.close()
+
+    def _live_pool(self) -> SandboxPool:
+        if self._closed or self._pool is None:
+            raise SqltuneError(f"warehouse {self.source} is closed")
+        return self._pool
+
+    def _internal_rows(self, sql: str) -> list[tuple]:
+        """Rows of one of sqltune's own catalog queries (trusted: no guard)."""
+        reply = self._live_pool().run(sql, max_rows=1_000_000, timeout_s=max(self.timeout_s, 30.0), guard=False)
+        if not reply.ok:
+            raise SchemaSourceError(self.source, reply.message or "cannot list tables")
+        return reply.rows or []
 
     def __enter__(self) -> "Warehouse":
         return self
@@ -162,140 +203,6 @@ class Warehouse:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.source!r})"
-
-
-def _fetch(cursor: Any, max_rows: int) -> tuple[list[str], list[tuple], bool]:
-    columns = [d[0] for d in (cursor.description or [])]
-    if not columns:
-        return [], [], False
-    rows = [tuple(r) for r in cursor.fetchmany(max_rows + 1)]
-    truncated = len(rows) > max_rows
-    return columns, rows[:max_rows], truncated
-
-
-def _with_timer(seconds: float, cancel: Callable[[], None]) -> threading.Timer:
-    def fire() -> None:
-        try:
-            cancel()
-        except Exception as error:  # the query ended (and its cursor closed) just as time ran out
-            log.debug("cancel after timeout failed: %s", error)
-
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
-    return timer
-
-
-# -- DuckDB --------------------------------------------------------------------------------------
-class _SharedDuckDB:
-    """The process-wide sandboxed connection for one file, shared by every `Warehouse` on it."""
-
-    def __init__(self, connection: Any, settings: tuple[str, int]):
-        self.connection = connection
-        self.settings = settings
-        self.users = 0
-        self.lock = threading.Lock()
-
-
-_duckdb_connections: dict[Path, _SharedDuckDB] = {}
-_duckdb_registry_lock = threading.Lock()
-
-
-@atexit.register
-def _close_duckdb_connections() -> None:
-    """Close connections left open at exit (DuckDB's bindings complain about leaks otherwise)."""
-    with _duckdb_registry_lock:
-        for shared in _duckdb_connections.values():
-            shared.connection.close()
-        _duckdb_connections.clear()
-
-
-def _sandboxed_duckdb(path: Path, memory_limit: str, threads: int) -> Any:
-    import duckdb
-
-    try:
-        connection = duckdb.connect(
-            str(path),
-            read_only=True,
-            config={
-                "memory_limit": memory_limit,
-                "threads": threads,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            },
-        )
-    except duckdb.Error as error:
-        raise SchemaSourceError(str(path), str(error).splitlines()[0]) from error
-    try:
-        connection.execute("SET temp_directory = ''")  # no spilling to disk next to the warehouse
-        connection.execute("SET enable_external_access = false")
-        connection.execute("SET lock_configuration = true")  # last: nothing above can be undone
-    except duckdb.Error:
-        connection.close()
-        raise
-    return connection
-
-
-class _DuckDBWarehouse(Warehouse):
-    dialect = "duckdb"
-
-    def __init__(self, path: Path, *, timeout_s: float, max_rows: int, guard: bool, memory_limit: str, threads: int):
-        if not path.is_file():
-            raise SchemaSourceError(str(path), "no such DuckDB file")
-        super().__init__(str(path), timeout_s=timeout_s, max_rows=max_rows, guard=guard)
-        self._key = path.resolve()
-        with _duckdb_registry_lock:
-            shared = _duckdb_connections.get(self._key)
-            if shared is None:
-                shared = _SharedDuckDB(_sandboxed_duckdb(self._key, memory_limit, threads), (memory_limit, threads))
-                _duckdb_connections[self._key] = shared
-            elif shared.settings != (memory_limit, threads):
-                log.warning(
-                    "%s is already open with memory_limit=%s threads=%s; reusing that connection",
-                    path, *shared.settings,
-                )
-            shared.users += 1
-        self._shared = shared
-
-    def _run(self, sql: str, max_rows: int, timeout_s: float) -> ExecutionResult:
-        import duckdb
-
-        with self._shared.lock:
-            cursor = self._shared.connection.cursor()
-        timer = _with_timer(timeout_s, cursor.interrupt)
-        try:
-            cursor.execute(sql)
-            columns, rows, truncated = _fetch(cursor, max_rows)
-            return ExecutionResult(ok=True, columns=columns, rows=rows, truncated=truncated)
-        except duckdb.Error as error:
-            kind = _duckdb_error_kind(error)
-            message = f"query exceeded the {timeout_s:g}s timeout" if kind == "timeout" else _first_line(error)
-            return ExecutionResult.failure(kind, message)
-        finally:
-            timer.cancel()
-            cursor.close()
-
-    def table_names(self) -> set[str]:
-        with self._shared.lock:
-            cursor = self._shared.connection.cursor()
-        try:
-            rows = cursor.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_catalog = current_database()"
-            ).fetchall()
-        finally:
-            cursor.close()
-        return _qualified_names(rows)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        super().close()
-        with _duckdb_registry_lock:
-            self._shared.users -= 1
-            if self._shared.users == 0:
-                _duckdb_connections.pop(self._key, None)
-                self._shared.connection.close()
 
 
 def _qualified_names(rows: list[tuple]) -> set[str]:
@@ -311,107 +218,134 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _duckdb_error_kind(error: Exception) -> str:
-    import duckdb
+# -- DuckDB --------------------------------------------------------------------------------------
+class _DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
 
-    message = str(error)
-    if isinstance(error, duckdb.InterruptException):
-        return "timeout"
-    if isinstance(error, duckdb.ParserException):
-        return "syntax"
-    if isinstance(error, duckdb.PermissionException):
-        return "rejected"
-    if isinstance(error, duckdb.CatalogException) and message.startswith("Catalog Error: Table with name"):
-        return "unknown_table"
-    if isinstance(error, duckdb.BinderException):
-        if "Referenced table" in message or "Table with name" in message:
-            return "unknown_table"
-        if "Referenced column" in message or "not found in FROM clause" in message:
-            return "unknown_column"
-    if isinstance(error, duckdb.InvalidInputException) and (
-        "read-only mode" in message or "configuration has been locked" in message
-    ):
-        return "rejected"
-    return "runtime"
+    def __init__(self, path: Path, *, threads: int, memory_bytes: int, processes: int, **common):
+        if not path.is_file():
+            raise SchemaSourceError(str(path), "no such DuckDB file")
+        super().__init__(str(path), **common)
+        try:
+            self._pool = SandboxPool(
+                backend="duckdb", dialect=self.dialect, policy=self.policy, processes=processes,
+                memory_bytes=memory_bytes, path=str(path.resolve()), threads=threads,
+            )
+        except SandboxUnavailable as error:
+            raise SchemaSourceError(str(path), str(error).splitlines()[0]) from error
+
+    def table_names(self) -> set[str]:
+        return _qualified_names(self._internal_rows(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
+        ))
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------
-_PG_ERROR_KINDS = {
-    "42601": "syntax",  # syntax_error
-    "42P01": "unknown_table",  # undefined_table
-    "42703": "unknown_column",  # undefined_column
-    "57014": "timeout",  # query_canceled (statement_timeout or cancel)
-    "25006": "rejected",  # read_only_sql_transaction
-    "42501": "rejected",  # insufficient_privilege
-}
+_DANGEROUS_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program", "pg_signal_backend")
+
+_ROLE_SQL = """
+SELECT r.rolsuper, r.rolcreaterole,
+       ARRAY(SELECT g.rolname::text FROM pg_roles g
+             WHERE g.rolname = ANY(%(dangerous)s) AND pg_has_role(current_user, g.oid, 'MEMBER')
+             ORDER BY 1)
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+_WRITABLE_SQL = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
+  AND has_table_privilege(current_user, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+ORDER BY 1 LIMIT 4
+"""
 
 
-_PRIVILEGED_ROLE_SQL = (
-    "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') "
-    "OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') "
-    "OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
-    "FROM pg_roles WHERE rolname = current_user"
-)
+def _role_problems(connection) -> tuple[str, list[str], bool]:
+    """The connected role's name, what makes it unsafe for generated SQL (empty when safe), and
+    whether that reaches beyond the tables (server files, other sessions, roles)."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SELECT current_user")
+        role = cursor.fetchone()[0]
+        cursor.execute(_ROLE_SQL, {"dangerous": list(_DANGEROUS_ROLES)})
+        superuser, createrole, memberships = cursor.fetchone()
+        cursor.execute(_WRITABLE_SQL)
+        writable = [r[0] for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+    problems = []
+    if superuser:
+        problems.append("it is a superuser")
+    if createrole:
+        problems.append("it can create roles (CREATEROLE)")
+    if memberships:
+        problems.append(f"it is a member of {', '.join(memberships)}")
+    beyond_tables = bool(problems)
+    if writable:
+        problems.append(f"it can write tables ({', '.join(writable)}{', ...' if len(writable) == 4 else ''})")
+    return role, problems, beyond_tables
 
 
 class _PostgresWarehouse(Warehouse):
     dialect = "postgres"
 
-    def __init__(self, url: str, *, timeout_s: float, max_rows: int, guard: bool):
+    def __init__(self, url: str, *, allow_privileged_role: bool, connect_timeout_s: float, memory_bytes: int,
+                 processes: int, **common):
         import sqlalchemy
+        from sqlalchemy.pool import NullPool
 
+        connect_timeout = max(1, int(round(connect_timeout_s)))
         try:
             parsed = sqlalchemy.engine.make_url(url)
-            if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
+            if parsed.drivername in ("postgresql", "postgres"):  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
                 parsed = parsed.set(drivername="postgresql+psycopg2")
-            engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True)
+            engine = sqlalchemy.create_engine(
+                parsed, poolclass=NullPool, connect_args={"connect_timeout": connect_timeout, "application_name": "sqltune"},
+            )
         except Exception as error:  # bad URL or missing driver
             raise SchemaSourceError(url, _first_line(error)) from error
         shown = engine.url.render_as_string(hide_password=True)
-        if engine.dialect.name != "postgresql":
+        if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg2":
             engine.dispose()
-            raise SchemaSourceError(shown, "only DuckDB files and PostgreSQL URLs can be queried in the sandbox")
-        super().__init__(shown, timeout_s=timeout_s, max_rows=max_rows, guard=guard)
+            raise SchemaSourceError(shown, "only DuckDB files and PostgreSQL (psycopg2) URLs can be queried in the sandbox")
+        super().__init__(shown, **common)
         self._engine = engine
         try:
-            with engine.connect() as connection:
-                privileged = connection.exec_driver_sql(_PRIVILEGED_ROLE_SQL).scalar()
+            raw = engine.raw_connection()
+            try:
+                role, problems, beyond_tables = _role_problems(raw.driver_connection)
+            finally:
+                raw.close()
         except Exception as error:
             engine.dispose()
             raise SchemaSourceError(shown, _first_line(error)) from error
-        if privileged and not guard:
-            # A read-only transaction does not stop a superuser's COPY TO/FROM a server file or
-            # pg_read_file(); only the guard does. Keep it on rather than open a hole.
-            log.warning("%s: role can read/write server files; keeping the SQL guard on", shown)
-            self.guard = True
-
-    def _run(self, sql: str, max_rows: int, timeout_s: float) -> ExecutionResult:
-        driver_error = self._engine.dialect.loaded_dbapi.Error
-        raw = self._engine.raw_connection()
-        driver = raw.driver_connection
-        # The server-side timeout is the real limit; the client-side cancel is the backstop when a
-        # query turns the server's off (set_config with the guard disabled).
-        timer = _with_timer(timeout_s + 0.5, driver.cancel)
+        if problems and not allow_privileged_role:
+            engine.dispose()
+            raise PrivilegedRoleError(
+                f"refusing to run generated SQL on {shown} as role {role!r}: {'; '.join(problems)}. "
+                "A prompt-injected model could use that to read server files or change data. Connect as a role "
+                "that can only read (CREATE ROLE reader LOGIN; GRANT USAGE ON SCHEMA s TO reader; GRANT SELECT ON "
+                "ALL TABLES IN SCHEMA s TO reader), or accept the risk explicitly with allow_privileged_role=True "
+                "(CLI: --allow-privileged-role, or SQLTUNE_ALLOW_PRIVILEGED_ROLE=1)"
+            )
+        if problems:
+            log.warning("%s: running generated SQL as privileged role %r (%s), as allowed", shown, role, "; ".join(problems))
+            if beyond_tables and not self.guard:
+                # A read-only transaction does not stop a superuser's pg_read_file(); only the guard
+                # does. Keep it on rather than open a hole.
+                log.warning("%s: role is privileged; keeping the SQL guard on", shown)
+                self.guard = True
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        cparams = {**cparams, "connect_timeout": connect_timeout, "application_name": "sqltune-sandbox"}
         try:
-            cursor = raw.cursor()
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout_s * 1000))}")
-            cursor.execute(sql)  # no parameters: the driver leaves '%' in the SQL alone
-            columns, rows, truncated = _fetch(cursor, max_rows)
-            return ExecutionResult(ok=True, columns=columns, rows=rows, truncated=truncated)
-        except driver_error as error:
-            state = getattr(error, "pgcode", None) or getattr(error, "sqlstate", None) or ""
-            kind = _PG_ERROR_KINDS.get(state, "runtime")
-            message = f"query exceeded the {timeout_s:g}s timeout" if kind == "timeout" else _first_line(error)
-            return ExecutionResult.failure(kind, message)
-        finally:
-            timer.cancel()
-            try:
-                raw.rollback()
-            except Exception as error:  # a late cancel or a dropped connection: do not reuse it
-                log.debug("rollback failed, discarding the connection: %s", error)
-                raw.invalidate()
-            raw.close()
+            self._pool = SandboxPool(
+                backend="postgres", dialect=self.dialect, policy=self.policy, processes=processes,
+                memory_bytes=memory_bytes, pg_connect=(tuple(cargs), cparams),
+            )
+        except SandboxUnavailable as error:
+            engine.dispose()
+            raise SchemaSourceError(shown, str(error)) from error
 
     def table_names(self) -> set[str]:
         with self._engine.connect() as connection:

@@ -1,27 +1,30 @@
-"""Refuse SQL that is not one read-only query before it reaches a database.
+"""Refuse SQL that is not one read-only query over the user's own tables, before it reaches a database.
 
-The check walks sqlglot's AST and works by allow-list where it can: the statement's root must be
-a query (SELECT, a set operation, WITH ... SELECT); table-valued functions must be on a short
-list of generators; a deny-list of node types and function-name patterns catches writes, settings
-and anything that reaches files, the network or other databases anywhere in the tree (a
-data-modifying CTE hides a DELETE under a SELECT). The sandbox in `execute.py` is the second
-line of defence; this check is the first and gives a precise reason.
+The check walks sqlglot's AST and works by allow-list: the statement's root must be a query
+(SELECT, a set operation, WITH ... SELECT); every function called must be on the dialect's list of
+known pure functions (`sqltune.warehouse.guard_functions`), so user-defined functions and anything that
+takes SQL text, reads files or settings are refused by name; table-valued functions must be pure
+generators; tables in the system catalog (``pg_catalog``, ``information_schema``, ``pg_*``,
+``duckdb_*``, ``sqlite_*``) are refused unless the policy allows them. A deny-list of statement
+kinds gives precise reasons for writes and settings anywhere in the tree (a data-modifying CTE
+hides a DELETE under a SELECT). The sandbox (`sqltune.warehouse.execute`) is the second line of defence.
 
-Codes: ``empty``, ``syntax_error``, ``multiple_statements``, ``not_a_query``,
-``write_statement``, ``forbidden_function``.
+Codes: ``empty``, ``too_long``, ``syntax_error``, ``too_deeply_nested``, ``multiple_statements``,
+``not_a_query``, ``write_statement``, ``forbidden_function``, ``catalog_access``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from sqltune.core.errors import SqlRejected
+from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions
 
 
 class _DropCommandFallbackWarning(logging.Filter):
@@ -35,13 +38,24 @@ logging.getLogger("sqlglot").addFilter(_DropCommandFallbackWarning())
 
 
 @dataclass(frozen=True)
+class GuardPolicy:
+    """What the guard lets through beyond its defaults (all off: the safe setting)."""
+
+    allow_catalog: bool = False  # system catalog tables and views (pg_catalog, information_schema, duckdb_*)
+    functions: frozenset[str] = field(default_factory=frozenset)  # extra function names the user vouches for
+    max_chars: int = 100_000  # longer SQL is refused before parsing (parse time grows with length)
+
+
+DEFAULT_POLICY = GuardPolicy()
+
+
+@dataclass(frozen=True)
 class GuardVerdict:
-    """Whether `sql` may run; `statement` is the parsed query re-rendered by sqlglot when ok."""
+    """Whether `sql` may run; `code` and `reason` say why not."""
 
     ok: bool
     code: str | None = None
     reason: str | None = None
-    statement: str | None = None
 
 
 # Statement kinds that write, change settings, reach other databases or run arbitrary commands.
@@ -60,31 +74,109 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
 # Commands sqlglot cannot parse that read only; still not queries, so refused as such.
 _READ_ONLY_COMMANDS = frozenset({"EXPLAIN", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE"})
 
-# Table-valued functions a query may select FROM: pure generators that touch nothing outside.
-TABLE_FUNCTION_ALLOW = frozenset({"range", "generate_series", "exploding_generate_series", "unnest", "explode"})
-
-# Functions that read files or URLs, scan other databases, run SQL from strings, read or change
-# settings, touch sequences, large objects or server internals. Matched on the lower-case name.
-_FORBIDDEN_FUNCTION = re.compile(
-    r"""^(
-        read_\w+ | \w+_scan | scan_\w+ | glob | sniff_csv | parquet_\w+ | to_file
-      | query | query_table | query_to_xml\w* | table_to_xml\w* | cursor_to_xml\w* | database_to_xml\w*
-      | current_setting | set_config | getenv | which_secret | load_extension
-      | duckdb_\w+ | pragma_\w+ | sqlite_\w+ | postgres_\w+ | mysql_\w+ | iceberg_\w+ | delta_\w+
-      | http\w* | url\w*_get
-      | pg_\w+ | lo_\w+ | dblink\w* | nextval | setval | txid_\w+ | copy\w*
-    )$""",
-    re.VERBOSE,
+# Typed sqlglot nodes that come from grammar (operators, CAST, CASE, [..] literals), not from a
+# function name: pure by construction.
+_SYNTAX_CLASSES: frozenset[type] = frozenset(
+    getattr(exp, name)
+    for name in (
+        "And", "Or", "Xor", "Not", "Cast", "TryCast", "Extract", "Case", "If", "Coalesce", "Nullif",
+        "Greatest", "Least", "Exists", "Any", "All", "Array", "Struct", "ToMap", "VarMap", "Map",
+        "CurrentDate", "CurrentTime", "CurrentTimestamp", "Localtime", "Localtimestamp", "AtTimeZone",
+        "Columns", "Unnest", "Explode", "GenerateSeries", "ExplodingGenerateSeries", "JSONExtract",
+        "JSONExtractScalar", "JSONBExtract", "JSONBExtractScalar", "JSONBContains", "JSONBContainsTopKey",
+        "JSONBContainsAnyTopKeys", "JSONBContainsAllTopKeys", "JSONArrayContains", "ArrayContains",
+        "ArrayContainsAll", "ArrayContainedBy", "ArrayOverlaps", "RegexpLike", "RegexpILike",
+        "RegexpFullMatch", "StartsWith", "StrPosition", "Substring", "Trim", "Overlay", "Pow",
+        "Transform", "Filter", "Grouping", "GroupingId", "Collate", "PercentileCont", "PercentileDisc", "MatchAgainst",
+    )
+    if hasattr(exp, name)
 )
+
+_FREE_NAMED = tuple(getattr(exp, n) for n in ("Anonymous", "AnonymousAggFunc") if hasattr(exp, n))
+
+# Argument shapes tried when finding which sqlglot node a function name parses into.
+_PROBE_ARGS = ("()", "(a)", "(a, b)", "(a, b, c)", "('day', a)", "(a, 'day')")
+
+_class_cache: dict[tuple[str, bool], frozenset[type]] = {}
+_class_lock = threading.Lock()
+
+
+def _allowed_classes(dialect: str, table: bool = False) -> frozenset[type]:
+    """The typed sqlglot nodes the dialect's allowed function names (scalar, or table-valued when
+    `table`) parse into; built once per dialect."""
+    with _class_lock:
+        cached = _class_cache.get((dialect, table))
+        if cached is not None:
+            return cached
+        parser = sqlglot.Dialect.get_or_raise(dialect).parser_class
+        classes: set[type] = set()
+        for name in allowed_table_functions(dialect) if table else allowed_functions(dialect):
+            upper = name.upper()
+            builder = parser.FUNCTIONS.get(upper)
+            owner = getattr(builder, "__self__", None)
+            if isinstance(owner, type) and issubclass(owner, exp.Func) and upper not in parser.FUNCTION_PARSERS:
+                classes.add(owner)
+                continue
+            if builder is None and upper not in parser.FUNCTION_PARSERS:
+                continue  # parses as an anonymous call, checked by name
+            for args in _PROBE_ARGS:
+                try:
+                    tree = sqlglot.parse_one(f"SELECT {name}{args}", read=dialect)
+                except Exception:  # wrong arity or a keyword-shaped name: try the next shape
+                    continue
+                node = tree.expressions[0].unalias() if isinstance(tree, exp.Select) and tree.expressions else None
+                if isinstance(node, exp.Func) and not isinstance(node, _FREE_NAMED):
+                    classes.add(type(node))
+        result = frozenset(classes)
+        _class_cache[(dialect, table)] = result
+        return result
+
+
+_TABLE_SYNTAX_CLASSES: frozenset[type] = frozenset(
+    getattr(exp, n) for n in ("Unnest", "Explode", "GenerateSeries", "ExplodingGenerateSeries") if hasattr(exp, n)
+)
+
+
+def _function_refusal(node: exp.Func, dialect: str, policy: GuardPolicy, *, table: bool = False) -> str | None:
+    """The name of the function `node` calls when it is not allowed (in FROM when `table`), or None."""
+    names = allowed_table_functions(dialect) if table else allowed_functions(dialect)
+    if isinstance(node, _FREE_NAMED):
+        name = str(node.name).lower()
+        return None if name in names or name in policy.functions else name
+    if type(node) in (_TABLE_SYNTAX_CLASSES if table else _SYNTAX_CLASSES) or type(node) in _allowed_classes(dialect, table):
+        return None
+    spellings = [n.lower() for n in node.sql_names()]
+    if any(n in names or n in policy.functions for n in spellings):
+        return None
+    return spellings[0] if spellings else node.key
+
 
 # Quoted table names that DuckDB would treat as a file to scan ("FROM '/etc/passwd'").
 _FILE_LIKE_TABLE = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,8}(\.gz|\.zst)?$|^~")
 
+_CATALOG_SCHEMAS = {
+    "postgres": frozenset({"pg_catalog", "information_schema", "pg_toast"}),
+    "duckdb": frozenset({"pg_catalog", "information_schema"}),
+}
+_GENERIC_CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema", "performance_schema", "mysql", "sys"})
+_CATALOG_DATABASES = {"duckdb": frozenset({"system", "temp"})}
+_CATALOG_TABLE_PREFIXES = {
+    "postgres": ("pg_",),
+    "duckdb": ("duckdb_", "pragma_", "sqlite_", "pg_"),
+}
+_GENERIC_CATALOG_PREFIXES = ("pg_", "sqlite_")
 
-def _function_names(node: exp.Func) -> set[str]:
-    if isinstance(node, exp.Anonymous):
-        return {str(node.name).lower()}
-    return {name.lower() for name in node.sql_names()}
+
+def _catalog_refusal(table: exp.Table, dialect: str, ctes: set[str]) -> str | None:
+    """Why `table` is part of the system catalog, or None when it is an ordinary table."""
+    schema, database, name = table.db.lower(), table.catalog.lower(), table.name.lower()
+    if database in _CATALOG_DATABASES.get(dialect, frozenset()):
+        return f"catalog {database!r}"
+    if schema in _CATALOG_SCHEMAS.get(dialect, _GENERIC_CATALOG_SCHEMAS) or schema.startswith("pg_temp"):
+        return f"schema {schema!r}"
+    if not schema and name not in ctes and name.startswith(_CATALOG_TABLE_PREFIXES.get(dialect, _GENERIC_CATALOG_PREFIXES)):
+        return f"system view {name!r}"
+    return None
 
 
 def _syntax_message(error: Exception) -> str:
@@ -101,8 +193,13 @@ def _reject(code: str, reason: str) -> GuardVerdict:
     return GuardVerdict(ok=False, code=code, reason=reason)
 
 
-def _forbidden_node(tree: exp.Expression) -> GuardVerdict | None:
+def _catalog_hint() -> str:
+    return "system catalog access is off (GuardPolicy(allow_catalog=True) turns it on)"
+
+
+def _forbidden_node(tree: exp.Expression, dialect: str, policy: GuardPolicy) -> GuardVerdict | None:
     """The first forbidden thing anywhere in `tree`, as a rejection; None when the tree is clean."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for node in tree.walk():
         if isinstance(node, _WRITE_NODES):
             kind = str(node.this).upper() if isinstance(node, exp.Command) else node.key.upper()
@@ -116,20 +213,46 @@ def _forbidden_node(tree: exp.Expression) -> GuardVerdict | None:
         if isinstance(node, exp.Table):
             source = node.this
             if isinstance(source, exp.Func):
-                names = _function_names(source)
-                if not names & TABLE_FUNCTION_ALLOW:
-                    shown = sorted(names)[0]
+                name = _function_refusal(source, dialect, policy, table=True)
+                if name is not None:
                     return _reject(
                         "forbidden_function",
-                        f"table function {shown}() is not allowed "
-                        f"(allowed: {', '.join(sorted(TABLE_FUNCTION_ALLOW))})",
+                        f"table function {name}() is not allowed "
+                        f"(allowed in FROM: {', '.join(sorted(allowed_table_functions(dialect)))})",
                     )
-            elif isinstance(source, exp.Identifier) and source.quoted and _FILE_LIKE_TABLE.search(source.name):
-                return _reject("forbidden_function", f"table name {source.name!r} looks like a file path")
-        if isinstance(node, exp.Func):
-            for name in _function_names(node):
-                if _FORBIDDEN_FUNCTION.match(name):
-                    return _reject("forbidden_function", f"function {name}() is not allowed")
+            elif not isinstance(source, exp.Identifier):
+                shown = source.sql(dialect=dialect)[:40]
+                return _reject("forbidden_function", f"{shown} cannot stand in FROM: only tables and "
+                               f"{', '.join(sorted(allowed_table_functions(dialect)))}() can")
+            else:
+                alias = node.args.get("alias")
+                if isinstance(alias, exp.TableAlias) and alias.columns and not alias.name:
+                    # "FROM name(1)": sqlglot reads a table with column names, a database reads a call
+                    return _reject("forbidden_function", f"table function {source.name.lower()}() is not allowed "
+                                   f"(allowed in FROM: {', '.join(sorted(allowed_table_functions(dialect)))})")
+                if source.quoted and _FILE_LIKE_TABLE.search(source.name):
+                    return _reject("forbidden_function", f"table name {source.name!r} looks like a file path")
+                where = None if policy.allow_catalog else _catalog_refusal(node, dialect, ctes)
+                if where is not None:
+                    return _reject("catalog_access", f"{node.sql(dialect=dialect)} is in the {where}; {_catalog_hint()}")
+        elif isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func) and isinstance(node.this, (exp.Identifier, exp.Column)):
+            qualifier = node.this.name.lower()
+            if not (dialect == "postgres" and qualifier == "pg_catalog"):
+                called = node.expression.name or node.expression.key
+                return _reject(
+                    "forbidden_function",
+                    f"qualified function call {qualifier}.{called}() is not allowed (it may name a "
+                    f"user-defined function in schema {qualifier!r}); call a built-in function unqualified",
+                )
+        elif isinstance(node, exp.ObjectIdentifier) and node.name.lower().startswith("reg") and not policy.allow_catalog:
+            return _reject("catalog_access", f"a cast to {node.name.lower()} looks up the system catalog; {_catalog_hint()}")
+        if isinstance(node, exp.Func) and not isinstance(node.parent, exp.Table):
+            name = _function_refusal(node, dialect, policy)
+            if name is not None:
+                return _reject(
+                    "forbidden_function",
+                    f"function {name}() is not allowed: only known pure {dialect} functions may be called",
+                )
     return None
 
 
@@ -139,19 +262,25 @@ def _is_query(root: exp.Expression) -> bool:
     return isinstance(root, (exp.Select, exp.SetOperation, exp.Values, exp.Pivot))
 
 
-def check_sql(sql: str, dialect: str = "duckdb") -> GuardVerdict:
-    """Decide whether `sql` is exactly one read-only query that touches nothing outside the tables."""
+def check_sql(sql: str, dialect: str = "duckdb", policy: GuardPolicy | None = None) -> GuardVerdict:
+    """Decide whether `sql` is exactly one read-only query that touches nothing but the user's tables.
+
+    Parse time grows with the length of `sql`; callers that need a hard time limit run this in a
+    sandbox worker (`Warehouse.check`), which is killed when the limit passes.
+    """
     try:
-        return _check(sql, dialect)
+        return _check(sql, dialect, policy or DEFAULT_POLICY)
     except RecursionError:
         # sqlglot's parser and tree walks recurse once per nesting level: thousands of nested
         # parentheses (a degenerate generation, or an attack) exhaust Python's stack.
         return _reject("too_deeply_nested", "the SQL is nested too deeply to check")
 
 
-def _check(sql: str, dialect: str) -> GuardVerdict:
+def _check(sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
     if sql is None or not sql.strip().strip(";").strip():
         return _reject("empty", "no SQL given")
+    if len(sql) > policy.max_chars:
+        return _reject("too_long", f"the SQL has {len(sql):,} characters; the limit is {policy.max_chars:,}")
     try:
         parsed = sqlglot.parse(sql, read=dialect)
         # A trailing comment after the last ';' parses as a bare Semicolon node: not a statement.
@@ -163,23 +292,43 @@ def _check(sql: str, dialect: str) -> GuardVerdict:
     if len(statements) > 1:
         return _reject("multiple_statements", f"exactly one statement allowed, found {len(statements)}")
     tree = statements[0]
-    forbidden = _forbidden_node(tree)
+    forbidden = _forbidden_node(tree, dialect, policy)
     if forbidden is not None:
         return forbidden
     if not _is_query(tree):
         shown = tree.sql(dialect=dialect)[:60]
         return _reject("not_a_query", f"only SELECT queries are allowed, got {tree.key.upper()}: {shown!r}")
-    try:
-        normalised = tree.sql(dialect=dialect)
-    except Exception as error:  # sqlglot cannot render some parsed trees back; keep the input then
-        logging.getLogger(__name__).debug("cannot re-render SQL: %s", error)
-        normalised = sql.strip().rstrip(";").strip()
-    return GuardVerdict(ok=True, statement=normalised)
+    return GuardVerdict(ok=True)
 
 
-def ensure_safe(sql: str, dialect: str = "duckdb") -> str:
-    """The normalised statement, or `SqlRejected` with the verdict's code and reason."""
-    verdict = check_sql(sql, dialect)
-    if not verdict.ok:
-        raise SqlRejected(verdict.reason or "rejected", code=verdict.code or "sql_rejected")
-    return verdict.statement or sql
+def count_statements(sql: str, dialect: str) -> int:
+    """Statements in `sql`, by sqlglot's tokenizer (strings and comments cannot fool it)."""
+    from sqlglot.tokens import TokenType
+
+    tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    count, pending = 0, False
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            count += pending
+            pending = False
+        else:
+            pending = True
+    return count + pending
+
+
+def allowed_class_names(dialect: str) -> dict[str, list[str]]:
+    """The derived node tables by class name, to hand to a sandbox worker (`warm`)."""
+    return {kind: sorted(c.__name__ for c in _allowed_classes(dialect, table=kind == "table")) for kind in ("scalar", "table")}
+
+
+def warm(dialect: str, class_names: dict[str, list[str]] | None = None) -> None:
+    """Build the dialect's tables now (a sandbox worker does this before its first query); with
+    `class_names` from `allowed_class_names` in the parent, without probing the parser again."""
+    if class_names is not None:
+        with _class_lock:
+            for kind, names in class_names.items():
+                classes = frozenset(getattr(exp, n) for n in names if hasattr(exp, n))
+                _class_cache.setdefault((dialect, kind == "table"), classes)
+    _allowed_classes(dialect)
+    _allowed_classes(dialect, table=True)
+    check_sql("SELECT 1", dialect)
