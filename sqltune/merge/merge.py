@@ -37,16 +37,18 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqltune.inference.adapter import ADAPTER_META, read_meta, read_prompt_config
-from sqltune.core.errors import ConfigError, InputError, ModelError
+from sqltune.core.errors import ConfigError
 from sqltune.core.paths import atomic_write_text
-from sqltune.inference.models import QuantConfig, load_model, load_tokenizer, resolve_base
-from sqltune.prompts import PromptConfig
+from sqltune.inference.adapter import ADAPTER_META
+from sqltune.inference.models import load_model, load_tokenizer
+from sqltune.merge.check import (
+    DEFAULT_TOLERANCE, CheckSet, Comparison, ProgressFn, Tolerance, _emit, check_set, judge, reference_for, run_check,
+)
+from sqltune.merge.weights import AdapterInfo, attach, merge_into, nf4_weights, read_adapter, unmerged
 
 if TYPE_CHECKING:
     from sqltune.inference.generate import DecodeConfig
@@ -58,52 +60,6 @@ MERGE_JSON = "merge.json"
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 BASE_FORMS = ("original", "dequantized")
 DEFAULT_N_CHECK = 16
-MAX_EXAMPLES = 5  # differing answers kept per comparison
-
-ProgressFn = Callable[[dict], None]
-
-
-@dataclass
-class Tolerance:
-    """How close the saved checkpoint must stay to the unmerged adapter over the same base weights,
-    both computed in fp32. Logits differences are absolute, over every prompt position and every
-    vocabulary entry."""
-
-    logits_mean_abs: float
-    logits_max_abs: float
-    # Fraction of check questions whose greedy SQL must be identical.
-    sql_agreement: float = 1.0
-    # Scale-free guard: the difference may be at most this share of the NF4 quantisation gap
-    # (adapter on NF4 vs on the original weights). Merging into the other form's weights reads ~1.0.
-    max_gap_fraction: float = 0.5
-
-
-# MEASURED_TOLERANCE_NOTE
-DEFAULT_TOLERANCE = {
-    "bf16": Tolerance(logits_mean_abs=0.1, logits_max_abs=1.5),
-    "fp16": Tolerance(logits_mean_abs=0.02, logits_max_abs=0.3),
-}
-
-
-@dataclass
-class LogitsDiff:
-    """|a - b| over all prompt positions and vocabulary entries, and how often the top token agrees."""
-
-    max_abs: float
-    mean_abs: float
-    top1_agreement: float
-    n_positions: int
-
-
-@dataclass
-class Comparison:
-    """One model against one reference on the check questions."""
-
-    model: str  # merged_original | merged_dequantized | adapter_nf4
-    reference: str  # adapter_original | adapter_dequantized | adapter_nf4
-    sql_agreement: float | None  # fraction of questions with identical greedy SQL; None: logits only
-    logits: LogitsDiff
-    differing: list[dict] = field(default_factory=list)  # up to MAX_EXAMPLES {question, sql, reference_sql}
 
 
 @dataclass
@@ -139,317 +95,6 @@ class MergeResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-# -- the adapter folder -------------------------------------------------------------------------
-
-
-@dataclass
-class AdapterInfo:
-    """What merging needs to know about an adapter folder, read once."""
-
-    dir: Path
-    base_name: str  # as recorded or given ('default', a path, a hub id)
-    base_path: str  # resolved
-    trained_on: str  # nf4 | 16-bit | unknown
-    quant: QuantConfig
-    prompt: PromptConfig
-    peft_config: dict
-    run: dict  # run.json, {} when absent
-
-
-def read_adapter(adapter_dir: str | Path, base: str | None = None) -> AdapterInfo:
-    """Check the folder is a PEFT adapter and find its base, training quantisation and prompt settings."""
-    folder = Path(adapter_dir)
-    if not folder.is_dir():
-        raise ModelError(f"adapter folder not found: {folder}")
-    config_path = folder / "adapter_config.json"
-    if not config_path.exists():
-        raise ModelError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
-    peft_config = _read_json(config_path)
-    if not any((folder / name).exists() for name in ("adapter_model.safetensors", "adapter_model.bin")):
-        raise ModelError(f"{folder} has no adapter weights (adapter_model.safetensors)")
-    meta = read_meta(folder) or {}
-    run = _read_json(folder / "run.json") if (folder / "run.json").exists() else {}
-
-    candidates = [base] if base else [meta.get("base_model"), run.get("base_path"), peft_config.get("base_model_name_or_path")]
-    base_name, base_path = _resolve_first([c for c in candidates if c], folder)
-
-    method = meta.get("method") or run.get("method")
-    trained_on = {"qlora": "nf4", "lora": "16-bit"}.get(method or "", "unknown")
-    quant = QuantConfig()
-    if run.get("quant_config"):
-        from sqltune.core.config import from_dict
-
-        quant = from_dict(QuantConfig, run["quant_config"], f"{folder / 'run.json'}: quant_config")
-    return AdapterInfo(
-        dir=folder,
-        base_name=base_name,
-        base_path=base_path,
-        trained_on=trained_on,
-        quant=quant,
-        prompt=read_prompt_config(folder) or PromptConfig(),
-        peft_config=peft_config,
-        run=run,
-    )
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: expected a JSON object")
-    return data
-
-
-def _resolve_first(candidates: list[str], folder: Path) -> tuple[str, str]:
-    if not candidates:
-        raise ModelError(f"{folder}: no base model recorded; pass --base")
-    errors = []
-    for name in candidates:
-        try:
-            return name, resolve_base(name)
-        except ModelError as exc:
-            errors.append(str(exc))
-    if len(candidates) == 1:
-        raise ModelError(errors[0])
-    raise ModelError(f"{folder}: none of the recorded base models can be found ({'; '.join(errors)}); pass --base")
-
-
-# -- merging ------------------------------------------------------------------------------------
-
-
-def nf4_weights(nf4_model: Any) -> dict[str, Any]:
-    """The dequantised weight of every 4-bit linear layer, by module name: the numbers the model
-    computes with, in its compute dtype."""
-    import bitsandbytes as bnb
-
-    weights = {}
-    for name, module in nf4_model.named_modules():
-        if isinstance(module, bnb.nn.Linear4bit):
-            weights[name] = bnb.functional.dequantize_4bit(module.weight.data, module.weight.quant_state).detach().cpu()
-    if not weights:
-        raise ModelError("the 4-bit load has no NF4 linear layers to dequantise")
-    return weights
-
-
-def unmerged(base_path: str, adapter_dir: Path, weights: dict[str, Any] | None = None) -> Any:
-    """The fp32 base (optionally with `weights` swapped in) with the adapter attached, unmerged."""
-    import torch
-
-    model = load_model(base_path, dtype=torch.float32)
-    if weights:
-        for name, weight in weights.items():
-            target = model.get_submodule(name).weight
-            if target.shape != weight.shape:
-                raise ModelError(f"{name}: NF4 weight shape {tuple(weight.shape)} != base {tuple(target.shape)}")
-            with torch.no_grad():
-                target.copy_(weight.to(torch.float32))
-    return _attach(model, adapter_dir)
-
-
-def merge_into(base_path: str, adapter_dir: Path, dtype: Any, weights: dict[str, Any] | None = None) -> Any:
-    """Base (fp32, optionally with `weights` swapped in) + adapter, merged in fp32, rounded once to `dtype`."""
-    merged = unmerged(base_path, adapter_dir, weights).merge_and_unload(safe_merge=True)
-    return merged.to(dtype).eval()
-
-
-def _attach(model: Any, adapter_dir: Path) -> Any:
-    from peft import PeftModel
-
-    try:
-        return PeftModel.from_pretrained(model, str(adapter_dir)).eval()
-    except (RuntimeError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"adapter {adapter_dir} does not fit the base model: {first}") from None
-
-
-# -- the equivalence check ----------------------------------------------------------------------
-
-
-@dataclass
-class CheckSet:
-    questions: list[str]
-    schema: "Schema"
-    source: str
-
-
-def spread(items: list[str], n: int) -> list[str]:
-    """Up to `n` distinct items, evenly spaced over the list (not just its head)."""
-    distinct = list(dict.fromkeys(item.strip() for item in items if item and item.strip()))
-    if len(distinct) <= n:
-        return distinct
-    step = len(distinct) / n
-    return [distinct[int(i * step)] for i in range(n)]
-
-
-def check_set(adapter: AdapterInfo, questions: list[str] | None, n_check: int, schema: "Schema | str | None") -> CheckSet | None:
-    """The questions and schema of the equivalence check; None when n_check is 0."""
-    if n_check <= 0:
-        return None
-    if questions is not None:
-        source = "given"
-    else:
-        train_file = (adapter.run.get("data") or {}).get("train_file") or (adapter.run.get("train_config") or {}).get("train_file")
-        if not train_file or not Path(train_file).is_file():
-            raise ConfigError(
-                f"{adapter.dir}: no check questions (run.json names no readable training file{f', {train_file} is missing' if train_file else ''}); "
-                "pass --data FILE, or --n-check 0 to skip the equivalence check"
-            )
-        from sqltune.data import load_pairs
-
-        questions = [pair.question for pair in load_pairs(train_file)]
-        source = str(train_file)
-    picked = spread(questions, n_check)
-    if not picked:
-        raise InputError("no questions to check the merge with", source=source)
-    if schema is None:
-        schema = adapter.run.get("schema_source")
-        if not schema:
-            raise ConfigError(f"{adapter.dir}: run.json names no warehouse for the check prompts; pass --db")
-    if isinstance(schema, (str, Path)):
-        from sqltune.schema import load_schema
-
-        schema = load_schema(str(schema))
-    return CheckSet(picked, schema, source)
-
-
-class _DiffAccumulator:
-    def __init__(self) -> None:
-        self.max_abs = 0.0
-        self.sum_abs = 0.0
-        self.n_values = 0
-        self.top1_same = 0
-        self.n_positions = 0
-
-    def add(self, a: Any, b: Any) -> None:
-        diff = (a - b).abs()
-        self.max_abs = max(self.max_abs, float(diff.max()))
-        self.sum_abs += float(diff.sum(dtype=diff.dtype))
-        self.n_values += diff.numel()
-        self.top1_same += int((a.argmax(-1) == b.argmax(-1)).sum())
-        self.n_positions += a.shape[0]
-
-    def result(self) -> LogitsDiff:
-        return LogitsDiff(
-            max_abs=self.max_abs,
-            mean_abs=self.sum_abs / max(self.n_values, 1),
-            top1_agreement=self.top1_same / max(self.n_positions, 1),
-            n_positions=self.n_positions,
-        )
-
-
-def compare_logits(models: dict[str, Any], pairs: list[tuple[str, str]], prompts: list[Any]) -> dict[tuple[str, str], LogitsDiff]:
-    """Next-token logits of each (model, reference) pair over every position of the check prompts."""
-    import torch
-
-    diffs = {pair: _DiffAccumulator() for pair in pairs}
-    with torch.inference_mode():
-        for ids in prompts:
-            logits = {name: model(input_ids=ids.to(model.device)).logits[0].float().cpu() for name, model in models.items()}
-            for a, b in pairs:
-                diffs[(a, b)].add(logits[a], logits[b])
-    return {pair: acc.result() for pair, acc in diffs.items()}
-
-
-def greedy_sql(models: dict[str, Any], tokenizer: Any, check: CheckSet, prompt: PromptConfig, decode: "DecodeConfig",
-               progress: ProgressFn | None = None) -> dict[str, list[str]]:
-    """Each model's greedy SQL for the check questions."""
-    from sqltune.inference.generate import SqlModel
-
-    answers = {}
-    for name, model in models.items():
-        _emit(progress, "generate", model=name)
-        sql_model = SqlModel(model, tokenizer, check.schema, prompt, decode, label=name)
-        answers[name] = [g.sql for g in sql_model.generate(check.questions)]
-    return answers
-
-
-def sql_comparison(a: str, b: str, answers: dict[str, list[str]], questions: list[str], logits: LogitsDiff) -> Comparison:
-    same = [x == y for x, y in zip(answers[a], answers[b])]
-    differing = [
-        {"question": q, "sql": x, "reference_sql": y}
-        for q, x, y, ok in zip(questions, answers[a], answers[b], same) if not ok
-    ][:MAX_EXAMPLES]
-    return Comparison(a, b, sum(same) / len(same), logits, differing)
-
-
-def reference_for(form: str) -> str:
-    """The unmerged fp32 model computing with the same base weights as a merged form."""
-    return f"adapter_{form}"
-
-
-def trained_reference(trained_on: str) -> str:
-    """The adapter as trained: on the NF4 base (QLoRA) or on the 16-bit original weights (LoRA)."""
-    return "adapter_nf4" if trained_on == "nf4" else "adapter_original"
-
-
-def choose_form(comparisons: list[Comparison], trained_on: str) -> str:
-    """The merged form closest to the model the adapter was trained on (lower mean logits
-    difference). Unknown training: the original weights (standard LoRA)."""
-    if trained_on == "unknown":
-        return "original"
-    ref = trained_reference(trained_on)
-    scores = {c.model.removeprefix("merged_"): c.logits.mean_abs
-              for c in comparisons if c.reference == ref and c.model.startswith("merged_")}
-    return min(scores, key=scores.get)
-
-
-def judge(comparisons: list[Comparison], form: str, tolerance: Tolerance) -> list[str]:
-    """Reasons the saved form fails to reproduce its unmerged reference; empty when it passes."""
-    ref = reference_for(form)
-    c = next(c for c in comparisons if c.model == f"merged_{form}" and c.reference == ref)
-    failures = []
-    if c.logits.mean_abs > tolerance.logits_mean_abs:
-        failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} > {tolerance.logits_mean_abs:g}")
-    if c.logits.max_abs > tolerance.logits_max_abs:
-        failures.append(f"max |logits diff| vs {ref} {c.logits.max_abs:.4g} > {tolerance.logits_max_abs:g}")
-    gap = next((g.logits.mean_abs for g in comparisons if (g.model, g.reference) == ("adapter_nf4", "adapter_original")), None)
-    if gap and c.logits.mean_abs > tolerance.max_gap_fraction * gap:
-        failures.append(f"mean |logits diff| vs {ref} {c.logits.mean_abs:.4g} is over {tolerance.max_gap_fraction:g} "
-                        f"of the NF4 quantisation gap {gap:.4g}")
-    if c.sql_agreement is not None and c.sql_agreement < tolerance.sql_agreement:
-        failures.append(f"identical SQL vs {ref} {c.sql_agreement:.0%} < {tolerance.sql_agreement:.0%}")
-    return failures
-
-
-def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any, check: CheckSet, adapter: AdapterInfo,
-              base_form: str, decode: "DecodeConfig", progress: ProgressFn | None = None) -> tuple[str, list[Comparison]]:
-    """Compare the merged forms with the unmerged references; returns the form to save and the comparisons.
-
-    merged: {form: merged model in fp32 (its saved weights upcast, exactly)}; references:
-    {"adapter_original", "adapter_dequantized" (fp32, unmerged), "adapter_nf4" (as trained)}.
-    Logits for every pair (cheap), greedy SQL only for the saved form and its references.
-    """
-    from sqltune.inference.generate import SqlModel
-
-    models = {f"merged_{form}": model for form, model in merged.items()} | references
-    pairs = [(f"merged_{form}", ref) for form in merged for ref in (reference_for(form), "adapter_nf4")]
-    pairs += [("adapter_nf4", "adapter_original"), ("adapter_nf4", "adapter_dequantized")]
-    _emit(progress, "logits")
-    prompter = SqlModel(references["adapter_nf4"], tokenizer, check.schema, adapter.prompt, decode)
-    prompts = [tokenizer(prompter.prompt_for(q), return_tensors="pt", add_special_tokens=False)["input_ids"]
-               for q in check.questions]
-    logits = compare_logits(models, pairs, prompts)
-    comparisons = [Comparison(a, b, None, diff) for (a, b), diff in logits.items()]
-    chosen = base_form if base_form != "auto" else choose_form(comparisons, adapter.trained_on)
-
-    judged = (f"merged_{chosen}", reference_for(chosen))
-    served = (f"merged_{chosen}", "adapter_nf4")
-    names = dict.fromkeys(judged + served)
-    answers = greedy_sql({n: models[n] for n in names}, tokenizer, check, adapter.prompt, decode, progress)
-    by_pair = {(c.model, c.reference): i for i, c in enumerate(comparisons)}
-    for pair in (judged, served):
-        comparisons[by_pair[pair]] = sql_comparison(*pair, answers, check.questions, logits[pair])
-    return chosen, comparisons
-
-
-def _emit(progress: ProgressFn | None, stage: str, **fields: Any) -> None:
-    log.info("merge: %s %s", stage, fields or "")
-    if progress is not None:
-        progress({"event": "stage", "stage": stage, **fields})
 
 
 # -- the whole stage ----------------------------------------------------------------------------
@@ -515,7 +160,7 @@ def merge_adapter(
         references = {
             "adapter_original": unmerged(adapter.base_path, adapter.dir),
             "adapter_dequantized": unmerged(adapter.base_path, adapter.dir, weights),
-            "adapter_nf4": _attach(nf4_base, adapter.dir),
+            "adapter_nf4": attach(nf4_base, adapter.dir),
         }
         # Upcasting the rounded weights to fp32 is exact, and so is the way back before saving.
         views = {form: model.float() for form, model in merged.items()}
