@@ -24,7 +24,8 @@ from sqltune.data import referenced_tables
 from sqltune.fixtures import ensure_fixture
 from sqltune.prompts import PromptConfig, approx_token_count, make_token_counter
 from sqltune.schema import load_schema
-from sqltune.schema.prune import EmbeddingScorer, HybridScorer, LexicalScorer, embedding_model_dir, prune_schema
+from sqltune.schema.prune import prune_schema
+from sqltune.schema.relevance import EmbeddingScorer, HybridScorer, LexicalScorer, embedding_model_dir
 from sqltune.schema.render import render_schema
 
 REPO = Path(__file__).resolve().parents[1]

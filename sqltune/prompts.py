@@ -18,7 +18,8 @@ from typing import Callable
 from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
 from sqltune.schema.model import Schema
-from sqltune.schema.prune import PruneResult, Scorer, prune_schema
+from sqltune.schema.prune import PruneResult, prune_schema
+from sqltune.schema.relevance import Scorer
 from sqltune.schema.render import RenderOptions, render_schema
 
 DIALECT_NAMES = {
@@ -174,7 +175,8 @@ def prepare_questions(
 ) -> None:
     """Warm the pruning scorer for many questions at once (batched embeddings) before a loop of
     `build_messages` calls over a data set. Does nothing when the schema needs no pruning."""
-    from sqltune.schema.prune import default_scorer, schema_tokens
+    from sqltune.schema.prune import schema_tokens
+    from sqltune.schema.relevance import default_scorer
 
     counter = count_tokens or approx_token_count
     if not config.prune or schema_tokens(schema, counter, config.render_options) <= config.max_schema_tokens:

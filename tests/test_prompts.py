@@ -19,7 +19,7 @@ from sqltune.prompts import (
     schema_for_question,
 )
 from sqltune.schema import load_schema
-from sqltune.schema.prune import LexicalScorer
+from sqltune.schema.relevance import LexicalScorer
 from sqltune.schema.render import render_schema
 
 REPO = Path(__file__).resolve().parents[1]

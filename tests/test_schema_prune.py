@@ -13,14 +13,8 @@ import pytest
 from sqltune.prompts import approx_token_count
 from sqltune.schema import load_schema
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
-from sqltune.schema.prune import (
-    EmbeddingScorer,
-    LexicalScorer,
-    embedding_model_dir,
-    prune_schema,
-    split_words,
-    stem,
-)
+from sqltune.schema.prune import prune_schema
+from sqltune.schema.relevance import EmbeddingScorer, LexicalScorer, embedding_model_dir, split_words, stem
 from sqltune.schema.render import render_schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +143,7 @@ def test_scores_do_not_depend_on_hash_seed():
     """Float sums must not follow set order, which changes with PYTHONHASHSEED between processes."""
     script = (
         "from sqltune.schema import load_schema\n"
-        "from sqltune.schema.prune import LexicalScorer\n"
+        "from sqltune.schema.relevance import LexicalScorer\n"
         f"s = load_schema({str(REPO / 'schemas')!r})\n"
         "words = 'amber birch cedar delta ember fjord grove heron'.split()\n"
         "for i, t in enumerate(s.tables):\n"
