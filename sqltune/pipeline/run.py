@@ -113,16 +113,22 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
 
 
 def _attach_fixture(config: PipelineConfig, emit: Event) -> None:
-    """The recipe's fixture warehouse (built once, cached) fills the warehouse it leaves empty."""
+    """The recipe's fixture warehouse and its question corpus (built once, cached under
+    $SQLTUNE_HOME, so the job runs from any directory) fill the warehouse and pair files it leaves empty."""
     if config.fixture:
-        from sqltune.fixtures import ensure_fixture
+        from sqltune.fixtures import ensure_corpus, ensure_fixture
 
         db = str(ensure_fixture(config.fixture))
-        emit("fixture", {"kind": config.fixture, "db": db})
+        needs_corpus = not config.train.train_file or not config.eval.data
+        corpus = ensure_corpus(config.fixture) if needs_corpus else None
+        emit("fixture", {"kind": config.fixture, "db": db, **({"corpus": str(corpus)} if corpus else {})})
         config.train.db = config.train.db or db
+        if corpus is not None:
+            config.train.train_file = config.train.train_file or str(corpus / "train.jsonl")
+            config.eval.data = config.eval.data or str(corpus / "test.jsonl")
     config.eval.db = config.eval.db or config.train.db
-    if not config.train.db:
-        raise ConfigError("the recipe names no warehouse: set fixture, or train.db")
+    if not config.train.db or not config.train.train_file or not config.eval.data:
+        raise ConfigError("the recipe names no warehouse or no pairs: set fixture, or train.db, train.train_file and eval.data")
 
 
 def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict], None]) -> dict:
