@@ -172,7 +172,7 @@ def test_ensure_corpus_keeps_the_folder_of_a_process_that_finished_first(tmp_pat
         corpus.write_jsonl(target / "train.jsonl", [pair])
         return {"train.jsonl": [pair, pair]}
 
-    monkeypatch.setattr(corpus_files, "corpus_files", files_while_another_process_finishes)
+    monkeypatch.setattr(corpus_files, "pair_files", files_while_another_process_finishes)
     assert fixtures.ensure_corpus("ports") == target
     assert len(read_jsonl(target / "train.jsonl")) == 1  # the winner's file, not ours
     assert [p.name for p in target.parent.iterdir()] == [target.name]
