@@ -145,3 +145,26 @@ def test_jsonl_round_trip(tmp_path):
     line = (tmp_path / "p.jsonl").read_text()
     assert list(json.loads(line)) == ["id", "question", "sql", "difficulty", "tags", "db", "allow_empty"]
     assert load_pairs(tmp_path / "p.jsonl") == [pair]  # the corpus files read back as data.Pair
+
+
+def test_ensure_corpus_caches_harbors_pair_files():
+    """The cached corpus (what the main job reads, from any directory) equals the shipped files; the
+    large-schema set is not part of it. (Generated once into the shared cache, like the fixture;
+    tests/test_ports_corpus.py checks generation into an empty cache and the race.)"""
+    folder = fixtures.ensure_corpus("harbor")
+    assert folder.parent == fixtures.default_fixture_path("harbor").parent
+    assert sorted(p.name for p in folder.iterdir()) == ["hard.jsonl", "test.jsonl", "train.jsonl"]
+    for p in folder.iterdir():
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == hashlib.sha256((EVAL_DIR / p.name).read_bytes()).hexdigest()
+
+
+def test_corpus_fingerprint_covers_every_module_the_templates_reach():
+    """A template package importing a fixtures module outside what the corpus fingerprint hashes
+    would let a stale cached corpus be reused."""
+    import grimp
+
+    graph = grimp.build_graph("sqltune")
+    for kind, (_, package) in corpus_files._CORPUS_SOURCES.items():
+        reached = {m for m in graph.find_upstream_modules(f"sqltune.fixtures.{package}", as_package=True)
+                   if m.startswith("sqltune.fixtures.")}
+        assert reached <= {"sqltune.fixtures.corpus"}, (kind, reached)

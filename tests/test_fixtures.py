@@ -156,3 +156,20 @@ def test_spec_fingerprint_covers_every_builder_module():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
     assert len(fixtures.spec_fingerprint()) == 12
+
+
+def test_each_kind_fingerprints_every_module_its_builder_reaches():
+    """Editing a module a kind's builder imports must rename that kind's cache file."""
+    import grimp
+
+    from sqltune.fixtures import build
+
+    graph = grimp.build_graph("sqltune")
+    entry = {"harbor": {"sqltune.fixtures.harbor"}, "large": {"sqltune.fixtures.harbor", "sqltune.fixtures.large"},
+             "ports": {"sqltune.fixtures.ports"}}
+    assert set(build._SOURCES) == set(fixtures.KINDS) == set(entry)
+    for kind, (specs, modules) in build._SOURCES.items():
+        names = {m.__name__ for m in modules}
+        reached = {up for m in entry[kind] for up in graph.find_upstream_modules(m) if up.startswith("sqltune.fixtures.")}
+        assert entry[kind] | reached <= names, (kind, reached - names)
+        assert all((build.writer.SPEC_DIR / name).exists() for name in specs)

@@ -11,13 +11,15 @@ console = Console()
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Build the fixture warehouses (Harbor retail + logistics, large multi-domain schema).",
+    sub = typer.Typer(help="Build the fixture warehouses (Harbor retail + logistics, large multi-domain schema, "
+                           "ports seaport operations).",
                       no_args_is_help=True, rich_markup_mode=None)
 
     @sub.command("build")
     def build(
         path: Path = typer.Argument(..., help="DuckDB file to create."),
-        kind: str = typer.Option("harbor", "--kind", help="harbor (28 tables) or large (harbor + ~400 sparse tables)."),
+        kind: str = typer.Option("harbor", "--kind", help="harbor (28 tables), large (harbor + ~400 sparse tables) "
+                                 "or ports (seaport operations, 17 tables)."),
         seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives identical content."),
         force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
     ) -> None:
@@ -30,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("path")
     def path_cmd(
-        kind: str = typer.Option("harbor", "--kind", help="harbor or large."),
+        kind: str = typer.Option("harbor", "--kind", help="harbor, large or ports."),
         seed: int = typer.Option(0, "--seed"),
         build_missing: bool = typer.Option(False, "--ensure", help="Build the cached file if it is missing."),
     ) -> None:
@@ -42,15 +44,21 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("corpus")
     def corpus_cmd(
-        out: Path = typer.Option(None, "--out", help="Output folder (default: the repository's eval/)."),
+        out: Path = typer.Option(None, "--out", help="Output folder (default: the repository's eval/; eval/ports/ for ports)."),
         seed: int = typer.Option(0, "--seed", help="Template sampling seed (the shipped files use 0)."),
+        kind: str = typer.Option("harbor", "--kind",
+                                 help="harbor (eval/*.jsonl, with the large-schema questions) or ports (eval/ports/)."),
     ) -> None:
-        """Regenerate the Harbor question/SQL corpus (train, test, hard) and the large-schema questions."""
+        """Regenerate a fixture's question/SQL corpus: Harbor's (train, test, hard) and the large-schema
+        questions, or the ports warehouse's (train, test)."""
         from sqltune.fixtures.corpus_files import generate_corpus
 
-        counts = generate_corpus(out, seed=seed)
-        console.print(f"wrote {counts.train} train, {counts.test} test (incl. {counts.hard} hard), "
-                      f"{counts.large} large-schema pairs")
+        counts = generate_corpus(out, seed=seed, kind=kind)
+        if kind == "harbor":
+            console.print(f"wrote {counts.train} train, {counts.test} test (incl. {counts.hard} hard), "
+                          f"{counts.large} large-schema pairs")
+        else:
+            console.print(f"wrote {counts.train} train, {counts.test} test {kind} pairs")
         for name, digest in counts.files.items():
             console.print(f"  {name}  sha256 {digest[:16]}", highlight=False)
 
