@@ -66,10 +66,11 @@ def test_adapter_loads_with_plain_peft(trained_adapter, default_checkpoint):
 
 def test_eval_writes_three_report_forms(trained_adapter, harbor, tmp_path):
     from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
+    from sqltune.inference.generate import DecodeConfig
 
     adapter = str(trained_adapter.adapter_dir)
     forms = [ModelForm("prompt-only", prompt_source=adapter), ModelForm("adapter", adapter=adapter, quantized=True)]
-    config = EvalConfig(data="eval/test.jsonl", db=str(harbor), limit=6, batch_size=6, max_new_tokens=64)
+    config = EvalConfig(data="eval/test.jsonl", db=str(harbor), limit=6, decode=DecodeConfig(max_new_tokens=64, batch_size=6))
     reports, paths = evaluate_forms(forms, config, out_dir=tmp_path / "report")
     assert [r.label for r in reports] == ["prompt-only", "adapter"]
     assert all(r.n == 6 and 0.0 <= r.execution_accuracy <= 1.0 for r in reports)

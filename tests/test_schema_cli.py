@@ -31,9 +31,9 @@ def test_show_ddl_summary_text_and_json(capsys):
 
 
 def test_show_duckdb_with_question_prunes(tmp_path, capsys, monkeypatch):
-    import sqltune.schema.prune as prune
+    import sqltune.schema.relevance as relevance
 
-    monkeypatch.setattr(prune, "_DEFAULT_SCORER", prune.LexicalScorer())  # keep the test fast
+    monkeypatch.setattr(relevance, "_DEFAULT_SCORER", relevance.LexicalScorer())  # keep the test fast
     path = tmp_path / "w.duckdb"
     con = duckdb.connect(str(path))
     for i in range(12):
