@@ -1,11 +1,13 @@
-"""Question/SQL pairs, the one `Pair` type every stage passes: load (JSONL/CSV), validate against a
+"""Question/SQL pairs, the one `Pair` type every stage passes: load (JSONL, JSON array, CSV), validate against a
 warehouse, split, content hashes, write."""
 
-from sqltune.data.pairs import Pair, content_hash, load_pairs, normalize_question, pair_id, pairs_dataset, write_pairs
+from sqltune.data.pairs import (
+    Pair, content_hash, load_pairs, normalize_question, numbered_pairs, pair_id, pairs_dataset, write_pairs,
+)
 from sqltune.data.split import Split, split_pairs, write_split
 from sqltune.data.validate import Problem, ValidationReport, referenced_tables, validate_pairs
 
 __all__ = [
-    "Pair", "Problem", "Split", "ValidationReport", "content_hash", "load_pairs", "normalize_question",
+    "Pair", "Problem", "Split", "ValidationReport", "content_hash", "load_pairs", "normalize_question", "numbered_pairs",
     "pair_id", "pairs_dataset", "referenced_tables", "split_pairs", "validate_pairs", "write_pairs", "write_split",
 ]
