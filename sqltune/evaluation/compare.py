@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+import itertools
 import logging
 import math
 import re
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 _ORDER_RULES = ("auto", "ignore", "strict")
 _DUPLICATE_RULES = ("multiset", "set")
 _COLUMN_RULES = ("strict", "match_by_name_then_permute")
+_COLUMN_SET_RULES = ("strict", "subset")
+DEFAULT_MAX_ROWS = 10_000
 _MAX_PERMUTATIONS = 720  # 6! column orders at most, after pruning by column contents
 _MAX_GREEDY_ROWS = 500  # rows alike but for numbers, paired one by one (quadratic) up to this many
 
@@ -48,17 +51,27 @@ class MatchRules:
     column_order: str = setting("match_by_name_then_permute", choices=_COLUMN_RULES, flag="--column-order",
                                 help="Columns matched by name, else permuted; strict: compared by position.")
     abs_tolerance: float = setting(1e-9, flag="--abs-tolerance", help="Absolute tolerance for floats, so 0.0 vs 1e-12 counts as equal.", min=0.0)
+    columns: str = setting("strict", choices=_COLUMN_SET_RULES, flag="--columns",
+                           help="strict: the prediction returns gold's columns; subset (defog sql-eval): it may return more, "
+                                "if every gold column is among them with the same values; a gold SELECT {a, b} then accepts "
+                                "any non-empty subset of a, b.")
+    max_rows: int = setting(DEFAULT_MAX_ROWS, flag="--max-rows", min=1,
+                            help="Rows fetched per query. When gold and prediction both reach it the verdict is "
+                                 "'undecided at the row cap' and counts as wrong: raise it to decide.")
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("order", self.order, _ORDER_RULES),
             ("duplicates", self.duplicates, _DUPLICATE_RULES),
             ("column_order", self.column_order, _COLUMN_RULES),
+            ("columns", self.columns, _COLUMN_SET_RULES),
         ):
             if value not in allowed:
                 raise ConfigError(f"match rule {name}={value!r}: expected one of {', '.join(allowed)}")
         if self.float_tolerance < 0 or self.abs_tolerance < 0:
             raise ConfigError("match rule tolerances must be >= 0")
+        if self.max_rows < 1:
+            raise ConfigError("match rule max_rows must be >= 1")
 
     def describe(self) -> str:
         order = {
@@ -68,9 +81,12 @@ class MatchRules:
         }[self.order]
         rows = "rows as multisets" if self.duplicates == "multiset" else "rows as sets (duplicates dropped)"
         columns = "columns by position" if self.column_order == "strict" else "columns matched by name, else permuted"
+        if self.columns == "subset":
+            columns += "; extra predicted columns allowed (sql-eval subset rule, duplicates dropped)"
         return (
             f"execution match: {rows}; {order}; floats rel_tol={self.float_tolerance:g}; "
-            f"{columns}; NULL equals NULL"
+            f"{columns}; NULL equals NULL; any listed gold query may match; "
+            f"results cut at {self.max_rows} rows (both cut: undecided, counted wrong)"
         )
 
 
@@ -78,6 +94,50 @@ class MatchRules:
 class MatchVerdict:
     match: bool
     reason: str  # why "different", or which alignment made them "same"
+    undecided: bool = False  # both results were cut at the row cap: nothing can be said
+
+
+UNDECIDED_REASON = "undecided at the row cap"
+
+
+def gold_variants(gold_sql: str, rules: MatchRules = MatchRules()) -> list[str]:
+    """The gold queries `gold_sql` stands for. Under the subset rule, as in defog sql-eval: each
+    ';'-separated query is an alternative, and the first `{a, b, ...}` in one stands for every
+    non-empty subset of the listed columns (with `GROUP BY {}` given the same columns)."""
+    if rules.columns != "subset":
+        return [gold_sql]
+    variants: list[str] = []
+    for query in _split_statements(gold_sql):
+        start = query.find("{")
+        end = query.find("}", start + 1) if start >= 0 else -1
+        inner = query[start + 1:end] if end > start >= 0 else ""
+        if not inner.strip() or any(c in inner for c in ":'\""):  # no braces, or a struct literal
+            variants.append(query)
+            continue
+        options = [o.strip() for o in inner.split(",") if o.strip()]
+        left, right = query[:start], query[end + 1:]
+        for size in range(1, len(options) + 1):
+            for combination in itertools.combinations(options, size):
+                columns = ", ".join(combination)
+                variants.append(left + columns + right.replace("GROUP BY {}", f"GROUP BY {columns}"))
+    return variants or [gold_sql]
+
+
+def _split_statements(sql: str) -> list[str]:
+    """`sql` split at semicolons outside quotes, blank parts dropped."""
+    parts, current, quote = [], [], None
+    for char in sql:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == ";":
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -360,12 +420,63 @@ def execution_match(
         return MatchVerdict(False, f"gold query failed ({gold.error_kind}): {gold.error}")
     if not pred.ok:
         return MatchVerdict(False, f"prediction failed ({pred.error_kind}): {pred.error}")
-    if len(gold.columns) != len(pred.columns):
+    wider = rules.columns == "subset" and len(pred.columns) > len(gold.columns)
+    if len(gold.columns) != len(pred.columns) and not wider:
         return MatchVerdict(False, f"column count differs: gold {len(gold.columns)} vs predicted {len(pred.columns)}")
+    if gold.truncated and pred.truncated:
+        return MatchVerdict(False, f"{UNDECIDED_REASON}: both results have more than {len(gold.rows)} rows; "
+                                   "raise --max-rows to compare them", undecided=True)
     if gold.truncated != pred.truncated:
         return MatchVerdict(False, "row count differs: only one result was cut at the row cap")
     gold_rows = [tuple(_canon(c) for c in r) for r in gold.rows]
     pred_rows = [tuple(_canon(c) for c in r) for r in pred.rows]
+    if wider:
+        return _subset_match(gold, gold_rows, pred_rows, gold_sql=gold_sql, rules=rules, dialect=dialect)
+    verdict = _same_width_match(gold, pred, gold_rows, pred_rows, gold_sql=gold_sql, rules=rules, dialect=dialect)
+    if not verdict.match and rules.columns == "subset":
+        subset = _subset_match(gold, gold_rows, pred_rows, gold_sql=gold_sql, rules=rules, dialect=dialect)
+        if subset.match:
+            return subset
+    return verdict
+
+
+def _subset_match(gold: ExecutionResult, gold_rows: list[tuple], pred_rows: list[tuple], *, gold_sql: str,
+                  rules: MatchRules, dialect: str) -> MatchVerdict:
+    """defog sql-eval's `subset_df`: every gold column, in turn, takes the first unused predicted
+    column holding the same values (sorted, so the row counts must agree); the predicted rows cut
+    to those columns must then equal gold's, duplicates dropped. An empty gold never matches."""
+    if not gold_rows:
+        return MatchVerdict(False, "gold result is empty: extra predicted columns cannot be checked against it")
+    if len(gold_rows) != len(pred_rows):
+        return MatchVerdict(False, f"row count differs: gold {len(gold_rows)} vs predicted {len(pred_rows)}")
+    width = len(pred_rows[0])
+    unused = list(range(width))
+    chosen: list[int] = []
+    for j in range(len(gold_rows[0])):
+        gold_column = sorted((r[j] for r in gold_rows), key=_sort_key)
+        hit = next((k for k in unused if all(
+            _cells_equal(a, b, rules) for a, b in zip(gold_column, sorted((r[k] for r in pred_rows), key=_sort_key))
+        )), None)
+        if hit is None:
+            name = gold.columns[j] if j < len(gold.columns) else str(j + 1)
+            return MatchVerdict(False, f"gold column {name!r} has no predicted column with the same values")
+        unused.remove(hit)
+        chosen.append(hit)
+    gold_set = _dedupe(gold_rows)
+    pred_set = _dedupe([tuple(r[k] for k in chosen) for r in pred_rows])
+    if len(gold_set) != len(pred_set):
+        return MatchVerdict(False, f"distinct row count differs on gold's columns: gold {len(gold_set)} vs predicted {len(pred_set)}")
+    ordered = rules.order == "strict" or (rules.order == "auto" and gold_is_ordered(gold_sql, dialect))
+    reason = _compare_ordered(gold_set, pred_set, rules) if ordered else _compare_unordered(gold_set, pred_set, rules)
+    if reason is not None:
+        return MatchVerdict(False, f"{reason} (on the predicted columns matching gold's)")
+    extra = width - len(chosen)
+    return MatchVerdict(True, f"same on gold's {len(chosen)} column(s), {extra} extra predicted column(s) "
+                              f"(subset rule), {len(gold_set)} distinct rows")
+
+
+def _same_width_match(gold: ExecutionResult, pred: ExecutionResult, gold_rows: list[tuple], pred_rows: list[tuple], *,
+                      gold_sql: str, rules: MatchRules, dialect: str) -> MatchVerdict:
     if rules.duplicates == "set":
         gold_rows, pred_rows = _dedupe(gold_rows), _dedupe(pred_rows)
     if len(gold_rows) != len(pred_rows):
@@ -380,8 +491,7 @@ def execution_match(
         else:
             reason = _compare_unordered(gold_rows, aligned, rules)
         if reason is None:
-            note = " (both cut at the row cap)" if gold.truncated else ""
-            return MatchVerdict(True, f"same: {len(gold_rows)} rows, {how}, {'ordered' if ordered else 'unordered'}{note}")
+            return MatchVerdict(True, f"same: {len(gold_rows)} rows, {how}, {'ordered' if ordered else 'unordered'}")
         first_reason = first_reason or f"{reason} ({how})"
     return MatchVerdict(False, first_reason or "different")
 

@@ -1,0 +1,250 @@
+"""Exact match as Spider's evaluator defines it: two queries match when their clause components
+match, compared as sets, with values masked and aliases resolved.
+
+Spider (Yu et al., 2018; `evaluation.py`) parses a query into components and calls two queries an
+exact match when every component agrees:
+
+- SELECT: the select items as a multiset (order of columns ignored; a top-level DISTINCT is not
+  compared, DISTINCT inside an aggregate is);
+- FROM: the tables as a multiset (JOIN ... ON conditions are not compared, as in Spider);
+- WHERE and HAVING: the conditions as a multiset plus the set of AND/OR connectors, every
+  literal masked (`age > 30` equals `age > 40`);
+- GROUP BY: the keys as a set; ORDER BY: the keys in order with their direction; LIMIT: present
+  or not (its value masked);
+- INTERSECT / UNION / EXCEPT and nested subqueries: compared recursively;
+- keywords used (where, group, having, order, limit, or, not, in, like, set operations).
+
+Table aliases resolve to table names (`T1.name` is `singer.name`), unqualified columns to the one
+table in scope that has them (with a schema, or when one table is in scope), output aliases and
+positions in GROUP BY / ORDER BY to the select item they name. This is computed over sqlglot
+ASTs, so it reads any SQL sqlglot parses, where Spider's own parser reads a subset of SQLite.
+"""
+
+from __future__ import annotations
+
+from sqltune.schema.model import Schema
+
+MASK = "value"
+_Components = tuple
+
+
+class _Scope:
+    """The sources a SELECT can name: alias -> identity (a table name, or a subquery's components)."""
+
+    def __init__(self, parent: "_Scope | None", schema: Schema | None):
+        self.parent = parent
+        self.schema = schema
+        self.aliases: dict[str, str] = {}
+        self.tables: list[str] = []  # real tables, for resolving unqualified columns
+
+    def source(self, qualifier: str) -> str | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if qualifier in scope.aliases:
+                return scope.aliases[qualifier]
+            scope = scope.parent
+        return None
+
+    def owner(self, column: str) -> str | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if self.schema is not None:
+                owners = [t for t in scope.tables if (table := self.schema.table(t)) is not None and table.column(column)]
+                if len(owners) == 1:
+                    return owners[0]
+                if owners:
+                    return None
+            elif len(scope.aliases) == 1:
+                return next(iter(scope.aliases.values()))
+            if scope.aliases:
+                return None  # the innermost scope with sources decides
+            scope = scope.parent
+        return None
+
+
+def spider_components(sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> _Components | None:
+    """The comparable components of `sql` (nested tuples), None when it does not parse."""
+    import sqlglot
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except Exception:  # sqlglot raises several error types; any means "cannot read"
+        return None
+    if tree is None:
+        return None
+    try:
+        return _Reader(dialect, schema).query(tree, None, {})
+    except RecursionError:
+        return None
+
+
+def spider_exact_match(gold_sql: str, pred_sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> bool:
+    """Whether `pred_sql` matches `gold_sql` component by component (see the module docstring);
+    a prediction that does not parse never matches."""
+    gold = spider_components(gold_sql, dialect=dialect, schema=schema)
+    if gold is None:
+        return False
+    pred = spider_components(pred_sql, dialect=dialect, schema=schema)
+    return pred is not None and pred == gold
+
+
+class _Reader:
+    def __init__(self, dialect: str, schema: Schema | None):
+        self.dialect = dialect
+        self.schema = schema
+
+    # -- queries ------------------------------------------------------------------------------------
+    def query(self, node, outer: _Scope | None, ctes: dict[str, str]) -> _Components:
+        from sqlglot import exp
+
+        while isinstance(node, (exp.Subquery, exp.Paren)):
+            node = node.this
+        ctes = dict(ctes)
+        with_ = node.args.get("with_") or node.args.get("with")
+        if with_ is not None:
+            for cte in with_.expressions:
+                ctes[cte.alias_or_name.lower()] = "cte" + repr(self.query(cte.this, outer, ctes))
+        if isinstance(node, exp.SetOperation):
+            kind = type(node).__name__.lower()
+            left = self.query(node.this, outer, ctes)
+            right = self.query(node.expression, outer, ctes)
+            order = self._order(node, None, outer, {}, [])
+            return ("iuen", kind, bool(node.args.get("distinct", True)), left, right, order, node.args.get("limit") is not None)
+        if not isinstance(node, exp.Select):
+            return ("other", node.sql(dialect=self.dialect, normalize=True, comments=False).lower())
+        return self._select(node, outer, ctes)
+
+    def _select(self, select, outer: _Scope | None, ctes: dict[str, str]) -> _Components:
+        from sqlglot import exp
+
+        scope = _Scope(outer, self.schema)
+        from_ = select.args.get("from_") or select.args.get("from")
+        sources = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+        units = []
+        for source in sources:
+            if isinstance(source, exp.Table):
+                name = source.name.lower()
+                identity = ctes.get(name, name)
+                if name not in ctes:
+                    scope.tables.append(name)
+            elif isinstance(source, exp.Subquery):
+                identity = "sql" + repr(self.query(source.this, outer, ctes))
+            else:
+                identity = self._expr(source, scope, ctes)
+            units.append(identity)
+            scope.aliases[(source.alias_or_name or identity).lower()] = identity
+        items = [self._expr(e.unalias() if isinstance(e, exp.Alias) else e, scope, ctes) for e in select.expressions]
+        named = {e.alias.lower(): text for e, text in zip(select.expressions, items) if isinstance(e, exp.Alias)}
+        where = select.args.get("where")
+        having = select.args.get("having")
+        group = select.args.get("group")
+        group_keys = tuple(sorted({self._key(g, scope, ctes, named, items) for g in group.expressions})) if group else ()
+        where_parts = self._conditions(where.this, scope, ctes) if where is not None else ((), ())
+        having_parts = self._conditions(having.this, scope, ctes) if having is not None else ((), ())
+        order = self._order(select, scope, outer, named, items, ctes)
+        limit = select.args.get("limit") is not None
+        keywords = set()
+        for word, present in (("where", where), ("group", group), ("having", having), ("order", order), ("limit", limit)):
+            if present:
+                keywords.add(word)
+        if where is not None:
+            keywords |= {w for w, kind in (("not", exp.Not), ("in", exp.In), ("like", exp.Like)) if where.find(kind)}
+            if "or" in where_parts[1]:
+                keywords.add("or")
+        return ("select", tuple(sorted(units)), tuple(sorted(items)), where_parts, group_keys, having_parts, order, limit,
+                tuple(sorted(keywords)))
+
+    def _order(self, node, scope: _Scope | None, outer: _Scope | None, named: dict, items: list, ctes: dict | None = None) -> tuple:
+        order = node.args.get("order")
+        if order is None:
+            return ()
+        scope = scope or _Scope(outer, self.schema)
+        return tuple((self._key(o.this, scope, ctes or {}, named, items), bool(o.args.get("desc"))) for o in order.expressions)
+
+    def _key(self, node, scope: _Scope, ctes: dict, named: dict, items: list) -> str:
+        """A GROUP BY / ORDER BY term: a position or an output alias names a select item."""
+        from sqlglot import exp
+
+        if isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit() and 0 < int(node.name) <= len(items):
+            return items[int(node.name) - 1]
+        if isinstance(node, exp.Column) and not node.table and node.name.lower() in named:
+            owner = scope.owner(node.name.lower()) if self.schema is not None else None
+            if owner is None:  # not a real column of a table in scope: the output alias
+                return named[node.name.lower()]
+        return self._expr(node, scope, ctes)
+
+    def _conditions(self, node, scope: _Scope, ctes: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """WHERE/HAVING as (conditions as a sorted multiset, the connectors used)."""
+        from sqlglot import exp
+
+        conditions: list[str] = []
+        connectors: set[str] = set()
+
+        def walk(n) -> None:
+            if isinstance(n, exp.Paren) and isinstance(n.this, exp.Connector):
+                walk(n.this)
+            elif isinstance(n, exp.And):
+                connectors.add("and")
+                walk(n.this)
+                walk(n.expression)
+            elif isinstance(n, exp.Or):
+                connectors.add("or")
+                walk(n.this)
+                walk(n.expression)
+            else:
+                conditions.append(self._expr(n, scope, ctes))
+
+        walk(node)
+        return tuple(sorted(conditions)), tuple(sorted(connectors))
+
+    # -- expressions ----------------------------------------------------------------------------------
+    def _expr(self, node, scope: _Scope, ctes: dict) -> str:
+        """`node` as text: columns resolved to table.column, literals masked, subqueries replaced by
+        their components."""
+        from sqlglot import exp
+
+        root = exp.Paren(this=node.copy())
+        replacements = []
+
+        def visit(n) -> None:
+            if n is not root and isinstance(n, (exp.Subquery, exp.Select, exp.SetOperation)):
+                replacements.append((n, "(" + repr(self.query(n, scope, ctes)) + ")"))
+                return
+            if isinstance(n, exp.Column) and not isinstance(n.this, exp.Star):
+                replacements.append((n, MASK if self._quoted_value(n, scope) else self._column(n, scope)))
+                return
+            if isinstance(n, exp.Literal) or isinstance(n, exp.Neg) and isinstance(n.this, exp.Literal):
+                replacements.append((n, MASK))
+                return
+            if isinstance(n, exp.In) and n.args.get("expressions") and all(
+                isinstance(e, (exp.Literal, exp.Neg)) for e in n.args["expressions"]
+            ):
+                n.set("expressions", [exp.var(MASK)])
+            for child in list(n.iter_expressions()):
+                visit(child)
+
+        visit(root)
+        for target, text in replacements:
+            target.replace(exp.var(text))
+        return root.this.sql(dialect=self.dialect, normalize=True, comments=False).lower()
+
+    def _quoted_value(self, column, scope: _Scope) -> bool:
+        """A double-quoted name compared against (`country = "France"`): SQLite, and so Spider, reads
+        it as a string when no column has that name."""
+        from sqlglot import exp
+
+        parent = column.parent
+        return (
+            column.this.quoted and not column.table and column.arg_key != "this"
+            and isinstance(parent, (exp.Predicate, exp.In))
+            and (self.schema is None or scope.owner(column.name.lower()) is None)
+        )
+
+    def _column(self, column, scope: _Scope) -> str:
+        name = column.name.lower()
+        if column.table:
+            qualifier = column.table.lower()
+            return f"{scope.source(qualifier) or qualifier}.{name}"
+        owner = scope.owner(name)
+        return f"{owner}.{name}" if owner else name
+
