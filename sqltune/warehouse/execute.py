@@ -93,6 +93,23 @@ def _is_url(source: str) -> bool:
     return "://" in source
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_path(text: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, or a path whose header says SQLite; None otherwise."""
+    if text.startswith("sqlite:///"):
+        return Path(text[len("sqlite:///"):].split("?", 1)[0])
+    if _is_url(text):
+        return None
+    path = Path(text)
+    try:
+        with path.open("rb") as handle:
+            return path if handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER else None
+    except OSError:
+        return None
+
+
 def _env_opt_in() -> bool:
     return os.environ.get("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "").strip().lower() in ("1", "true", "yes")
 
@@ -126,7 +143,8 @@ class Warehouse:
         allow_privileged_role: bool = False,
         connect_timeout_s: float = 10.0,
     ) -> "Warehouse":
-        """A DuckDB file path (or ``duckdb:///path``) or a PostgreSQL SQLAlchemy URL.
+        """A DuckDB file path (or ``duckdb:///path``), a SQLite file (or ``sqlite:///path``) or a
+        PostgreSQL SQLAlchemy URL.
 
         `memory_limit` caps what one query may add to its worker process; `processes` is the
         number of queries that can run at once (more callers wait for a free worker).
@@ -136,10 +154,16 @@ class Warehouse:
         text = str(source)
         if text.startswith("duckdb:///"):
             text = text[len("duckdb:///"):]
+        sqlite_path = _sqlite_path(text)
         common = dict(
             timeout_s=timeout_s, max_rows=max_rows, guard=guard, policy=policy or DEFAULT_POLICY,
             memory_bytes=parse_memory(memory_limit), processes=processes,
         )
+        if sqlite_path is not None:
+            return _SQLiteWarehouse(sqlite_path, **common)
+        if not _is_url(text) and Path(text).is_dir():
+            raise SchemaSourceError(text, "is a folder, not a database file; a folder of databases (one per row's `db`) "
+                                          "is read by `sqltune eval score --db FOLDER`")
         if _is_url(text):
             return _PostgresWarehouse(
                 text, allow_privileged_role=allow_privileged_role or _env_opt_in(),
@@ -238,6 +262,29 @@ class _DuckDBWarehouse(Warehouse):
         return _qualified_names(self._internal_rows(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = current_database()"
         ))
+
+
+# -- SQLite --------------------------------------------------------------------------------------
+class _SQLiteWarehouse(Warehouse):
+    """A SQLite file (Spider's and BIRD's databases), opened read-only in each sandbox worker."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, memory_bytes: int, processes: int, **common):
+        if not path.is_file():
+            raise SchemaSourceError(str(path), "no such SQLite file")
+        super().__init__(str(path), **common)
+        try:
+            self._pool = SandboxPool(
+                backend="sqlite", dialect=self.dialect, policy=self.policy, processes=processes,
+                memory_bytes=memory_bytes, path=str(path.resolve()),
+            )
+        except SandboxUnavailable as error:
+            raise SchemaSourceError(str(path), str(error).splitlines()[0]) from error
+
+    def table_names(self) -> set[str]:
+        rows = self._internal_rows("SELECT 'main', name FROM sqlite_master WHERE type IN ('table', 'view')")
+        return _qualified_names(rows)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------

@@ -303,6 +303,60 @@ class _Postgres:
         return isinstance(error, self.psycopg2.Error)
 
 
+class _SQLite:
+    """A SQLite file opened read-only (URI mode=ro), with an authorizer that allows reading only."""
+
+    def __init__(self, config: dict):
+        import sqlite3
+        from urllib.parse import quote
+
+        self.sqlite3 = sqlite3
+        self.connection = sqlite3.connect(
+            f"file:{quote(config['path'])}?mode=ro", uri=True, check_same_thread=False, isolation_level=None,
+        )
+        allowed = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, getattr(sqlite3, "SQLITE_RECURSIVE", 33)}
+
+        def authorize(action, *_):
+            return sqlite3.SQLITE_OK if action in allowed else sqlite3.SQLITE_DENY
+
+        self.connection.set_authorizer(authorize)
+
+    def preflight(self, sql: str, guarded: bool) -> None:
+        if not self.sqlite3.complete_statement(sql.rstrip().rstrip(";") + ";"):
+            raise _Refused("syntax", "incomplete SQL statement")
+
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+        supervisor.arm(timeout_s, self.connection.interrupt)
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(sql)
+            columns = [d[0] for d in (cursor.description or [])]
+            rows = cursor.fetchmany(max_rows + 1) if columns else []
+            return columns, rows
+        finally:
+            supervisor.disarm()
+            cursor.close()
+
+    def error_kind(self, error: BaseException) -> str:
+        message = str(error).lower()
+        if "interrupted" in message:
+            return "timeout"
+        if message.startswith("no such table"):
+            return "unknown_table"
+        if message.startswith("no such column"):
+            return "unknown_column"
+        if "syntax error" in message or message.startswith(("near ", "incomplete input", "unrecognized token")):
+            return "syntax"
+        if "not authorized" in message or "readonly" in message or "one statement at a time" in message:
+            return "rejected"
+        if "out of memory" in message:
+            return "memory"
+        return "runtime"
+
+    def handles(self, error: BaseException) -> bool:
+        return isinstance(error, self.sqlite3.Error)
+
+
 class _GuardOnly:
     def preflight(self, sql: str, guarded: bool) -> None:
         pass
@@ -328,7 +382,8 @@ class Worker:
         self.max_result_bytes = config["max_result_bytes"]
         warm(self.dialect, config.get("guard_classes"))
         backend = config["backend"]
-        self.backend = _DuckDB(config) if backend == "duckdb" else _Postgres(config) if backend == "postgres" else _GuardOnly()
+        backends = {"duckdb": _DuckDB, "postgres": _Postgres, "sqlite": _SQLite}
+        self.backend = backends[backend](config) if backend in backends else _GuardOnly()
         self.supervisor = _Supervisor()
         self.supervisor.start()
 
