@@ -113,7 +113,7 @@ def test_join_keys_are_compared_after_resolving_aliases():
 
 def test_join_keys_only_count_when_the_tables_are_the_same():
     pred = "SELECT c.name FROM payments o JOIN customers c ON o.id = c.id WHERE o.status = 'paid'"
-    assert category(GOLD_JOIN, pred) == "wrong_rows"
+    assert category(GOLD_JOIN, pred) == "wrong_table"
 
 
 def test_join_pairs_resolve_aliases_using_and_scopes():

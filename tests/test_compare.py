@@ -178,7 +178,14 @@ def test_failed_queries_never_match():
 
 def test_truncation_must_agree():
     assert not same(res(BASE, truncated=True), res(BASE))
-    assert same(res(BASE, truncated=True), res(BASE, truncated=True))
+
+
+def test_both_cut_at_the_cap_is_undecided_and_counts_wrong():
+    verdict = execution_match(res(BASE, truncated=True), res(BASE, truncated=True), gold_sql=UNORDERED)
+    assert not verdict.match and verdict.undecided and "undecided at the row cap" in verdict.reason
+    assert "--max-rows" in verdict.reason
+    other = execution_match(res(BASE, truncated=True), res(BASE), gold_sql=UNORDERED)
+    assert not other.match and not other.undecided
 
 
 def test_empty_results_match():

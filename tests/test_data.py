@@ -74,7 +74,9 @@ def test_load_jsonl_fields_ids_and_blank_lines(tmp_path):
         ('["question", "sql"]', "expected a JSON object"),
         ('{"question": "q", "sql": "SELECT 1", "tags": "x"}', None),  # a string of tags is accepted
         ('{"question": "q", "sql": "SELECT 1", "tags": [1]}', "'tags' must be a list"),
-        ('{"question": "q", "sql": ["SELECT 1"]}', "'sql' must be a string"),
+        ('{"question": "q", "sql": ["SELECT 1"]}', None),  # several golds: a list
+        ('{"question": "q", "sql": [1]}', "'sql' must be a string or a list of strings"),
+        ('{"question": "q", "sql": "SELECT 1", "alt_sql": 3}', "'alt_sql' must be a string or a list of strings"),
         ('{"question": "q", "sql": "SELECT 1", "allow_empty": "maybe"}', "allow_empty"),
         ('{"id": "a", "question": "other", "sql": "SELECT 2"}', "duplicate id 'a' (first on line 1)"),
     ],
@@ -114,7 +116,7 @@ def test_bad_csv_record_names_its_first_line(tmp_path):
     path.write_text('question,sql\nq1,SELECT 1\n"q2\nspans lines",SELECT 2\nq3,\n')
     with pytest.raises(InputError, match=r"p\.csv:5: missing or empty 'sql'"):
         load_pairs(path)
-    (tmp_path / "h.csv").write_text("prompt,query\na,b\n")
+    (tmp_path / "h.csv").write_text("prompt,statement\na,b\n")
     with pytest.raises(InputError, match=r"h\.csv:1: CSV header lacks column\(s\) question, sql"):
         load_pairs(tmp_path / "h.csv")
 

@@ -19,7 +19,7 @@ def result(id: str, match: bool, *, category: str = "wrong_rows", difficulty: st
     return QuestionResult(
         id=id, question=question or f"How many {id}?", gold_sql=f"SELECT count(*) FROM {id}",
         pred_sql=f"SELECT count(*) FROM {id}" if match else "SELECT 1 WHERE 'a' < 'b'",
-        difficulty=difficulty, tags=("count",), executable=True, execution_match=match, exact_match=match,
+        difficulty=difficulty, tags=("count",), executable=True, execution_match=match, exact_match_normalized=match, exact_match_spider=match,
         raw_match=match, category=None if match else category, reason="same" if match else "row 1 differs",
         gold_rows=1, pred_rows=1, gold_elapsed_s=0.01, pred_elapsed_s=0.02, latency_s=0.4,
     )
@@ -61,7 +61,7 @@ def test_markdown_has_the_harbor_table_and_breakdowns(reports):
     assert "| Metric | prompt-only | adapter |" in text
     assert "| Execution accuracy | 25.0% | 75.0% |" in text
     assert "| Executable rate | 100.0% | 100.0% |" in text
-    assert "| Exact SQL match | 25.0% | 75.0% |" in text
+    assert "| Exact match, normalised SQL text (exact_match_normalized) | 25.0% | 75.0% |" in text
     assert "| Raw string match | 25.0% | 75.0% |" in text
     assert "| hard | 50.0% (n=2) | 100.0% (n=2) |" in text
     assert "| wrong_join_keys | 1 | 1 |" in text and "| syntax_error | 1 | 0 |" in text

@@ -75,7 +75,7 @@ def test_score_predictions_right_wrong_unparseable_timeout(shop):
     assert [r.id for r in report.results] == [p.id for p in pairs]
     for i, _, _, expected in PAIRS_AND_PREDICTIONS:
         assert by_id[i].category == expected, (i, by_id[i].reason)
-    assert by_id["right"].execution_match and by_id["right"].executable and not by_id["right"].exact_match
+    assert by_id["right"].execution_match and by_id["right"].executable and not by_id["right"].exact_match_normalized
     assert by_id["wrong"].executable and not by_id["wrong"].execution_match
     assert by_id["wrong"].gold_rows == 10 and by_id["wrong"].pred_rows == 10
     assert by_id["slow"].pred_error and "timeout" in by_id["slow"].pred_error
@@ -99,8 +99,8 @@ def test_exact_and_raw_match(shop):
     with Warehouse.open(shop) as wh:
         normalised = score_predictions(pairs, [Prediction("a", "select NAME from customers where id=3")], wh)
         verbatim = score_predictions(pairs, [Prediction("a", "SELECT name FROM customers WHERE id = 3;")], wh)
-    assert normalised.exact_match == 1.0 and normalised.raw_match == 0.0
-    assert verbatim.exact_match == 1.0 and verbatim.raw_match == 1.0
+    assert normalised.exact_match_normalized == 1.0 == normalised.exact_match_spider and normalised.raw_match == 0.0
+    assert verbatim.exact_match_normalized == 1.0 and verbatim.raw_match == 1.0
 
 
 def test_match_rules_switch_the_verdict(shop):
@@ -192,7 +192,8 @@ def test_load_predictions_jsonl_and_plain(tmp_path):
     [
         ('{"id": "a", "sql": "SELECT 1"}\n{"id": "b", \n', r"pred.jsonl:2: not valid JSON"),
         ('{"id": "a"}\n', r"pred.jsonl:1: no 'sql'"),
-        ('["SELECT 1"]\n', r"pred.jsonl:1: each line must be a JSON object"),
+        ('[1]\n', r"pred.jsonl:1: each prediction must be a JSON object or an SQL string"),
+        ('SELECT 1\n', r"pred.jsonl:1: named like JSON but line 1 is not a JSON object"),
         ('{"id": "a", "sql": 3}\n', r"pred.jsonl:1: 'sql' must be a string"),
     ],
 )
@@ -212,7 +213,7 @@ def test_missing_prediction_file_is_an_input_error(tmp_path):
 def result(id: str, match: bool, *, category: str | None = None, difficulty: str | None = None) -> QuestionResult:
     return QuestionResult(
         id=id, question=f"q {id}", gold_sql="SELECT 1", pred_sql="SELECT 1" if match else "SELECT 2",
-        difficulty=difficulty, tags=("x",), executable=True, execution_match=match, exact_match=match,
+        difficulty=difficulty, tags=("x",), executable=True, execution_match=match, exact_match_normalized=match, exact_match_spider=match,
         raw_match=match, category=None if match else (category or "wrong_rows"), reason="r",
         gold_rows=1, pred_rows=1, gold_elapsed_s=0.01, pred_elapsed_s=0.01,
     )

@@ -30,6 +30,8 @@ def print_summary(report, paths=None) -> None:
     table.add_column("Value", justify="right")
     for name, attr in HEADLINE_METRICS:
         table.add_row(name, f"{100 * getattr(report, attr):.1f}%")
+    for name, part in report.by_db.items():
+        table.add_row(f"[dim]db {name}: EX (n={part.n})[/]", f"{100 * part.execution_accuracy:.1f}%")
     for category, count in report.categories.items():
         table.add_row(f"[dim]error: {category}[/]", str(count))
     console.print(table)
@@ -37,16 +39,22 @@ def print_summary(report, paths=None) -> None:
     if paths is not None:
         for kind in ("html", "markdown", "json"):
             console.print(f"{kind:>8}: {getattr(paths, kind)}", highlight=False)
+    if report.undecided:
+        console.print(f"[yellow]{report.undecided} question(s) undecided at the row cap: counted wrong; "
+                      "raise --max-rows to decide them[/]", highlight=False)
 
 
 @eval_app.command("score")
 @config_options(MatchRules, panels={"": "Match rules"})
 def score(
-    data: Path = typer.Option(..., "--data", help="Gold pairs (JSONL/CSV with question and sql)."),
+    data: Path = typer.Option(..., "--data", help="Gold pairs: JSONL, a JSON array (Spider/BIRD) or CSV, read by content."),
     pred: Path = typer.Option(
-        ..., "--pred", help="Predictions: JSONL with id and sql (or pred), or one query per line in gold order."
+        ..., "--pred", help="Predictions: JSONL/JSON with id and sql (or pred), CSV, or one query per line in gold order."
     ),
-    db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file or an SQLAlchemy URL."),
+    db: str = typer.Option(
+        ..., "--db", help="A DuckDB or SQLite file, or an SQLAlchemy URL; or several: a folder (each row's db names "
+        "<db>.duckdb, <db>.sqlite or <db>/<db>.sqlite there) or a template with {db}."
+    ),
     out: Path = typer.Option(None, "--out", help="Write report.json, report.md and report.html here."),
     label: str = typer.Option("predictions", "--label", help="Name of this model form in the report."),
     workers: int = typer.Option(2, "--exec-workers", min=1, help="Queries executed in parallel."),

@@ -8,20 +8,29 @@ Error categories, checked in this order (the first that applies wins):
 4. ``syntax_error``: the prediction is empty or does not parse.
 5. ``hallucinated_schema``: it names a table or column the warehouse does not have.
 6. ``runtime_error``: it failed any other way (type errors, bad function arguments...).
-7. ``wrong_join_keys``: same tables as gold, but the column equalities joining them differ
+7. ``undecided_at_cap``: both results were cut at the row cap, so they could not be compared
+   (counted wrong; a higher ``--max-rows`` decides them).
+8. ``wrong_table``: it reads other tables than gold (a table missing, extra or swapped), whatever
+   else differs: a query on the wrong table is not a wrong aggregation.
+9. ``wrong_join_keys``: same tables as gold, but the column equalities joining them differ
    (compared as sets of table.column pairs, with aliases resolved).
-8. ``wrong_aggregation``: aggregate functions, GROUP BY or HAVING differ from gold's (date
-   predicates inside them set aside: a different year in ``SUM(CASE WHEN ...)`` is a date error).
-9. ``wrong_date_filter``: once predicates on date/time columns or date literals are set aside,
-   the query has gold's shape, and those predicates differ.
-10. ``wrong_rows``: anything else that ran but returned different rows.
+10. ``wrong_aggregation``: aggregate functions, GROUP BY or HAVING differ from gold's (date
+    predicates inside them set aside: a different year in ``SUM(CASE WHEN ...)`` is a date error).
+11. ``wrong_columns``: it returns more or fewer columns than gold, or other columns from a query
+    that otherwise has gold's shape (the reason names the missing and extra ones).
+12. ``wrong_date_filter``: once predicates on date/time columns or date literals are set aside,
+    the query has gold's shape, and those predicates differ.
+13. ``wrong_order``: the same rows as gold, in another order (gold orders them).
+14. ``wrong_rows``: anything else that ran but returned different rows.
 """
 
 from __future__ import annotations
 
 import re
 
-from sqltune.evaluation.compare import MatchVerdict
+import dataclasses
+
+from sqltune.evaluation.compare import MatchRules, MatchVerdict, execution_match, gold_is_ordered
 from sqltune.schema.model import Schema
 from sqltune.warehouse.execute import ExecutionResult
 
@@ -32,9 +41,13 @@ CATEGORIES = (
     "syntax_error",
     "hallucinated_schema",
     "runtime_error",
+    "undecided_at_cap",
+    "wrong_table",
     "wrong_join_keys",
     "wrong_aggregation",
+    "wrong_columns",
     "wrong_date_filter",
+    "wrong_order",
     "wrong_rows",
 )
 
@@ -282,6 +295,48 @@ def _unknown_names(tree, schema: Schema) -> list[str]:
     return unknown
 
 
+def _outer_select(tree):
+    from sqlglot import exp
+
+    while isinstance(tree, exp.Subquery):
+        tree = tree.this
+    return tree if isinstance(tree, exp.Select) else None
+
+
+def _other_columns_only(gold_tree, pred_tree, dialect: str) -> bool:
+    """Whether the two outermost SELECTs differ in their select lists and nowhere else."""
+    gold, pred = _outer_select(gold_tree), _outer_select(pred_tree)
+    if gold is None or pred is None:
+        return False
+    gold_items = sorted(_plain_sql(e, dialect) for e in gold.expressions)
+    pred_items = sorted(_plain_sql(e, dialect) for e in pred.expressions)
+    if gold_items == pred_items:
+        return False
+    gold_rest, pred_rest = gold.copy(), pred.copy()
+    for select in (gold_rest, pred_rest):
+        select.set("expressions", [])
+        select.set("order", None)  # ORDER BY often names the select list's aliases
+    return _plain_sql(gold_rest, dialect) == _plain_sql(pred_rest, dialect)
+
+
+def column_difference(gold_res: ExecutionResult, pred_res: ExecutionResult) -> str:
+    """The result columns gold has and the prediction lacks, and the reverse, by name."""
+    if not (gold_res.ok and pred_res.ok):
+        return "columns differ"
+    gold_names = [c.lower() for c in gold_res.columns]
+    pred_names = [c.lower() for c in pred_res.columns]
+    missing = [c for c in gold_names if c not in pred_names]
+    extra = [c for c in pred_names if c not in gold_names]
+    parts = []
+    if missing:
+        parts.append(f"missing column(s) {', '.join(missing)}")
+    if extra:
+        parts.append(f"extra column(s) {', '.join(extra)}")
+    if not parts:
+        parts.append(f"{len(pred_names)} column(s) against gold's {len(gold_names)}")
+    return "; ".join(parts)
+
+
 def categorize(
     gold_sql: str,
     pred_sql: str,
@@ -291,6 +346,7 @@ def categorize(
     schema: Schema | None = None,
     *,
     dialect: str = "duckdb",
+    rules: MatchRules | None = None,
 ) -> str | None:
     """The error category of a prediction (see the module docstring for the order), None if correct."""
     if verdict.match:
@@ -309,19 +365,30 @@ def categorize(
         if schema is not None and _unknown_names(pred_tree, schema):
             return "hallucinated_schema"
         return "runtime_error"
+    if verdict.undecided:
+        return "undecided_at_cap"
     gold_tree = _parse(gold_sql, dialect)
     if gold_tree is None:
         return "wrong_rows"  # nothing to compare the prediction's structure with
+    if _tables(gold_tree) != _tables(pred_tree):
+        return "wrong_table"
     gold_pairs, pred_pairs = join_pairs(gold_tree, schema), join_pairs(pred_tree, schema)
-    if gold_pairs and pred_pairs and gold_pairs != pred_pairs and _tables(gold_tree) == _tables(pred_tree):
+    if gold_pairs and pred_pairs and gold_pairs != pred_pairs:
         return "wrong_join_keys"
     date_columns = _date_columns(schema)
     gold_masked, gold_dates = _date_masked(gold_tree, dialect, date_columns)
     pred_masked, pred_dates = _date_masked(pred_tree, dialect, date_columns)
     if _aggregation_signature(gold_masked, dialect) != _aggregation_signature(pred_masked, dialect):
         return "wrong_aggregation"
+    if len(gold_res.columns) != len(pred_res.columns) or _other_columns_only(gold_masked, pred_masked, dialect):
+        return "wrong_columns"
     if gold_dates != pred_dates and _plain_sql(gold_masked, dialect) == _plain_sql(pred_masked, dialect):
         return "wrong_date_filter"
+    rules = rules or MatchRules()
+    order_checked = rules.order == "strict" or (rules.order == "auto" and gold_is_ordered(gold_sql, dialect))
+    unordered = dataclasses.replace(rules, order="ignore")
+    if order_checked and execution_match(gold_res, pred_res, gold_sql=gold_sql, rules=unordered, dialect=dialect).match:
+        return "wrong_order"
     return "wrong_rows"
 
 

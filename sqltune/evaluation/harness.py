@@ -91,10 +91,13 @@ def evaluate_forms(
         raise InputError("question file not found", source=config.data)
     pairs = spread_subset(list(load_pairs(config.data)), config.limit)
     db = config.db
+    if "{db}" in db or Path(db).is_dir():
+        raise ConfigError(f"--db {db}: a model is evaluated on one database; a folder or {{db}} template of several "
+                          "is read by `sqltune eval score` (score predictions made per database)")
     schema = load_schema(db)
     rules = config.rules
     reports, spot_answers = [], {}
-    with Warehouse.open(db, timeout_s=config.timeout_s) as warehouse:
+    with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows) as warehouse:
         for form in forms:
             prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
             prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""
@@ -137,6 +140,7 @@ def _register(forms: list[ModelForm], reports: list[Any], config: EvalConfig, pa
             config={"form": asdict(form), "eval": asdict(config), "rules": report.rules},
             data_hashes={"questions": content_hash(pairs)},
             metrics={"label": report.label, "n": report.n, "execution_accuracy": report.execution_accuracy,
-                     "executable_rate": report.executable_rate, "exact_match": report.exact_match,
+                     "executable_rate": report.executable_rate, "exact_match_spider": report.exact_match_spider,
+                     "exact_match_normalized": report.exact_match_normalized,
                      "raw_match": report.raw_match, "categories": dict(report.categories)},
         ))

@@ -75,7 +75,8 @@ def _md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]
 
 
 def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> str:
-    """The report as Markdown: headline table, difficulty, tag and error-category tables, rules, setup."""
+    """The report as Markdown: headline table, difficulty, tag, database and error-category tables,
+    every wrong answer (id, category, one-line reason), rules, setup."""
     labels = comparison.labels
     out = [f"# {title}", ""]
     out += _md_table(
@@ -89,15 +90,37 @@ def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> st
     if comparison.tags():
         out += ["## Execution accuracy by tag", ""]
         out += _md_table(["Tag", *labels], _slice_rows(comparison, "by_tag", comparison.tags()))
+    if comparison.databases():
+        out += ["## By database", ""]
+        out += _md_table(["Database", *labels], _database_rows(comparison))
     if comparison.categories():
         out += ["## Error categories (wrong predictions)", ""]
         out += _md_table(
             ["Category", *labels], [[c, *(r.categories.get(c, 0) for r in comparison.reports)] for c in comparison.categories()]
         )
+    undecided = [r for r in comparison.reports if r.undecided]
+    if undecided:
+        out += [
+            "**Undecided at the row cap:** "
+            + "; ".join(f"{_md_cell(r.label)}: {r.undecided} question(s)" for r in undecided)
+            + ". Gold and prediction both returned more rows than the cap (`--max-rows`), so they could not be "
+            "compared; they count as wrong. Raise `--max-rows` to decide them.",
+            "",
+        ]
     flips = _flip_rows(comparison)
     if flips:
         out += [f"## Questions that changed against {labels[0]}", ""]
         out += _md_table(["Model", "Fixed", "Broken"], flips)
+    wrong = [(r.label, q) for r in comparison.reports for q in r.results if not q.execution_match]
+    if wrong:
+        out += ["## Wrong answers", ""]
+        several, with_db = len(labels) > 1, any(q.db for _, q in wrong)
+        header = ["Model"] * several + ["Id"] + ["Database"] * with_db + ["Category", "Reason"]
+        rows = [
+            [label] * several + [q.id] + [q.db or ""] * with_db + [q.category or "", _one_line(q.reason)]
+            for label, q in wrong
+        ]
+        out += _md_table(header, rows)
     out += ["## Match rules and setup", ""]
     shared_rules = len({r.rules for r in comparison.reports}) == 1
     if shared_rules:
@@ -117,6 +140,25 @@ def _slice_rows(comparison: Comparison, attr: str, keys: Sequence[str]) -> list[
             part = getattr(report, attr).get(key)
             cells.append("–" if part is None else f"{_pct(part.execution_accuracy)} (n={part.n})")
         rows.append([key, *cells])
+    return rows
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _database_rows(comparison: Comparison) -> list[list[str]]:
+    """Per database: execution accuracy, both exact-match figures and the question count."""
+    rows = []
+    for name in comparison.databases():
+        cells = []
+        for report in comparison.reports:
+            part = report.by_db.get(name)
+            cells.append("–" if part is None else (
+                f"EX {_pct(part.execution_accuracy)}, EM spider {_pct(part.exact_match_spider)}, "
+                f"EM normalized {_pct(part.exact_match_normalized)} (n={part.n})"))
+        rows.append([name, *cells])
     return rows
 
 
@@ -279,6 +321,7 @@ def render_html(
     for heading, attr, keys in (
         ("Execution accuracy by difficulty", "by_difficulty", comparison.difficulties()),
         ("Execution accuracy by tag", "by_tag", comparison.tags()),
+        ("Execution accuracy by database", "by_db", comparison.databases()),
     ):
         if keys:
             rows = [[f"<td>{_e(key)}</td>", *(_num(cell) for cell in cells)] for key, *cells in _slice_rows(comparison, attr, keys)]
@@ -344,7 +387,7 @@ def _question_section(comparison: Comparison) -> str:
         for r in report.results:
             verdict = '<span class="ok">✓ match</span>' if r.execution_match else '<span class="bad">✗ wrong</span>'
             category = f'<br><span class="cat">{_e(r.category)}</span>' if r.category else ""
-            extra = " · exact" if r.exact_match else ""
+            extra = (" · exact (Spider)" if r.exact_match_spider else "") + (" · exact (normalised)" if r.exact_match_normalized else "")
             rows.append(
                 f'<tr data-model="{_e(report.label)}" data-correct="{int(r.execution_match)}" data-category="{_e(r.category or "")}">'
                 f"<td>{_e(r.id)}<br><span class='muted'>{_e(report.label)}{_e(' · ' + r.difficulty if r.difficulty else '')}</span></td>"

@@ -3,7 +3,10 @@
 `Scorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
 generator can keep producing later batches while earlier SQL runs), caches gold results by SQL
 text, compares them with `sqltune.evaluation.compare` and sorts every miss into one error category.
-`score_predictions` is the batch form for predictions produced elsewhere (a file, another tool).
+`score_predictions` is the batch form for predictions produced elsewhere (a file, another tool);
+`score_files` reads a benchmark's files, rows spread over several databases (a folder of database
+files or a URL template, one database per row's `db`) scored in one report.
+A row may list several gold queries: the prediction is correct when it matches any of them.
 The result is an `EvalReport`: headline figures, breakdowns, category counts, the match rules and
 the harness `setup` (model, adapter, prompt, decoding) that every score must carry.
 How a miss is categorised lives in `sqltune.evaluation.categories`.
@@ -11,19 +14,23 @@ How a miss is categorised lives in `sqltune.evaluation.categories`.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqltune.evaluation.categories import CATEGORIES, categorize
-from sqltune.evaluation.compare import MatchRules, exact_match, execution_match, raw_match
+from sqltune.evaluation.categories import column_difference
+from sqltune.evaluation.compare import MatchRules, MatchVerdict, exact_match, execution_match, gold_variants, raw_match
+from sqltune.evaluation.spider_exact import spider_exact_match
 from sqltune.core.errors import InputError
 from sqltune.warehouse.execute import ExecutionResult
 from sqltune.schema.model import Schema
@@ -62,7 +69,8 @@ class QuestionResult:
     tags: tuple[str, ...]
     executable: bool  # the prediction ran without error
     execution_match: bool
-    exact_match: bool
+    exact_match_normalized: bool  # same SQL text after normalisation (compare.normalize_sql)
+    exact_match_spider: bool  # same clause components as Spider's evaluator compares them (spider_exact)
     raw_match: bool
     category: str | None
     reason: str
@@ -72,10 +80,22 @@ class QuestionResult:
     pred_elapsed_s: float
     pred_error: str | None = None
     latency_s: float | None = None  # generation time, when the generator reported it
+    db: str | None = None  # the row's database, when the rows span several
+    undecided: bool = False  # both results were cut at the row cap (counted wrong)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "QuestionResult":
-        return cls(**{**data, "tags": tuple(data.get("tags") or ())})
+        values = _renamed(data)
+        values.setdefault("exact_match_spider", False)
+        return cls(**{**values, "tags": tuple(data.get("tags") or ())})
+
+
+def _renamed(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Reports written before exact match was split into two figures called it `exact_match`."""
+    values = dict(data)
+    if "exact_match" in values:
+        values.setdefault("exact_match_normalized", values.pop("exact_match"))
+    return values
 
 
 @dataclass
@@ -85,7 +105,12 @@ class Breakdown:
     n: int
     execution_accuracy: float
     executable_rate: float
-    exact_match: float
+    exact_match_normalized: float
+    exact_match_spider: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Breakdown":
+        return cls(**_renamed(data))
 
 
 def _rate(hits: int, n: int) -> float:
@@ -98,7 +123,8 @@ def _breakdown(results: Sequence[QuestionResult]) -> Breakdown:
         n=n,
         execution_accuracy=_rate(sum(r.execution_match for r in results), n),
         executable_rate=_rate(sum(r.executable for r in results), n),
-        exact_match=_rate(sum(r.exact_match for r in results), n),
+        exact_match_normalized=_rate(sum(r.exact_match_normalized for r in results), n),
+        exact_match_spider=_rate(sum(r.exact_match_spider for r in results), n),
     )
 
 
@@ -113,7 +139,8 @@ class EvalReport:
     n: int
     execution_accuracy: float
     executable_rate: float
-    exact_match: float
+    exact_match_spider: float  # Spider's exact match: clause components as sets, values masked
+    exact_match_normalized: float  # the same SQL text after normalisation (stricter)
     raw_match: float
     by_difficulty: dict[str, Breakdown]
     by_tag: dict[str, Breakdown]
@@ -123,6 +150,8 @@ class EvalReport:
     results: list[QuestionResult]
     mean_latency_s: float | None = None
     created_at: str = ""
+    by_db: dict[str, Breakdown] = field(default_factory=dict)  # per database, when the rows span several
+    undecided: int = 0  # questions undecided at the row cap (counted wrong)
 
     @classmethod
     def from_results(
@@ -132,6 +161,10 @@ class EvalReport:
         overall = _breakdown(results)
         by_difficulty: dict[str, list[QuestionResult]] = defaultdict(list)
         by_tag: dict[str, list[QuestionResult]] = defaultdict(list)
+        by_db: dict[str, list[QuestionResult]] = defaultdict(list)
+        if any(r.db for r in results):
+            for r in results:
+                by_db[r.db or UNLABELLED].append(r)
         if any(r.difficulty for r in results):
             for r in results:
                 by_difficulty[r.difficulty or UNLABELLED].append(r)
@@ -145,7 +178,8 @@ class EvalReport:
             n=overall.n,
             execution_accuracy=overall.execution_accuracy,
             executable_rate=overall.executable_rate,
-            exact_match=overall.exact_match,
+            exact_match_spider=overall.exact_match_spider,
+            exact_match_normalized=overall.exact_match_normalized,
             raw_match=_rate(sum(r.raw_match for r in results), len(results)),
             by_difficulty={k: _breakdown(v) for k, v in sorted(by_difficulty.items(), key=_difficulty_key)},
             by_tag={k: _breakdown(v) for k, v in sorted(by_tag.items())},
@@ -155,6 +189,8 @@ class EvalReport:
             results=results,
             mean_latency_s=sum(latencies) / len(latencies) if latencies else None,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            by_db={k: _breakdown(v) for k, v in sorted(by_db.items())},
+            undecided=sum(r.undecided for r in results),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,9 +199,10 @@ class EvalReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EvalReport":
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["by_difficulty"] = {k: Breakdown(**v) for k, v in data.get("by_difficulty", {}).items()}
-        values["by_tag"] = {k: Breakdown(**v) for k, v in data.get("by_tag", {}).items()}
+        values = {k: v for k, v in _renamed(data).items() if k in known}
+        values.setdefault("exact_match_spider", 0.0)
+        for key in ("by_difficulty", "by_tag", "by_db"):
+            values[key] = {k: Breakdown.from_dict(v) for k, v in data.get(key, {}).items()}
         values["results"] = [QuestionResult.from_dict(r) for r in data.get("results", [])]
         return cls(**values)
 
@@ -182,7 +219,8 @@ def _difficulty_key(item: tuple[str, Any]) -> tuple[int, str]:
 HEADLINE_METRICS = (
     ("Execution accuracy", "execution_accuracy"),
     ("Executable rate", "executable_rate"),
-    ("Exact SQL match", "exact_match"),
+    ("Exact match, Spider components (exact_match_spider)", "exact_match_spider"),
+    ("Exact match, normalised SQL text (exact_match_normalized)", "exact_match_normalized"),
     ("Raw string match", "raw_match"),
 )
 
@@ -213,6 +251,9 @@ class Comparison:
 
     def tags(self) -> list[str]:
         return sorted({t for r in self.reports for t in r.by_tag})
+
+    def databases(self) -> list[str]:
+        return sorted({d for r in self.reports for d in r.by_db})
 
     def categories(self) -> list[str]:
         present = {c for r in self.reports for c in r.categories}
@@ -291,39 +332,70 @@ class Scorer:
                 future = self._gold[sql] = Future()
         if owner:
             try:
-                future.set_result(self.warehouse.execute(sql))
+                future.set_result(self.warehouse.execute(sql, max_rows=self.rules.max_rows))
             except BaseException as error:
                 future.set_exception(error)
         return future.result()
 
+    def _judge(self, pair: "Pair", pred: ExecutionResult) -> tuple[str, ExecutionResult, MatchVerdict]:
+        """(gold SQL, its result, verdict): the first gold the prediction matches, else the first gold
+        that ran (the one a miss is explained against)."""
+        golds = [variant for gold in pair.golds for variant in gold_variants(gold, self.rules)]
+        reference: tuple[str, ExecutionResult, MatchVerdict] | None = None
+        for gold_sql in golds:
+            gold = self._gold_result(gold_sql)
+            verdict = execution_match(gold, pred, gold_sql=gold_sql, rules=self.rules, dialect=self.dialect)
+            if verdict.match:
+                return gold_sql, gold, verdict
+            if reference is None or (not reference[1].ok and gold.ok):
+                reference = (gold_sql, gold, verdict)
+            if not pred.ok and reference[1].ok:
+                break  # a failed prediction matches no gold: one that ran is enough to explain it
+        assert reference is not None
+        if len(golds) > 1:
+            gold_sql, gold, verdict = reference
+            position = golds.index(gold_sql) + 1
+            note = f"none of the {len(golds)} gold queries matched; against gold {position}: {verdict.reason}"
+            reference = (gold_sql, gold, MatchVerdict(False, note, undecided=verdict.undecided))
+        return reference
+
     def _score(self, pair: "Pair", prediction: Prediction) -> QuestionResult:
-        gold = self._gold_result(pair.sql)
         pred_sql = prediction.sql or ""
         if pred_sql.strip():
-            pred = self.warehouse.execute(pred_sql)
+            pred = self.warehouse.execute(pred_sql, max_rows=self.rules.max_rows)
         else:
             pred = ExecutionResult.failure("syntax", "empty prediction")
-        verdict = execution_match(gold, pred, gold_sql=pair.sql, rules=self.rules, dialect=self.dialect)
-        category = categorize(pair.sql, pred_sql, gold, pred, verdict, self.schema, dialect=self.dialect)
+        gold_sql, gold, verdict = self._judge(pair, pred)
+        category = categorize(gold_sql, pred_sql, gold, pred, verdict, self.schema, dialect=self.dialect, rules=self.rules)
+        reason = verdict.reason
+        if category == "wrong_columns":
+            reason = f"{column_difference(gold, pred)}; {reason}"
+        answered = bool(pred_sql.strip())
+        golds = pair.golds
         result = QuestionResult(
             id=pair.id,
             question=pair.question,
-            gold_sql=pair.sql,
+            gold_sql=gold_sql,
             pred_sql=pred_sql,
             difficulty=pair.difficulty,
             tags=tuple(pair.tags),
             executable=pred.ok,
             execution_match=verdict.match,
-            exact_match=bool(pred_sql.strip()) and exact_match(pair.sql, pred_sql, dialect=self.dialect, schema=self.schema),
-            raw_match=raw_match(pair.sql, pred_sql),
+            exact_match_normalized=answered and any(
+                exact_match(g, pred_sql, dialect=self.dialect, schema=self.schema) for g in golds),
+            exact_match_spider=answered and any(
+                spider_exact_match(g, pred_sql, dialect=self.dialect, schema=self.schema) for g in golds),
+            raw_match=any(raw_match(g, pred_sql) for g in golds),
             category=category,
-            reason=verdict.reason,
+            reason=reason,
             gold_rows=len(gold.rows) if gold.ok else None,
             pred_rows=len(pred.rows) if pred.ok else None,
             gold_elapsed_s=gold.elapsed_s,
             pred_elapsed_s=pred.elapsed_s,
             pred_error=pred.error,
             latency_s=prediction.latency_s,
+            db=pair.db,
+            undecided=verdict.undecided,
         )
         if self.on_result is not None:
             self.on_result(result)
@@ -390,20 +462,70 @@ def score_predictions(
         return scorer.finish()
 
 
+PREDICTION_FORMATS = (
+    "JSON lines (one object per line with `sql` or `pred`, and `id`), a JSON array (of such objects "
+    "or of SQL strings), a JSON object of id -> SQL (BIRD), CSV with a `sql` or `pred` column, "
+    "or one SQL query per line in gold order"
+)
+_SQL_FIELDS = ("sql", "pred", "predicted_sql", "query", "SQL")
+_BIRD_SEPARATOR = "\t----- bird -----\t"
+
+
 def load_predictions(path: str | Path) -> list[Prediction]:
-    """Predictions from JSONL (`id` and `sql` or `pred` per line) or a plain file of one query per
-    line in gold order (the format Spider's evaluator reads; blank lines count as empty answers)."""
+    """Predictions from a file whose format is read from its content (see `PREDICTION_FORMATS`);
+    a file named .json/.jsonl that is not JSON is an error, not a file of raw SQL lines."""
     path = Path(path)
+    source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
-        raise InputError(f"cannot read predictions ({error.strerror or error})", source=str(path)) from error
+        raise InputError(f"cannot read predictions ({error.strerror or error})", source=source) from error
     except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", source=str(path)) from error
+        raise InputError(f"not UTF-8 text ({error.reason})", source=source) from error
+    head = text.lstrip()
     lines = text.splitlines()
-    if path.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
-        return [Prediction(id="", sql=line.split("\t")[0].strip()) for line in lines]
-    return list(_jsonl_predictions(lines, str(path)))
+    if head.startswith("["):
+        return _json_array_predictions(text, source)
+    if head.startswith("{"):
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None  # several lines, each an object: JSON lines
+        record_keys = (*_SQL_FIELDS, "id", "question_id")
+        if isinstance(whole, dict) and not any(k in whole for k in record_keys) and all(isinstance(v, str) for v in whole.values()):
+            return _mapping_predictions(whole, source)
+        return list(_jsonl_predictions(lines, source))
+    if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
+        raise InputError(f"named like JSON but line 1 is not a JSON object or array; expected {PREDICTION_FORMATS}",
+                         source=source, line=1)
+    header = [c.strip().lower() for c in next(csv.reader([lines[0]]), [])] if lines else []
+    if len(header) > 1 and any(f.lower() in header for f in _SQL_FIELDS):
+        return _csv_predictions(text, source)
+    return [Prediction(id="", sql=line.split("\t")[0].strip()) for line in lines]
+
+
+def _prediction_from_record(record: Any, source: str, line: int) -> Prediction:
+    if isinstance(record, str):
+        return Prediction(id="", sql=record.split(_BIRD_SEPARATOR)[0])
+    if not isinstance(record, dict):
+        raise InputError(f"each prediction must be a JSON object or an SQL string, got {type(record).__name__}",
+                         source=source, line=line)
+    key = next((k for k in _SQL_FIELDS if k in record), None)
+    if key is None:
+        raise InputError("no 'sql' (or 'pred') field", source=source, line=line)
+    sql = record[key]
+    if sql is None:
+        sql = ""
+    if not isinstance(sql, str):
+        raise InputError(f"'{key}' must be a string, got {type(sql).__name__}", source=source, line=line)
+    latency = record.get("latency_s")
+    ident = record.get("id", record.get("question_id"))
+    return Prediction(
+        id="" if ident is None else str(ident),
+        sql=sql,
+        raw_output=record.get("raw_output"),
+        latency_s=float(latency) if isinstance(latency, (int, float)) else None,
+    )
 
 
 def _jsonl_predictions(lines: Iterable[str], source: str) -> Iterable[Prediction]:
@@ -413,21 +535,37 @@ def _jsonl_predictions(lines: Iterable[str], source: str) -> Iterable[Prediction
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON ({error.msg})", source=source, line=number) from None
+            raise InputError(f"not valid JSON ({error.msg}); expected {PREDICTION_FORMATS}", source=source, line=number) from None
         if not isinstance(record, dict):
             raise InputError("each line must be a JSON object", source=source, line=number)
-        sql = record.get("sql", record.get("pred"))
-        if sql is None:
-            raise InputError("no 'sql' (or 'pred') field", source=source, line=number)
-        if not isinstance(sql, str):
-            raise InputError(f"'sql' must be a string, got {type(sql).__name__}", source=source, line=number)
-        latency = record.get("latency_s")
-        yield Prediction(
-            id=str(record.get("id") or ""),
-            sql=sql,
-            raw_output=record.get("raw_output"),
-            latency_s=float(latency) if isinstance(latency, (int, float)) else None,
-        )
+        yield _prediction_from_record(record, source, number)
+
+
+def _json_array_predictions(text: str, source: str) -> list[Prediction]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"not valid JSON ({error.msg})", source=source, line=error.lineno) from None
+    if not isinstance(items, list):
+        raise InputError(f"expected {PREDICTION_FORMATS}", source=source)
+    return [_prediction_from_record(item, source, index) for index, item in enumerate(items, 1)]
+
+
+def _mapping_predictions(mapping: dict[str, str], source: str) -> list[Prediction]:
+    """BIRD's predict file: {"0": "SQL\t----- bird -----\tdb_id", ...}; numeric keys are positions."""
+    if all(k.isdigit() for k in mapping):
+        ordered = sorted(mapping.items(), key=lambda item: int(item[0]))
+        return [Prediction(id="", sql=sql.split(_BIRD_SEPARATOR)[0]) for _, sql in ordered]
+    return [Prediction(id=k, sql=sql.split(_BIRD_SEPARATOR)[0]) for k, sql in mapping.items()]
+
+
+def _csv_predictions(text: str, source: str) -> list[Prediction]:
+    reader = csv.DictReader(io.StringIO(text))
+    predictions = []
+    for record in reader:
+        cleaned = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
+        predictions.append(_prediction_from_record(cleaned, source, reader.line_num))
+    return predictions
 
 
 def score_files(
@@ -441,18 +579,82 @@ def score_files(
     timeout_s: float = 10.0,
     progress: Progress | None = None,
 ) -> EvalReport:
-    """Score a predictions file against a gold pairs file on a warehouse (`sqltune eval score`)."""
-    from sqltune.data import load_pairs
+    """Score a predictions file against a gold pairs file (`sqltune eval score`). The warehouse is
+    one database, or a collection (a folder, or a template with `{db}`): then each row's `db`
+    names its database, and the rows of each database are scored on it, all in one report."""
+    from sqltune.data import numbered_pairs
+
+    numbered = list(numbered_pairs(gold_path))
+    pairs = [pair for _, pair in numbered]
+    predictions = align_predictions(pairs, load_predictions(pred_path), source=str(pred_path))
+    setup = {"gold": str(gold_path), "predictions": str(pred_path), "warehouse": str(warehouse_source),
+             "timeout_s": timeout_s, "max_rows": rules.max_rows}
+    sources = database_sources(numbered, warehouse_source, gold_path=str(gold_path))
+    total = len(pairs)
+    results: list[QuestionResult | None] = [None] * total
+    done_before = 0
+    for source, indices in sources.items():
+        def report_progress(done: int, _total: int | None, offset: int = done_before) -> None:
+            if progress is not None:
+                progress(offset + done, total)
+
+        partial = _score_on(source, [pairs[i] for i in indices], [predictions[i] for i in indices],
+                            rules=rules, workers=workers, timeout_s=timeout_s, label=label, progress=report_progress)
+        for index, result in zip(indices, partial):
+            results[index] = result
+        done_before += len(indices)
+    return EvalReport.from_results(label, [r for r in results if r is not None], rules=rules.describe(), setup=setup)
+
+
+def _score_on(source: str, pairs: list["Pair"], predictions: list[Prediction], *, rules: MatchRules, workers: int,
+              timeout_s: float, label: str, progress: Progress) -> list[QuestionResult]:
+    """Score some rows on one database; results in the rows' order."""
     from sqltune.warehouse.execute import Warehouse
 
-    pairs = load_pairs(gold_path)
-    predictions = load_predictions(pred_path)
-    schema = _schema_or_none(warehouse_source)
-    setup = {"gold": str(gold_path), "predictions": str(pred_path), "warehouse": str(warehouse_source), "timeout_s": timeout_s}
-    with Warehouse.open(warehouse_source, timeout_s=timeout_s) as warehouse:
-        return score_predictions(
-            pairs, predictions, warehouse, rules=rules, schema=schema, workers=workers, label=label, setup=setup, progress=progress
-        )
+    schema = _schema_or_none(source)
+    with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers)) as warehouse:
+        scorer = Scorer(warehouse, rules=rules, schema=schema, workers=workers, label=label, progress=progress,
+                        total=len(pairs))
+        with scorer:
+            for pair, prediction in zip(pairs, predictions):
+                scorer.submit(pair, prediction)
+            return scorer.finish().results
+
+
+def database_sources(numbered: Sequence[tuple[int, "Pair"]], location: str | Path, *, gold_path: str) -> dict[str, list[int]]:
+    """Database source -> indices of the rows that run on it. With one database every row runs on
+    it (rows naming two or more different databases are an error: they cannot all be right); with
+    a collection each row's `db` must name a database that exists (else an error naming the row)."""
+    from sqltune.core.errors import SqltuneError
+    from sqltune.warehouse.execute import is_database_collection, locate_database
+
+    if not is_database_collection(location):
+        named = sorted({pair.db for _, pair in numbered if pair.db})
+        if len(named) > 1:
+            shown = ", ".join(named[:5]) + (", ..." if len(named) > 5 else "")
+            raise InputError(
+                f"the rows name {len(named)} databases ({shown}) but --db is one database; give a folder of "
+                "database files (<db>.duckdb, <db>.sqlite or <db>/<db>.sqlite) or a template with {db}",
+                source=gold_path,
+            )
+        return {str(location): list(range(len(numbered)))}
+    groups: dict[str, list[int]] = {}
+    located: dict[str, str] = {}
+    for index, (line, pair) in enumerate(numbered):
+        if not pair.db:
+            raise InputError(f"row {pair.id!r} has no 'db' (or 'db_id'): with a folder or a {{db}} template as --db, "
+                             "each row names its database", source=gold_path, line=line)
+        if pair.db not in located:
+            try:
+                found, looked = locate_database(location, pair.db)
+            except SqltuneError as error:
+                raise InputError(f"row {pair.id!r}: {error}", source=gold_path, line=line) from None
+            if found is None:
+                raise InputError(f"row {pair.id!r}: database {pair.db!r} not found (looked for {', '.join(looked)})",
+                                 source=gold_path, line=line)
+            located[pair.db] = found
+        groups.setdefault(located[pair.db], []).append(index)
+    return groups
 
 
 def _schema_or_none(source: str | Path) -> Schema | None:

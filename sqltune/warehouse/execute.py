@@ -110,6 +110,40 @@ def _sqlite_path(text: str) -> Path | None:
         return None
 
 
+# -- several databases ---------------------------------------------------------------------------
+DATABASE_TEMPLATE = "{db}"
+DATABASE_LAYOUTS = ("{db}.duckdb", "{db}.sqlite", "{db}.sqlite3", "{db}.db", "{db}/{db}.sqlite", "{db}/{db}.duckdb")
+_DATABASE_NAME = re.compile(r"[\w][\w.\- ]*")
+
+
+def is_database_collection(location: str | Path) -> bool:
+    """Whether `location` names many databases (a folder, or a template with `{db}`), not one."""
+    text = str(location)
+    return DATABASE_TEMPLATE in text or (not _is_url(text) and Path(text).is_dir())
+
+
+def locate_database(location: str | Path, name: str) -> tuple[str | None, list[str]]:
+    """The source of database `name` in a collection (see `is_database_collection`), or None,
+    with the places looked at. A folder holds `<db>.duckdb`, `<db>.sqlite` (also .sqlite3, .db)
+    or Spider's `<db>/<db>.sqlite`; a template has `{db}` replaced (a URL, or a path).
+    Names are plain file names: no separators, no leading dot."""
+    text = str(location)
+    if not _DATABASE_NAME.fullmatch(name) or name.strip() != name:
+        raise SqltuneError(f"database name {name!r} is not a plain name (letters, digits, _ . - and spaces)")
+    if DATABASE_TEMPLATE in text:
+        source = text.replace(DATABASE_TEMPLATE, name)
+        if _is_url(source) and not source.startswith(("duckdb:///", "sqlite:///")):
+            return source, [source]
+        path = source.split(":///", 1)[1] if ":///" in source else source
+        return (source if Path(path).is_file() else None), [path]
+    folder = Path(text)
+    candidates = [folder / layout.format(db=name) for layout in DATABASE_LAYOUTS]
+    found = [c for c in candidates if c.is_file()]
+    if len(found) > 1:
+        raise SqltuneError(f"database {name!r} is ambiguous in {folder}: {', '.join(str(f) for f in found)}")
+    return (str(found[0]) if found else None), [str(c) for c in candidates]
+
+
 def _env_opt_in() -> bool:
     return os.environ.get("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "").strip().lower() in ("1", "true", "yes")
 
