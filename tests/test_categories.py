@@ -242,3 +242,41 @@ def test_every_category_is_documented_in_order():
 
     positions = [module.__doc__.index(f"``{c}``") for c in CATEGORIES]
     assert positions == sorted(positions)
+
+
+# -- tables, columns, order, the row cap --------------------------------------------------------------
+def test_a_query_on_the_wrong_table_is_wrong_table_not_wrong_aggregation():
+    gold = "SELECT region, count(*) FROM customers GROUP BY region"
+    assert category(gold, "SELECT status, count(*) FROM orders GROUP BY status") == "wrong_table"
+    assert category(gold, "SELECT region, sum(amount) FROM orders GROUP BY region") == "wrong_table"
+    assert category(gold, "SELECT region, count(*) FROM customers JOIN orders ON orders.customer_id = customers.id GROUP BY region") == "wrong_table"
+    assert category(gold, "SELECT region, sum(id) FROM customers GROUP BY region") == "wrong_aggregation"
+
+
+def test_wrong_columns_missing_or_extra():
+    from sqltune.evaluation.categories import column_difference
+
+    gold_res = ExecutionResult(ok=True, columns=["name", "region"], rows=[("a", "n")])
+    fewer = ExecutionResult(ok=True, columns=["name"], rows=[("a",)])
+    other = ExecutionResult(ok=True, columns=["name", "id"], rows=[("a", 1)])
+    gold = "SELECT name, region FROM customers WHERE id > 3"
+    assert category(gold, "SELECT name FROM customers WHERE id > 3", fewer, gold_res=gold_res) == "wrong_columns"
+    assert category(gold, "SELECT name, id FROM customers WHERE id > 3", other, gold_res=gold_res) == "wrong_columns"
+    assert column_difference(gold_res, fewer) == "missing column(s) region"
+    assert column_difference(gold_res, other) == "missing column(s) region; extra column(s) id"
+    # same columns, another filter: not a column error
+    assert category(gold, "SELECT name, region FROM customers WHERE id > 4", gold_res, gold_res=gold_res) == "wrong_rows"
+
+
+def test_the_same_rows_in_another_order_are_wrong_order():
+    gold_res = ExecutionResult(ok=True, columns=["name"], rows=[("a",), ("b",)])
+    reversed_res = ExecutionResult(ok=True, columns=["name"], rows=[("b",), ("a",)])
+    gold = "SELECT name FROM customers ORDER BY name"
+    assert category(gold, "SELECT name FROM customers ORDER BY name DESC", reversed_res, gold_res=gold_res) == "wrong_order"
+    different = ExecutionResult(ok=True, columns=["name"], rows=[("b",), ("c",)])
+    assert category(gold, "SELECT name FROM customers ORDER BY name DESC", different, gold_res=gold_res) == "wrong_rows"
+
+
+def test_both_cut_at_the_cap_is_undecided():
+    undecided = MatchVerdict(False, "undecided at the row cap", undecided=True)
+    assert categorize("SELECT name FROM customers", "SELECT name FROM orders", OK, OK, undecided) == "undecided_at_cap"

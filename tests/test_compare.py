@@ -13,6 +13,7 @@ from sqltune.evaluation.compare import (
     exact_match,
     execution_match,
     gold_is_ordered,
+    gold_variants,
     normalize_sql,
     order_key_columns,
     raw_match,
@@ -267,3 +268,47 @@ def test_wide_results_of_alike_columns_stay_bounded():
     started = time.perf_counter()
     assert not same(gold, pred)
     assert time.perf_counter() - started < 5.0
+
+
+# -- sql-eval's column subset rule ------------------------------------------------------------------
+def test_subset_rule_accepts_extra_predicted_columns_holding_gold_values():
+    gold = res(BASE)
+    wider = res([("x", "a", 1), ("y", "b", 2), ("z", "c", 3)], columns=("id", "name", "n"))
+    assert not same(gold, wider)
+    assert same(gold, wider, columns="subset")
+    assert same(res([(1,), (2,), (3,)], columns=("n",)), wider, columns="subset")
+
+
+def test_subset_rule_still_needs_every_gold_column_and_the_same_rows():
+    wider = res([("x", "a", 1), ("y", "b", 2), ("z", "c", 3)], columns=("id", "name", "n"))
+    verdict = execution_match(res(BASE, columns=("name", "m")), res([("a", 9), ("b", 9), ("c", 9)], columns=("name", "m")),
+                              gold_sql=UNORDERED, rules=MatchRules(columns="subset"))
+    assert not verdict.match
+    assert not same(res([("a", 1), ("b", 2), ("c", 4)]), wider, columns="subset")  # a value differs
+    assert not same(res(BASE[:2]), wider, columns="subset")  # another row count
+    assert not same(res([]), res([], columns=("id", "name", "n")), columns="subset")  # empty gold: nothing to check
+    # the gold's columns are paired with the prediction's as values, but the rows must also line up
+    crossed = res([("x", "a", 2), ("y", "b", 1), ("z", "c", 3)], columns=("id", "name", "n"))
+    assert not same(res(BASE), crossed, columns="subset")
+
+
+def test_gold_variants_expand_sql_eval_braces_only_under_the_subset_rule():
+    gold = "SELECT {name, id} FROM t GROUP BY {}"
+    assert gold_variants(gold) == [gold]
+    assert gold_variants(gold, MatchRules(columns="subset")) == [
+        "SELECT name FROM t GROUP BY name",
+        "SELECT id FROM t GROUP BY id",
+        "SELECT name, id FROM t GROUP BY name, id",
+    ]
+    assert gold_variants("SELECT 1; SELECT 2 FROM t", MatchRules(columns="subset")) == ["SELECT 1", "SELECT 2 FROM t"]
+    struct = "SELECT {'a': 1} AS s"  # a DuckDB struct literal, not a column list
+    assert gold_variants(struct, MatchRules(columns="subset")) == [struct]
+
+
+def test_new_rules_validate_and_describe():
+    with pytest.raises(ConfigError):
+        MatchRules(columns="loose")
+    with pytest.raises(ConfigError):
+        MatchRules(max_rows=0)
+    text = MatchRules(columns="subset", max_rows=500).describe()
+    assert "sql-eval subset rule" in text and "cut at 500 rows" in text

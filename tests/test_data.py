@@ -340,3 +340,62 @@ def test_corrupted_corpus_copy_fails(harbor, tmp_path):
         report = validate_pairs(load_pairs(copy), wh)
     kinds = report.counts()
     assert kinds.get("missing_table") == 1 and kinds.get("empty_result") == 1 and kinds.get("duplicate_pair") == 1
+
+
+# -- benchmark files: formats from the content, Spider/BIRD names, several golds ------------------------
+def test_spider_and_bird_json_arrays(tmp_path):
+    spider = tmp_path / "dev.json"
+    spider.write_text(json.dumps([
+        {"db_id": "concert_singer", "question": "How many singers?", "query": "SELECT count(*) FROM singer",
+         "query_toks": ["SELECT"], "sql": {"select": [False, []]}},
+    ], indent=2))
+    bird = tmp_path / "bird_dev.json"
+    bird.write_text(json.dumps([
+        {"question_id": 0, "db_id": "schools", "question": "Top?", "evidence": "", "SQL": "SELECT 1", "difficulty": "simple"},
+    ]))
+    (first,) = load_pairs(spider)
+    assert first.db == "concert_singer" and first.sql == "SELECT count(*) FROM singer"
+    (second,) = load_pairs(bird)
+    assert (second.id, second.db, second.sql, second.difficulty) == ("0", "schools", "SELECT 1", "simple")
+
+
+def test_several_golds_in_a_row(tmp_path):
+    path = write_lines(tmp_path / "p.jsonl", [
+        {"id": "a", "question": "q", "sql": ["SELECT 1", "SELECT 1.0"]},
+        {"id": "b", "question": "q", "gold_sql": "SELECT 2", "alt_sql": ["SELECT 2.0", "SELECT 2"]},
+    ])
+    a, b = load_pairs(path)
+    assert a.golds == ("SELECT 1", "SELECT 1.0") and b.golds == ("SELECT 2", "SELECT 2.0")
+    assert b.to_dict()["alt_sql"] == ["SELECT 2.0"]
+    csv_path = tmp_path / "p.csv"
+    csv_path.write_text('question,query,alt_sql\nq,SELECT 1,"[""SELECT 1.0""]"\n')
+    (c,) = load_pairs(csv_path)
+    assert c.golds == ("SELECT 1", "SELECT 1.0")
+
+
+def test_format_comes_from_the_content_not_the_name(tmp_path):
+    jsonl_named_csv = write_lines(tmp_path / "pairs.csv", [{"question": "q", "sql": "SELECT 1"}])
+    csv_named_jsonl = tmp_path / "pairs.jsonl"
+    csv_named_jsonl.write_text("question,sql\nq,SELECT 1\n")
+    tsv_named_txt = tmp_path / "pairs.txt"
+    tsv_named_txt.write_text("question\tsql\nq, with comma\tSELECT 1\n")
+    assert [p.sql for p in load_pairs(jsonl_named_csv)] == ["SELECT 1"]
+    assert [p.sql for p in load_pairs(csv_named_jsonl)] == ["SELECT 1"]
+    assert [(p.question, p.sql) for p in load_pairs(tsv_named_txt)] == [("q, with comma", "SELECT 1")]
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello there\n")
+    with pytest.raises(InputError, match=r"junk\.jsonl:1: .*expected JSON lines \(one object per line\), a JSON array of objects, or CSV"):
+        load_pairs(junk)
+
+
+def test_bad_json_array_names_the_line(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text('[\n  {"question": "q", "sql": "SELECT 1"},\n  {"question": "r", "sql": }\n]\n')
+    with pytest.raises(InputError, match=r"dev\.json:3: malformed JSON"):
+        load_pairs(path)
+    path.write_text('[\n  {"question": "q", "sql": "SELECT 1"},\n  {"question": "r"}\n]\n')
+    with pytest.raises(InputError, match=r"dev\.json:3: missing or empty 'sql'"):
+        load_pairs(path)
+    path.write_text('[{"question": "q", "sql": "SELECT 1"}')
+    with pytest.raises(InputError, match="ends before its closing"):
+        load_pairs(path)

@@ -311,3 +311,25 @@ def test_pg_silent_server_times_out_connecting():
     finally:
         silent.close()
     assert time.perf_counter() - started < 2 + 1 + 1  # the connect timeout, plus slack
+
+
+def test_sqlite_file_is_read_only_in_the_sandbox(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "spider.sqlite"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE singer(id INTEGER, name TEXT)")
+    con.executemany("INSERT INTO singer VALUES (?, ?)", [(1, "a"), (2, "b")])
+    con.commit()
+    con.close()
+    for source in (str(path), f"sqlite:///{path}"):
+        with Warehouse.open(source) as wh:
+            assert wh.dialect == "sqlite"
+            assert wh.execute('SELECT name FROM singer WHERE name = "a"').rows == [("a",)]
+            assert wh.execute("SELECT nope FROM singer").error_kind == "unknown_column"
+            assert wh.execute("SELECT * FROM nowhere").error_kind == "unknown_table"
+    with Warehouse.open(path, guard=False) as wh:  # without the guard, SQLite itself refuses writes
+        for sql in ("DELETE FROM singer", "CREATE TABLE x(a)", "ATTACH DATABASE 'other.db' AS o", "PRAGMA user_version = 3"):
+            assert wh.execute(sql).error_kind in ("rejected", "runtime"), sql
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM singer").fetchone() == (2,)
+    assert not (tmp_path / "other.db").exists()

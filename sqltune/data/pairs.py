@@ -145,7 +145,9 @@ def _pair_from_record(record: Any, source: str, line: int) -> tuple[Pair, bool]:
     if not isinstance(record, dict):
         raise InputError(f"expected a JSON object, got {type(record).__name__}", source=source, line=line)
     question = _field_str(record, "question", source, line, required=True)
-    sql_key = _first_key(record, SQL_KEYS)
+    # Spider's files hold the parsed query, a dict, under "sql" and the text under "query".
+    texts = {k: v for k, v in record.items() if k in SQL_KEYS and not isinstance(v, dict)}
+    sql_key = _first_key(texts, SQL_KEYS) if texts else _first_key(record, SQL_KEYS)
     golds = _sql_list(record.get(sql_key), sql_key, source, line)
     if not golds:
         raise InputError(f"missing or empty 'sql' (or {', '.join(repr(k) for k in SQL_KEYS[1:])})", source=source, line=line)

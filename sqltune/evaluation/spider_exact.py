@@ -63,15 +63,18 @@ class _Scope:
 
 
 def spider_components(sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> _Components | None:
-    """The comparable components of `sql` (nested tuples), None when it does not parse."""
+    """The comparable components of `sql` (nested tuples), None when it is not a query."""
     import sqlglot
+    from sqlglot import exp
 
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except Exception:  # sqlglot raises several error types; any means "cannot read"
         return None
-    if tree is None:
-        return None
+    while isinstance(tree, (exp.Subquery, exp.Paren)):
+        tree = tree.this
+    if not isinstance(tree, (exp.Select, exp.SetOperation)):
+        return None  # not a query ("SELEC" parses as a column name)
     try:
         return _Reader(dialect, schema).query(tree, None, {})
     except RecursionError:

@@ -1,0 +1,74 @@
+"""Spider's exact match on known pairs: what must count as equal (aliases, column order, values)
+and what must not (a clause changed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sqltune.evaluation.spider_exact import spider_components, spider_exact_match
+from sqltune.schema.model import Column, Schema, Table
+
+SCHEMA = Schema("music", [
+    Table("singer", [Column("id", "INTEGER"), Column("name", "TEXT"), Column("country", "TEXT"), Column("age", "INTEGER")]),
+    Table("concert", [Column("id", "INTEGER"), Column("singer_id", "INTEGER"), Column("year", "INTEGER")]),
+])
+
+
+@pytest.mark.parametrize("gold,pred", [
+    # alias renamed, or dropped
+    ("SELECT T1.name FROM singer AS T1 WHERE T1.age > 30", "SELECT s.name FROM singer s WHERE s.age > 30"),
+    ("SELECT T1.name FROM singer AS T1 WHERE T1.age > 30", "SELECT name FROM singer WHERE age > 30"),
+    # select columns reordered
+    ("SELECT name, age, country FROM singer", "SELECT country, name, age FROM singer"),
+    # values changed (Spider masks them), quoted either way
+    ("SELECT name FROM singer WHERE country = \"France\" AND age > 20", "SELECT name FROM singer WHERE age > 45 AND country = 'UK'"),
+    ("SELECT name FROM singer ORDER BY age LIMIT 3", "SELECT name FROM singer ORDER BY age LIMIT 10"),
+    # joins: table order and aliases, ORDER BY an output alias or a position
+    ("SELECT T2.year, count(*) FROM singer AS T1 JOIN concert AS T2 ON T1.id = T2.singer_id GROUP BY T2.year ORDER BY count(*) DESC",
+     "SELECT count(*) AS n, c.year FROM concert c JOIN singer s ON c.singer_id = s.id GROUP BY c.year ORDER BY n DESC"),
+    ("SELECT name, age FROM singer ORDER BY 2", "SELECT name, age FROM singer ORDER BY age"),
+    # nested queries and set operations compared recursively
+    ("SELECT name FROM singer WHERE id IN (SELECT singer_id FROM concert WHERE year = 2014)",
+     "SELECT s.name FROM singer AS s WHERE s.id IN (SELECT c.singer_id FROM concert AS c WHERE c.year = 2015)"),
+    ("SELECT name FROM singer WHERE age > 30 UNION SELECT name FROM singer WHERE country = 'UK'",
+     "select NAME from SINGER where AGE > 40 union select name from singer where country = 'FR'"),
+])
+def test_equal_under_spider_rules(gold, pred):
+    assert spider_exact_match(gold, pred, dialect="sqlite")
+    assert spider_exact_match(gold, pred, dialect="sqlite", schema=SCHEMA)
+
+
+@pytest.mark.parametrize("gold,pred", [
+    ("SELECT name FROM singer WHERE age > 30", "SELECT name FROM singer WHERE id > 30"),  # different where column
+    ("SELECT name FROM singer WHERE age > 30", "SELECT name FROM singer WHERE age < 30"),  # different operator
+    ("SELECT country, count(*) FROM singer GROUP BY country", "SELECT country, count(*) FROM singer"),  # missing group by
+    ("SELECT avg(age) FROM singer", "SELECT max(age) FROM singer"),  # different aggregate
+    ("SELECT count(DISTINCT country) FROM singer", "SELECT count(country) FROM singer"),
+    ("SELECT name FROM singer", "SELECT name, age FROM singer"),  # extra column
+    ("SELECT name FROM singer ORDER BY age", "SELECT name FROM singer ORDER BY age DESC"),
+    ("SELECT name FROM singer ORDER BY age LIMIT 1", "SELECT name FROM singer ORDER BY age"),  # limit dropped
+    ("SELECT name FROM singer WHERE age > 1 AND id > 2", "SELECT name FROM singer WHERE age > 1 OR id > 2"),
+    ("SELECT name FROM singer", "SELECT name FROM concert"),  # another table
+    ("SELECT country FROM singer GROUP BY country HAVING count(*) > 1", "SELECT country FROM singer GROUP BY country"),
+    ("SELECT name FROM singer WHERE id IN (SELECT singer_id FROM concert WHERE year = 2014)",
+     "SELECT name FROM singer WHERE id IN (SELECT singer_id FROM concert WHERE id = 2014)"),  # nested clause changed
+    ("SELECT name FROM singer UNION SELECT name FROM singer", "SELECT name FROM singer INTERSECT SELECT name FROM singer"),
+    ("SELECT name FROM singer", "SELEC name FROM"),  # a prediction that does not parse
+])
+def test_not_equal_when_a_clause_changes(gold, pred):
+    assert not spider_exact_match(gold, pred, dialect="sqlite")
+    assert not spider_exact_match(gold, pred, dialect="sqlite", schema=SCHEMA)
+
+
+def test_unqualified_columns_resolve_through_the_schema():
+    gold = "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.id = T2.singer_id WHERE T2.year > 2000"
+    pred = "SELECT name FROM singer JOIN concert ON singer.id = concert.singer_id WHERE year > 2010"
+    assert spider_exact_match(gold, pred, dialect="sqlite", schema=SCHEMA)
+    assert not spider_exact_match(gold, pred, dialect="sqlite")  # without a schema `year` has no table
+
+
+def test_components_mask_values_and_ignore_join_conditions_like_spider():
+    on_id = spider_components("SELECT 1 FROM singer JOIN concert ON singer.id = concert.singer_id", dialect="sqlite")
+    on_other = spider_components("SELECT 1 FROM singer JOIN concert ON singer.age = concert.year", dialect="sqlite")
+    assert on_id == on_other  # Spider compares the joined tables, not the ON conditions
+    assert spider_components("SELEC", dialect="sqlite") is None
