@@ -228,6 +228,19 @@ def test_eval_report_round_trips_through_json():
     assert again.results[0].tags == ("x",)
 
 
+def test_reports_written_before_the_two_exact_match_figures_still_load():
+    report = EvalReport.from_results("old", [result("a", True), result("b", False)], rules="r")
+    document = json.loads(json.dumps(report.to_dict()))
+    for record in (document, *document["results"], *document["by_tag"].values()):
+        record["exact_match"] = record.pop("exact_match_normalized")
+        record.pop("exact_match_spider")
+    for key in ("by_db", "undecided"):
+        document.pop(key)
+    again = EvalReport.from_dict(document)
+    assert again.exact_match_normalized == 0.5 and again.exact_match_spider == 0.0
+    assert [r.exact_match_normalized for r in again.results] == [True, False]
+
+
 def test_comparison_rows_and_flips():
     before = EvalReport.from_results("prompt-only", [result("a", False), result("b", True)], rules="r")
     after = EvalReport.from_results("adapter", [result("a", True), result("b", False, category="timeout")], rules="r")
