@@ -3,6 +3,8 @@ self-contained, escaped HTML page."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import base64
 import json
 import re
@@ -70,6 +72,26 @@ def test_markdown_has_the_harbor_table_and_breakdowns(reports):
     # A pipe in user text cannot break the table.
     piped = EvalReport.from_results("a|b", [result("x", True)], rules="r")
     assert "| Metric | a\\|b |" in render_markdown(Comparison([piped]))
+
+
+def test_markdown_lists_every_wrong_answer_with_category_and_reason(reports):
+    text = render_markdown(Comparison(reports))
+    section = text.split("## Wrong answers", 1)[1].split("## ", 1)[0]
+    assert "| Model | Id | Category | Reason |" in section
+    assert "| prompt-only | a | syntax_error | row 1 differs |" in section
+    assert "| prompt-only | d | wrong_join_keys |" in section and "| adapter | d | wrong_join_keys |" in section
+    assert "| c |" not in section and "| adapter | a |" not in section  # right answers are not listed
+    assert "Spider components (exact_match_spider)" in text  # both exact-match figures, named
+
+
+def test_markdown_breaks_down_several_databases_and_flags_undecided():
+    one = result("a", True)
+    two = dataclasses.replace(result("b", False, category="undecided_at_cap"), undecided=True)
+    one, two = dataclasses.replace(one, db="shop"), dataclasses.replace(two, db="music")
+    text = render_markdown(Comparison([EvalReport.from_results("p", [one, two], rules="r")]))
+    assert "## By database" in text and "| music | EX 0.0%" in text and "| shop | EX 100.0%" in text
+    assert "| b | music | undecided_at_cap |" in text
+    assert "Undecided at the row cap:** p: 1 question(s)" in text and "Raise `--max-rows`" in text
 
 
 def test_html_is_self_contained_and_escaped(tmp_path, reports):

@@ -114,7 +114,7 @@ def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> st
     wrong = [(r.label, q) for r in comparison.reports for q in r.results if not q.execution_match]
     if wrong:
         out += ["## Wrong answers", ""]
-        several, with_db = len(labels) > 1, any(q.db for _, q in wrong)
+        several, with_db = len(labels) > 1, bool(comparison.databases())
         header = ["Model"] * several + ["Id"] + ["Database"] * with_db + ["Category", "Reason"]
         rows = [
             [label] * several + [q.id] + [q.db or ""] * with_db + [q.category or "", _one_line(q.reason)]

@@ -162,7 +162,7 @@ class EvalReport:
         by_difficulty: dict[str, list[QuestionResult]] = defaultdict(list)
         by_tag: dict[str, list[QuestionResult]] = defaultdict(list)
         by_db: dict[str, list[QuestionResult]] = defaultdict(list)
-        if any(r.db for r in results):
+        if len({r.db for r in results}) > 1:  # one database needs no breakdown
             for r in results:
                 by_db[r.db or UNLABELLED].append(r)
         if any(r.difficulty for r in results):
