@@ -224,3 +224,30 @@ def test_prediction_formats_that_do_not_fit_say_what_was_expected(tmp_path):
     plain = tmp_path / "pred.txt"
     plain.write_text("SELECT 1\tshop\nSELECT 2\tshop\n")  # Spider's gold/pred format: SQL, tab, db
     assert [p.sql for p in load_predictions(plain)] == ["SELECT 1", "SELECT 2"]
+
+
+def test_cli_scores_a_folder_in_one_call_and_names_a_missing_database(folder, tmp_path, capsys):
+    from sqltune.cli import main
+
+    gold = spider_json(tmp_path / "dev.json", ROWS)
+    pred = pred_lines(tmp_path / "pred.sql", ROWS)
+    out = tmp_path / "report"
+    assert main(["eval", "score", "--data", str(gold), "--pred", str(pred), "--db", str(folder), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "db music" in printed and "db zoo" in printed
+    document = json.loads((out / "report.json").read_text())
+    assert set(document["reports"][0]["by_db"]) == {"shop", "music", "zoo"}
+    assert "## By database" in (out / "report.md").read_text()
+    gold.write_text(gold.read_text().replace('"zoo"', '"zoo2"'))
+    code = main(["eval", "score", "--data", str(gold), "--pred", str(pred), "--db", str(folder)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code != 0 and "dev.json:" in err and "database 'zoo2' not found" in err and "Traceback" not in err
+
+
+def test_model_evaluation_on_a_folder_says_where_folders_are_read(folder, tmp_path):
+    from sqltune.core.errors import ConfigError
+    from sqltune.evaluation.harness import EvalConfig, evaluate_forms
+
+    gold = spider_json(tmp_path / "dev.json", ROWS)
+    with pytest.raises(ConfigError, match="sqltune eval score"):
+        evaluate_forms([], EvalConfig(data=str(gold), db=str(folder), register=False))
