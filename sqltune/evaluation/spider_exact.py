@@ -4,19 +4,21 @@ match, compared as sets, with values masked and aliases resolved.
 Spider (Yu et al., 2018; `evaluation.py`) parses a query into components and calls two queries an
 exact match when every component agrees:
 
-- SELECT: the select items as a multiset (order of columns ignored; a top-level DISTINCT is not
-  compared, DISTINCT inside an aggregate is);
-- FROM: the tables as a multiset (JOIN ... ON conditions are not compared, as in Spider);
+- SELECT: the select items as a multiset (order of columns ignored); DISTINCT is not compared,
+  neither on the SELECT nor inside an aggregate (Spider's DISABLE_DISTINCT);
+- FROM: the tables as a multiset and, when there are several, the first join condition's two
+  columns (Spider compares only that one);
 - WHERE and HAVING: the conditions as a multiset plus the set of AND/OR connectors, every
   literal masked (`age > 30` equals `age > 40`);
-- GROUP BY: the keys as a set; ORDER BY: the keys in order with their direction; LIMIT: present
+- GROUP BY: the keys in order; ORDER BY: the keys in order with their direction; LIMIT: present
   or not (its value masked);
 - INTERSECT / UNION / EXCEPT and nested subqueries: compared recursively;
 - keywords used (where, group, having, order, limit, or, not, in, like, set operations).
 
 Table aliases resolve to table names (`T1.name` is `singer.name`), unqualified columns to the one
 table in scope that has them (with a schema, or when one table is in scope), output aliases and
-positions in GROUP BY / ORDER BY to the select item they name. This is computed over sqlglot
+positions in GROUP BY / ORDER BY to the select item they name. With a schema, columns linked by
+a foreign key count as one (Spider's foreign-key map), when their table is in the FROM clause. This is computed over sqlglot
 ASTs, so it reads any SQL sqlglot parses, where Spider's own parser reads a subset of SQLite.
 """
 
@@ -95,6 +97,7 @@ class _Reader:
     def __init__(self, dialect: str, schema: Schema | None):
         self.dialect = dialect
         self.schema = schema
+        self.key_map = _foreign_key_map(schema)
 
     # -- queries ------------------------------------------------------------------------------------
     def query(self, node, outer: _Scope | None, ctes: dict[str, str]) -> _Components:
@@ -141,7 +144,8 @@ class _Reader:
         where = select.args.get("where")
         having = select.args.get("having")
         group = select.args.get("group")
-        group_keys = tuple(sorted({self._key(g, scope, ctes, named, items) for g in group.expressions})) if group else ()
+        group_keys = tuple(self._key(g, scope, ctes, named, items) for g in group.expressions) if group else ()
+        join_key = self._first_join_key(select, scope, ctes) if len(units) > 1 else ()
         where_parts = self._conditions(where.this, scope, ctes) if where is not None else ((), ())
         having_parts = self._conditions(having.this, scope, ctes) if having is not None else ((), ())
         order = self._order(select, scope, outer, named, items, ctes)
@@ -154,8 +158,23 @@ class _Reader:
             keywords |= {w for w, kind in (("not", exp.Not), ("in", exp.In), ("like", exp.Like)) if where.find(kind)}
             if "or" in where_parts[1]:
                 keywords.add("or")
-        return ("select", tuple(sorted(units)), tuple(sorted(items)), where_parts, group_keys, having_parts, order, limit,
-                tuple(sorted(keywords)))
+        return ("select", tuple(sorted(units)), join_key, tuple(sorted(items)), where_parts, group_keys, having_parts, order,
+                limit, tuple(sorted(keywords)))
+
+    def _first_join_key(self, select, scope: _Scope, ctes: dict) -> tuple[str, ...]:
+        """The two sides of the first JOIN ... ON condition, unordered (what Spider compares)."""
+        from sqlglot import exp
+
+        for join in select.args.get("joins") or []:
+            condition = join.args.get("on")
+            if condition is None:
+                continue
+            while isinstance(condition, (exp.And, exp.Paren)):
+                condition = condition.this
+            if isinstance(condition, exp.Binary):
+                return tuple(sorted((self._expr(condition.this, scope, ctes), self._expr(condition.expression, scope, ctes))))
+            return (self._expr(condition, scope, ctes),)
+        return ()
 
     def _order(self, node, scope: _Scope | None, outer: _Scope | None, named: dict, items: list, ctes: dict | None = None) -> tuple:
         order = node.args.get("order")
@@ -219,6 +238,11 @@ class _Reader:
             if isinstance(n, exp.Literal) or isinstance(n, exp.Neg) and isinstance(n.this, exp.Literal):
                 replacements.append((n, MASK))
                 return
+            if isinstance(n, exp.Distinct) and isinstance(n.parent, exp.AggFunc) and len(n.expressions) == 1:
+                inner = n.expressions[0]
+                n.replace(inner)  # count(DISTINCT x) reads as count(x), as in Spider
+                visit(inner)
+                return
             if isinstance(n, exp.In) and n.args.get("expressions") and all(
                 isinstance(e, (exp.Literal, exp.Neg)) for e in n.args["expressions"]
             ):
@@ -247,7 +271,26 @@ class _Reader:
         name = column.name.lower()
         if column.table:
             qualifier = column.table.lower()
-            return f"{scope.source(qualifier) or qualifier}.{name}"
-        owner = scope.owner(name)
-        return f"{owner}.{name}" if owner else name
+            owner = scope.source(qualifier) or qualifier
+        else:
+            owner = scope.owner(name)
+        if not owner:
+            return name
+        full = f"{owner}.{name}"
+        return self.key_map.get(full, full) if owner in scope.tables else full
+
+
+def _foreign_key_map(schema: Schema | None) -> dict[str, str]:
+    """table.column -> the first (sorted) column of its foreign-key-linked group."""
+    if schema is None:
+        return {}
+    groups: list[set[str]] = []
+    for table in schema.tables:
+        for key in table.foreign_keys:
+            for column, ref_column in zip(key.columns, key.ref_columns):
+                pair = {f"{table.name.lower()}.{column.lower()}", f"{key.ref_table.lower()}.{ref_column.lower()}"}
+                linked = [g for g in groups if g & pair]
+                merged = set(pair).union(*linked)
+                groups = [g for g in groups if not g & pair] + [merged]
+    return {member: min(group) for group in groups for member in group}
 
