@@ -251,3 +251,11 @@ def test_model_evaluation_on_a_folder_says_where_folders_are_read(folder, tmp_pa
     gold = spider_json(tmp_path / "dev.json", ROWS)
     with pytest.raises(ConfigError, match="sqltune eval score"):
         evaluate_forms([], EvalConfig(data=str(gold), db=str(folder), register=False))
+
+
+def test_a_database_a_template_names_that_does_not_open_is_an_error_naming_the_row(folder, tmp_path):
+    gold = spider_json(tmp_path / "dev.json", ROWS[:2] + [("p1", "nobody", "SELECT 1", "SELECT 1", True)])
+    pred = pred_lines(tmp_path / "pred.sql", ROWS[:3])
+    template = "postgresql://sqltune_no_such_role@127.0.0.1:1/{db}"  # nothing listens on port 1
+    with pytest.raises(InputError, match=r"dev\.json:2: row 's1': database 'shop' \(postgresql://"):
+        score_files(gold, pred, template)

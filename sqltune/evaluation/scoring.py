@@ -582,6 +582,7 @@ def score_files(
     """Score a predictions file against a gold pairs file (`sqltune eval score`). The warehouse is
     one database, or a collection (a folder, or a template with `{db}`): then each row's `db`
     names its database, and the rows of each database are scored on it, all in one report."""
+    from sqltune.core.errors import SqltuneError
     from sqltune.data import numbered_pairs
 
     numbered = list(numbered_pairs(gold_path))
@@ -598,8 +599,15 @@ def score_files(
             if progress is not None:
                 progress(offset + done, total)
 
-        partial = _score_on(source, [pairs[i] for i in indices], [predictions[i] for i in indices],
-                            rules=rules, workers=workers, timeout_s=timeout_s, label=label, progress=report_progress)
+        try:
+            partial = _score_on(source, [pairs[i] for i in indices], [predictions[i] for i in indices],
+                                rules=rules, workers=workers, timeout_s=timeout_s, label=label, progress=report_progress)
+        except SqltuneError as error:
+            if len(sources) == 1:
+                raise
+            line, first = numbered[indices[0]]  # a template names databases that may not open: say which row
+            raise InputError(f"row {first.id!r}: database {first.db!r} ({source}): {error}", source=str(gold_path),
+                             line=line) from error
         for index, result in zip(indices, partial):
             results[index] = result
         done_before += len(indices)
