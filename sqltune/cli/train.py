@@ -38,8 +38,12 @@ def train(
 
     from sqltune.training.train import require_inputs, train as run_train
 
+    from sqltune.prompts import prompt_for_warehouse
+
     cfg = load_train_config(config, overrides)
     require_inputs(cfg)
+    cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)  # the warehouse's dialect unless --prompt-dialect
+    cfg.train_file = check_training_pairs(cfg)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console) as bar:
@@ -56,6 +60,21 @@ def train(
 
         result = run_train(cfg, resume=resume, progress=on_event)
     print_train_result(result)
+
+
+def check_training_pairs(cfg) -> str:
+    """The pairs file training reads, after `data validate`'s checks (refused or, with --allow-invalid,
+    the valid pairs only), with a progress line while the gold SQL runs."""
+    from rich.progress import Progress
+
+    from sqltune.data.validate import validated_pairs_file
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("validating pairs", total=None)
+        return validated_pairs_file(
+            cfg.train_file, cfg.db, cfg.output_dir, allow_invalid=cfg.allow_invalid,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 def print_train_result(result) -> None:

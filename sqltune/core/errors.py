@@ -29,7 +29,7 @@ class SchemaSourceError(SqltuneError):
     """A warehouse or schema source cannot be read (missing file, unreachable URL, bad DDL)."""
 
     def __init__(self, source: str, cause: str):
-        from sqltune.core.connections import mask_secrets
+        from sqltune.core.secrets import mask_secrets
 
         self.source = mask_secrets(str(source))
         self.cause = mask_secrets(str(cause))

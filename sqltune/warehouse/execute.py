@@ -93,6 +93,20 @@ def _is_url(source: str) -> bool:
     return "://" in source
 
 
+def can_execute(source: str | Path) -> bool:
+    """Whether `Warehouse.open` can run queries on `source`: a DuckDB file or a PostgreSQL URL
+    (a DDL file has no data; other databases have no sandbox backend yet)."""
+    from sqltune.core.connections import resolve_source, url_dialect
+    from sqltune.schema import source_kind
+
+    text = resolve_source(source)
+    if text.startswith("duckdb://"):
+        return True
+    if _is_url(text):
+        return url_dialect(text) == "postgres" and text.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+    return source_kind(text) == "duckdb"
+
+
 def _env_opt_in() -> bool:
     return os.environ.get("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "").strip().lower() in ("1", "true", "yes")
 
@@ -133,7 +147,9 @@ class Warehouse:
         `allow_privileged_role` (or ``SQLTUNE_ALLOW_PRIVILEGED_ROLE=1``) accepts a PostgreSQL role
         that is a superuser or can write the warehouse's tables.
         """
-        text = str(source)
+        from sqltune.core.connections import resolve_source
+
+        text = resolve_source(source)
         if text.startswith("duckdb:///"):
             text = text[len("duckdb:///"):]
         common = dict(
@@ -304,7 +320,9 @@ class _PostgresWarehouse(Warehouse):
                 parsed, poolclass=NullPool, connect_args={"connect_timeout": connect_timeout, "application_name": "sqltune"},
             )
         except Exception as error:  # bad URL or missing driver
-            raise SchemaSourceError(url, _first_line(error)) from error
+            from sqltune.core.connections import mask_url
+
+            raise SchemaSourceError(mask_url(url), _first_line(error)) from error
         shown = engine.url.render_as_string(hide_password=True)
         if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg2":
             engine.dispose()
