@@ -68,11 +68,16 @@ def quiet_library_warnings() -> None:
     """Warnings meant for library developers (deprecations, optional kernels), not for a user."""
     import warnings
 
-    for category in (FutureWarning, DeprecationWarning):
-        for module in ("transformers", "peft", "trl", "torch", "bitsandbytes", "accelerate", "datasets"):
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        for module in ("transformers", "peft", "trl", "torch", "bitsandbytes", "accelerate", "datasets", "sqlalchemy"):
             warnings.filterwarnings("ignore", category=category, module=module)
-    for name in ("bitsandbytes", "transformers.modeling_utils", "accelerate"):
+    # sqlglot warns per statement it parses loosely (sqltune reports what it skips itself); the ML
+    # libraries log advice for their developers (cache settings, deprecated arguments, tokenizer forks).
+    for name in ("bitsandbytes", "transformers", "accelerate", "peft", "trl", "datasets", "sqlglot"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _register_stages() -> None:

@@ -97,10 +97,11 @@ def _print_report(file: Path, report, show: int) -> None:
     console.print(counts)
     if show:
         listing = Table(title=f"first {min(show, len(report.problems))} problem(s)", show_lines=False)
-        listing.add_column("line", justify="right")
+        listing.add_column("where", no_wrap=True)
         listing.add_column("id")
         listing.add_column("kind")
         listing.add_column("message", overflow="fold")
         for problem in report.problems[:show]:
-            listing.add_row(str(problem.line or ""), problem.pair_id, problem.kind, Text(problem.message))
+            where = f"{Path(problem.source).name}:{problem.line}" if problem.source and problem.line else problem.where
+            listing.add_row(where, problem.pair_id, problem.kind, Text(problem.message))
         console.print(listing)
