@@ -345,7 +345,7 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
             report.problems.extend(leaks)
         return report
     if can_execute(db):
-        with Warehouse.open(db, timeout_s=timeout_s) as warehouse:
+        with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s) as warehouse:
             return validate_pairs(pairs, warehouse, progress=progress, against=against, workers=workers)
     from sqltune.schema import load_schema, source_dialect
 
