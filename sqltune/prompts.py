@@ -49,7 +49,7 @@ class PromptConfig:
     include_comments: bool = setting(True, help="Show table and column comments in the schema text.")
     samples_per_column: int = setting(2, help="Sample values shown per text column.", min=0)
     prune: bool = setting(True, help="Prune the schema per question to fit the budget (off: always the whole schema).")
-    dialect: str = setting("duckdb", help="SQL dialect (sqlglot name) the model is asked to write.")
+    dialect: str | None = setting(None, help="SQL dialect (sqlglot name) the model is asked to write (default: the warehouse's: duckdb, postgres, mysql, sqlite, ...).")
     schema_style: str = setting("ddl", choices=("ddl", "columns"),
                                 help="ddl: CREATE TABLE with types, keys, comments, samples; columns: table(col, ...) names only, ~2.5x fewer tokens.")
 
@@ -65,8 +65,41 @@ class PromptConfig:
         return RenderOptions(include_comments=self.include_comments, samples_per_column=self.samples_per_column,
                              style=self.schema_style)
 
-    def system_message(self) -> str:
-        return self.system.replace("{dialect}", DIALECT_NAMES.get(self.dialect, self.dialect))
+    def system_message(self, warehouse_dialect: str | None = None) -> str:
+        """The system message; `warehouse_dialect` names the dialect when the config leaves it unset."""
+        dialect = self.dialect or warehouse_dialect or "duckdb"
+        return self.system.replace("{dialect}", DIALECT_NAMES.get(dialect, dialect))
+
+
+def prompt_for_warehouse(config: PromptConfig, db: str | None) -> PromptConfig:
+    """`config` with its dialect set from the warehouse at `db` (DuckDB file -> duckdb, a
+    postgresql:// URL -> postgres, ...) unless the user set one. Training records the result with
+    the adapter, so evaluation and serving can tell a warehouse of another dialect."""
+    if config.dialect or not db:
+        return config
+    from dataclasses import replace
+
+    from sqltune.schema import source_dialect
+
+    return replace(config, dialect=source_dialect(db))
+
+
+def check_dialect(trained: str | None, warehouse: str | None, *, model: str, db: str, allow: bool = False) -> None:
+    """Refuse a warehouse whose SQL dialect differs from the one `model` was trained to write:
+    its queries would use the wrong functions and quoting. `allow` proceeds (with a warning)."""
+    if not trained or not warehouse or trained == warehouse:
+        return
+    import logging
+
+    from sqltune.core.connections import mask_url
+    from sqltune.core.errors import ConfigError
+
+    message = (f"{model} was trained to write {DIALECT_NAMES.get(trained, trained)} SQL, but the warehouse "
+               f"{mask_url(db)} speaks {DIALECT_NAMES.get(warehouse, warehouse)}")
+    if allow:
+        logging.getLogger(__name__).warning("%s (allowed)", message)
+        return
+    raise ConfigError(f"{message}; train on this warehouse, or pass --allow-dialect-mismatch to evaluate or serve anyway")
 
 
 _APPROX_TOKEN = re.compile(r"[A-Za-z]+|[0-9]|[^\sA-Za-z0-9]")
@@ -160,7 +193,7 @@ def build_messages(
     selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
     schema_text = render_schema(selected.schema, config.render_options)
     return [
-        {"role": "system", "content": config.system_message()},
+        {"role": "system", "content": config.system_message(schema.dialect)},
         {"role": "user", "content": user_message(schema_text, question)},
     ]
 
@@ -200,9 +233,11 @@ __all__ = [
     "TokenCounter",
     "approx_token_count",
     "build_messages",
+    "check_dialect",
     "clean_question",
     "make_token_counter",
     "prepare_questions",
+    "prompt_for_warehouse",
     "prompt_text",
     "schema_for_question",
     "user_message",

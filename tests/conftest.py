@@ -106,8 +106,10 @@ def tiny_warehouse(tmp_path) -> Path:
 def tiny_pairs_file(tmp_path) -> Path:
     path = tmp_path / "pairs.jsonl"
     with path.open("w") as f:
+        # Three wordings of each question: repeats of a pair are a validation problem (duplicate_pair).
         for i, (question, sql) in enumerate(TINY_PAIRS * 3):
-            f.write(json.dumps({"id": f"p{i}", "question": question, "sql": sql, "difficulty": "easy"}) + "\n")
+            wording = ("{}", "Please answer: {}", "Tell me: {}")[i // len(TINY_PAIRS)].format(question)
+            f.write(json.dumps({"id": f"p{i}", "question": wording, "sql": sql, "difficulty": "easy"}) + "\n")
     return path
 
 

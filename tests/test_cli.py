@@ -31,3 +31,54 @@ def test_missing_files_name_the_source(tmp_path):
     out = sqltune("eval", "--model", "default", "--data", str(tmp_path / "none.jsonl"), "--db", str(tmp_path / "none.duckdb"))
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "none.jsonl" in out.stderr or "none.duckdb" in out.stderr
+
+
+# -- usage and library errors through the real console script ----------------------------------------
+def console_script(*args: str) -> subprocess.CompletedProcess:
+    """The installed `sqltune` entry point (the venv's script), running this checkout's package."""
+    import os
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("sqltune")
+    if not script.exists():
+        return sqltune(*args)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def _usage_error(out: subprocess.CompletedProcess, needle: str) -> None:
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("Usage: sqltune") and lines[1].startswith("Try 'sqltune")
+    assert len(lines) == 3 and lines[2].startswith("Error:") and needle in lines[2], out.stderr
+
+
+def test_usage_errors_through_the_console_script(tmp_path):
+    _usage_error(console_script("train", "--bogus"), "No such option: --bogus")
+    _usage_error(console_script("eval", "score", "--data", "x.jsonl", "--db", "x.duckdb"), "Missing option '--pred'")
+    _usage_error(console_script("schema", "show"), "Missing argument")
+    _usage_error(console_script("train", "--lora-r", "0"), "--lora-r")  # out of range
+    _usage_error(console_script("train", "--method", "sideways"), "'sideways' is not one of")  # bad choice
+    _usage_error(console_script("data", "split", "x.jsonl", "--out", "o", "--test-fraction", "abc"), "--test-fraction")
+    version = console_script("--version")
+    assert version.returncode == 0 and version.stdout.startswith("sqltune ")
+
+
+def _library_error(out: subprocess.CompletedProcess, needle: str) -> None:
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("error: ") and needle in out.stderr, out.stderr
+
+
+def test_library_errors_are_one_line(tmp_path):
+    _library_error(console_script("train", "--data", str(tmp_path / "none.jsonl")), "--db")  # required input missing
+    _library_error(console_script("schema", "show", str(tmp_path / "none.duckdb")), "none.duckdb")  # missing file
+    bad_db = tmp_path / "junk.duckdb"
+    bad_db.write_bytes(b"not a database at all" * 10)
+    _library_error(console_script("schema", "show", str(bad_db)), "junk.duckdb")  # not a database
+    _library_error(console_script("schema", "show", "postgres://u:hunter2@127.0.0.1:1/db", "--timeout", "2"), "u:***@")
+    _library_error(console_script("schema", "show", "env:SQLTUNE_TEST_UNSET_VARIABLE"), "is not set")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    _library_error(console_script("data", "split", str(empty), "--out", str(tmp_path / "s")), "no question/SQL pairs")

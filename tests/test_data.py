@@ -285,9 +285,11 @@ def test_cli_validate_exit_codes(shop, tmp_path, capsys):
     assert cli_main(["data", "validate", str(bad), "--db", str(shop)]) == 1
     assert "missing_table" in capsys.readouterr().out
     assert cli_main(["data", "validate", str(good), "--db", str(shop), "--against", str(good)]) == 1
-    broken = write_lines(tmp_path / "broken.jsonl", [GOOD[0], "{"])
+    broken = write_lines(tmp_path / "broken.jsonl", [GOOD[0], "{", GOOD[1], {"question": "no sql"}, "[1"])
     assert cli_main(["data", "validate", str(broken), "--db", str(shop)]) == 1
-    assert "broken.jsonl:2" in capsys.readouterr().err
+    out = capsys.readouterr().out
+    for line in (2, 4, 5):  # every malformed line in one run, by line
+        assert f"broken.jsonl:{line}" in out
 
 
 def test_cli_split(tmp_path, capsys):
@@ -399,3 +401,67 @@ def test_bad_json_array_names_the_line(tmp_path):
     path.write_text('[{"question": "q", "sql": "SELECT 1"}')
     with pytest.raises(InputError, match="ends before its closing"):
         load_pairs(path)
+# -- validation wherever pairs enter -----------------------------------------------------------------
+BROKEN_LINES = [
+    GOOD[0],
+    '{"id": "b2", "question": "cut off", "sql": "SELECT 1',  # line 2: malformed JSON
+    {**GOOD[0], "id": "b3"},  # line 3: duplicate of line 1
+    {"id": "b4", "question": "Unknown table?", "sql": "SELECT * FROM nowhere"},  # line 4
+    "",  # line 5: blank, skipped
+    {"id": "b6", "question": "No SQL"},  # line 6: missing sql
+    {"id": "b7", "question": "Nothing?", "sql": "SELECT * FROM customers WHERE 1 = 0"},  # line 7: empty result
+    GOOD[1],
+]
+
+
+def test_validate_file_lists_every_problem_by_line(shop, tmp_path):
+    from sqltune.data.validate import validate_file
+
+    path = write_lines(tmp_path / "pairs.jsonl", BROKEN_LINES)
+    report, good = validate_file(path, str(shop))
+    assert [(p.line, p.kind) for p in report.problems] == [
+        (2, "malformed"), (3, "duplicate_pair"), (4, "missing_table"), (6, "malformed"), (7, "empty_result"),
+    ]
+    assert all(p.source == str(path) for p in report.problems)
+    assert "(line 1)" in report.problems[1].message  # names where the first copy is
+    assert [p.id for p in good] == ["q1", "q2"]
+    # without a warehouse: records and duplicates only
+    report, _ = validate_file(path, None)
+    assert [(p.line, p.kind) for p in report.problems] == [(2, "malformed"), (3, "duplicate_pair"), (6, "malformed")]
+
+
+def test_require_valid_pairs_refuses_or_leaves_out(shop, tmp_path, caplog):
+    from sqltune.data.validate import InvalidPairsError, require_valid_pairs
+
+    path = write_lines(tmp_path / "pairs.jsonl", BROKEN_LINES)
+    with pytest.raises(InvalidPairsError) as info:
+        require_valid_pairs(path, str(shop))
+    message = str(info.value)
+    for line in (2, 3, 4, 6, 7):
+        assert f"{path}:{line}:" in message
+    assert "--allow-invalid" in message and len(info.value.problems) == 5
+    with caplog.at_level("WARNING"):
+        kept = require_valid_pairs(path, str(shop), allow_invalid=True)
+    assert [p.id for p in kept] == ["q1", "q2"] and "left out 5 of 7" in caplog.text
+
+
+def test_empty_pairs_file_is_an_error(shop, tmp_path):
+    from sqltune.data.validate import require_valid_pairs
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(InputError, match="no question/SQL pairs"):
+        require_valid_pairs(empty, str(shop))
+    assert cli_main(["data", "split", str(empty), "--out", str(tmp_path / "s")]) == 1
+
+
+def test_cli_split_validates(shop, tmp_path, capsys):
+    path = write_lines(tmp_path / "pairs.jsonl", BROKEN_LINES)
+    out = tmp_path / "split"
+    assert cli_main(["data", "split", str(path), "--out", str(out), "--db", str(shop)]) == 1
+    err = capsys.readouterr().err
+    assert "pairs.jsonl:2" in err and "pairs.jsonl:7" in err and not out.exists()
+    assert cli_main(["data", "split", str(path), "--out", str(out), "--db", str(shop), "--allow-invalid",
+                     "--test-fraction", "0.5"]) == 0
+    ids = {p.id for p in load_pairs(out / "train.jsonl")} | {p.id for p in load_pairs(out / "test.jsonl")}
+    assert ids == {"q1", "q2"}

@@ -269,3 +269,245 @@ def test_dispatch_errors(tmp_path):
     assert str(fake) in str(info.value)
     with pytest.raises(SchemaSourceError, match="nosuchdialect"):
         load_schema("nosuchdialect://host/db")
+
+
+# --------------------------------------------------------------------------- dumps: pg_dump -s, mysqldump --no-data
+DUMP_SCHEMA_PG = """
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL, email text UNIQUE);
+COMMENT ON TABLE customers IS 'People who buy';
+COMMENT ON COLUMN customers.email IS 'Contact address';
+CREATE TABLE products (sku varchar(20) PRIMARY KEY, title text, price numeric(10, 2));
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id integer NOT NULL REFERENCES customers (id),
+                     placed_at timestamptz DEFAULT now());
+CREATE TABLE order_items (order_id integer REFERENCES orders (id) ON DELETE CASCADE,
+                          sku varchar(20) REFERENCES products (sku), qty integer CHECK (qty > 0),
+                          PRIMARY KEY (order_id, sku));
+CREATE INDEX orders_customer ON orders (customer_id);
+CREATE VIEW big_orders AS SELECT id FROM orders;
+CREATE FUNCTION add1(x int) RETURNS int LANGUAGE sql AS $$ SELECT x + 1 $$;
+"""
+
+# What `pg_dump -s` (PostgreSQL 15.14+) writes for DUMP_SCHEMA_PG, for machines without pg_dump.
+PG_DUMP_COPY = r"""--
+-- PostgreSQL database dump
+--
+
+\restrict 97voig4vYPXfsrA0Wr1N4eNfna6RKKUGIuhPfOX8tTHg7QbrixSoTLZgBUDVu0S
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET client_min_messages = warning;
+SET row_security = off;
+
+CREATE TYPE public.mood AS ENUM (
+    'sad',
+    'ok'
+);
+ALTER TYPE public.mood OWNER TO postgres;
+CREATE FUNCTION public.add1(x integer) RETURNS integer
+    LANGUAGE sql
+    AS $$ SELECT x + 1 $$;
+ALTER FUNCTION public.add1(x integer) OWNER TO postgres;
+SET default_tablespace = '';
+SET default_table_access_method = heap;
+CREATE TABLE public.orders (
+    id integer NOT NULL,
+    customer_id integer NOT NULL,
+    placed_at timestamp with time zone DEFAULT now()
+);
+ALTER TABLE public.orders OWNER TO postgres;
+CREATE VIEW public.big_orders AS
+ SELECT orders.id
+   FROM public.orders;
+ALTER TABLE public.big_orders OWNER TO postgres;
+CREATE TABLE public.customers (
+    id integer NOT NULL,
+    name text NOT NULL,
+    email text
+);
+ALTER TABLE public.customers OWNER TO postgres;
+COMMENT ON TABLE public.customers IS 'People who buy';
+COMMENT ON COLUMN public.customers.email IS 'Contact address';
+CREATE TABLE public.order_items (
+    order_id integer NOT NULL,
+    sku character varying(20) NOT NULL,
+    qty integer,
+    CONSTRAINT order_items_qty_check CHECK ((qty > 0))
+);
+ALTER TABLE public.order_items OWNER TO postgres;
+CREATE SEQUENCE public.orders_id_seq
+    AS integer
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+ALTER TABLE public.orders_id_seq OWNER TO postgres;
+ALTER SEQUENCE public.orders_id_seq OWNED BY public.orders.id;
+CREATE TABLE public.products (
+    sku character varying(20) NOT NULL,
+    title text,
+    price numeric(10,2)
+);
+ALTER TABLE public.products OWNER TO postgres;
+ALTER TABLE ONLY public.orders ALTER COLUMN id SET DEFAULT nextval('public.orders_id_seq'::regclass);
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_email_key UNIQUE (email);
+ALTER TABLE ONLY public.customers
+    ADD CONSTRAINT customers_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_pkey PRIMARY KEY (order_id, sku);
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.products
+    ADD CONSTRAINT products_pkey PRIMARY KEY (sku);
+CREATE INDEX orders_customer ON public.orders USING btree (customer_id);
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_order_id_fkey FOREIGN KEY (order_id) REFERENCES public.orders(id) ON DELETE CASCADE;
+ALTER TABLE ONLY public.order_items
+    ADD CONSTRAINT order_items_sku_fkey FOREIGN KEY (sku) REFERENCES public.products(sku);
+ALTER TABLE ONLY public.orders
+    ADD CONSTRAINT orders_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);
+
+\unrestrict 97voig4vYPXfsrA0Wr1N4eNfna6RKKUGIuhPfOX8tTHg7QbrixSoTLZgBUDVu0S
+"""
+
+
+def _pg_dump_text() -> str:
+    """A real `pg_dump -s` of DUMP_SCHEMA_PG when pg_dump and the server are here, else the copy."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("pg_dump") or not _pg_available():
+        return PG_DUMP_COPY
+    import sqlalchemy as sa
+
+    name = f"sqltune_dump_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        db = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://").rsplit("/", 1)[0] + f"/{name}")
+        with db.begin() as conn:
+            conn.exec_driver_sql(DUMP_SCHEMA_PG)
+        db.dispose()
+        out = subprocess.run(["pg_dump", "-s", "-h", "127.0.0.1", "-U", "postgres", name],
+                             capture_output=True, text=True, timeout=120, check=True)
+        return out.stdout
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
+
+
+def test_pg_dump_reads_with_all_keys(tmp_path, caplog):
+    dump = tmp_path / "shop.sql"
+    dump.write_text(_pg_dump_text())
+    with caplog.at_level("WARNING"):
+        schema = load_schema(dump)
+    assert schema.dialect == "postgres" and not schema.skipped, schema.skipped
+    assert sorted(schema.table_names) == ["customers", "order_items", "orders", "products"]  # no public. prefix
+    assert schema.table("customers").primary_key == ("id",)
+    assert schema.table("order_items").primary_key == ("order_id", "sku")
+    assert sorted(schema.table("order_items").foreign_keys, key=lambda fk: fk.columns) == [
+        ForeignKey(("order_id",), "orders", ("id",)), ForeignKey(("sku",), "products", ("sku",)),
+    ]
+    assert schema.table("orders").foreign_keys == [ForeignKey(("customer_id",), "customers", ("id",))]
+    assert schema.table("customers").comment == "People who buy"
+    assert schema.table("customers").column("email").comment == "Contact address"
+    assert schema.table("orders").column("id").nullable is False
+    assert "not understood" not in caplog.text and "names nothing" not in caplog.text
+
+
+MYSQL_DUMP_COPY = """/*M!999999\\- enable the sandbox mode */
+-- MariaDB dump 10.19  Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)
+/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+/*!40101 SET NAMES utf8mb4 */;
+/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;
+DROP TABLE IF EXISTS `big`;
+/*!50001 DROP VIEW IF EXISTS `big`*/;
+SET @saved_cs_client     = @@character_set_client;
+SET character_set_client = utf8mb4;
+/*!50001 CREATE VIEW `big` AS SELECT
+ NULL AS `id` */;
+SET character_set_client = @saved_cs_client;
+DROP TABLE IF EXISTS `customers`;
+/*!40101 SET @saved_cs_client     = @@character_set_client */;
+CREATE TABLE `customers` (
+  `id` int(11) NOT NULL,
+  `name` varchar(50) NOT NULL COMMENT 'full name',
+  `email` varchar(80) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `email` (`email`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci COMMENT='People who buy';
+DROP TABLE IF EXISTS `orders`;
+CREATE TABLE `orders` (
+  `id` int(11) NOT NULL AUTO_INCREMENT,
+  `customer_id` int(11) NOT NULL,
+  `total` decimal(10,2) DEFAULT NULL,
+  PRIMARY KEY (`id`),
+  KEY `ix_c` (`customer_id`),
+  CONSTRAINT `fk_c` FOREIGN KEY (`customer_id`) REFERENCES `customers` (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
+/*!40101 SET character_set_client = @saved_cs_client */;
+/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;
+-- Dump completed on 2026-11-30  8:42:38
+"""
+
+
+def _mysqldump_text() -> str:
+    """A real `mysqldump --no-data` from the local MariaDB when it is here, else the copy."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("mysqldump") or shutil.which("mariadb-dump")
+    client = shutil.which("mysql") or shutil.which("mariadb")
+    if not tool or not client:
+        return MYSQL_DUMP_COPY
+    name = f"sqltune_dump_{uuid.uuid4().hex[:8]}"
+    ddl = (f"CREATE DATABASE {name}; USE {name}; "
+           "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL COMMENT 'full name', "
+           "email VARCHAR(80) UNIQUE) COMMENT='People who buy'; "
+           "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2), "
+           "KEY ix_c (customer_id), CONSTRAINT fk_c FOREIGN KEY (customer_id) REFERENCES customers(id)); "
+           "CREATE VIEW big AS SELECT id FROM orders;")
+    server = ["-h", "127.0.0.1", "-u", "root", "--connect-timeout=3"]
+    if subprocess.run([client, *server, "-e", ddl], capture_output=True, timeout=60).returncode != 0:
+        return MYSQL_DUMP_COPY
+    try:
+        return subprocess.run([tool, "-h", "127.0.0.1", "-u", "root", "--no-data", name],
+                              capture_output=True, text=True, timeout=120, check=True).stdout
+    finally:
+        subprocess.run([client, *server, "-e", f"DROP DATABASE IF EXISTS {name}"], capture_output=True, timeout=60)
+
+
+def test_mysqldump_reads_with_keys_and_comments(tmp_path):
+    dump = tmp_path / "shop.sql"
+    dump.write_text(_mysqldump_text())
+    schema = load_schema(dump)
+    assert schema.dialect == "mysql" and not schema.skipped, schema.skipped
+    assert schema.table_names == ["customers", "orders"]
+    assert schema.table("customers").comment == "People who buy"
+    assert schema.table("customers").column("name").comment == "full name"
+    assert schema.table("orders").primary_key == ("id",)
+    assert schema.table("orders").foreign_keys == [ForeignKey(("customer_id",), "customers", ("id",))]
+
+
+def test_unknown_ddl_statements_are_reported(caplog):
+    with caplog.at_level("WARNING"):
+        schema = parse_ddl(
+            "CREATE TABLE a (id INT);\nALTER TABLE a ADD PRIMARY KEY (id);\nALTER TABLE a RENAME TO b;\n"
+            "CREATE TABLE c (x INT);\nALTER TABLE c ADD COLUMN y INT REFERENCES a (id);\nFROBNICATE c;\n"
+            "SET search_path = public;\nCREATE INDEX i ON c (x);\n"
+        )
+    assert schema.table("a").primary_key == ("id",)
+    assert schema.table("c").foreign_keys == [ForeignKey(("y",), "a", ("id",))]
+    assert len(schema.skipped) == 2
+    assert any("RENAME" in s for s in schema.skipped) and any("FROBNICATE" in s for s in schema.skipped)
+    assert "2 DDL statement(s) not understood" in caplog.text
+    assert "skipped" in schema.to_dict() and "skipped" not in parse_ddl("CREATE TABLE z (i INT);").to_dict()

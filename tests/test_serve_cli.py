@@ -16,8 +16,9 @@ from sqltune.serve.testing import FakeGenerator
 def captured(monkeypatch):
     calls: dict = {}
 
-    def fake_load(base, adapters, merged, *, db):
+    def fake_load(base, adapters, merged, *, db, allow_dialect_mismatch=False):
         calls["load"] = dict(base=base, adapters=adapters, merged=merged, db=db)
+        calls["allow_dialect_mismatch"] = allow_dialect_mismatch
         return FakeGenerator(adapters=list(adapters))
 
     def fake_serve(settings, generator, *, host, port):
@@ -46,6 +47,9 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     settings = served["settings"]
     assert settings.default_adapter == "harbor" and settings.audit_log == str(audit)
     assert settings.max_queue == 3 and settings.query_timeout_s == 2.5
+    assert captured["allow_dialect_mismatch"] is False
+    assert main(["serve", "--db", "wh.duckdb", "--allow-dialect-mismatch"]) == 0
+    assert captured["allow_dialect_mismatch"] is True
 
 
 @pytest.mark.parametrize(

@@ -49,19 +49,35 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_mask_log_record)
     if not verbose:
         quiet_library_warnings()
+
+
+def _mask_log_record(record: logging.LogRecord) -> bool:
+    """No log line shows a database password (URLs in messages and arguments are masked)."""
+    from sqltune.core.connections import mask_secrets
+
+    record.msg = mask_secrets(record.getMessage())
+    record.args = None
+    return True
 
 
 def quiet_library_warnings() -> None:
     """Warnings meant for library developers (deprecations, optional kernels), not for a user."""
     import warnings
 
-    for category in (FutureWarning, DeprecationWarning):
-        for module in ("transformers", "peft", "trl", "torch", "bitsandbytes", "accelerate", "datasets"):
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        for module in ("transformers", "peft", "trl", "torch", "bitsandbytes", "accelerate", "datasets", "sqlalchemy"):
             warnings.filterwarnings("ignore", category=category, module=module)
-    for name in ("bitsandbytes", "transformers.modeling_utils", "accelerate"):
+    # sqlglot warns per statement it parses loosely (sqltune reports what it skips itself); the ML
+    # libraries log advice for their developers (cache settings, deprecated arguments, tokenizer forks).
+    for name in ("bitsandbytes", "transformers", "accelerate", "peft", "trl", "datasets", "sqlglot"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _register_stages() -> None:
@@ -86,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         command.main(args=argv, prog_name="sqltune", standalone_mode=True)
     except SqltuneError as exc:
         # The message is user data (paths, SQL, brackets): print it as plain text, unwrapped.
-        err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
+        from sqltune.core.connections import mask_secrets
+
+        err_console.print(Text("error: ", style="bold red") + Text(mask_secrets(str(exc))), highlight=False, soft_wrap=True)
         return exc.exit_code
     except SystemExit as exc:  # click's standalone mode exits with the command's code (2 for usage errors)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

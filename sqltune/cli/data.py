@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("validate")
     def validate(
         file: Path = typer.Argument(..., help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
-        db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file or a PostgreSQL SQLAlchemy URL."),
+        db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file, a database URL, env:VAR or profile:NAME (SQL runs on DuckDB and PostgreSQL; others: schema checks only)."),
         against: Path = typer.Option(None, "--against", help="The other split: report questions that appear in both."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
         workers: int = typer.Option(2, "--workers", min=1, help="Gold queries executed in parallel."),
@@ -33,18 +34,14 @@ def register(app: typer.Typer) -> None:
         Exits non-zero when anything is wrong."""
         from rich.progress import Progress
 
-        from sqltune.data import load_pairs, validate_pairs
-        from sqltune.warehouse.execute import Warehouse
+        from sqltune.data.validate import validate_file
 
-        pairs = load_pairs(file)
-        other = load_pairs(against) if against is not None else None
-        with Warehouse.open(db, timeout_s=timeout) as warehouse:
-            with Progress(console=Console(stderr=True), transient=True) as bar:
-                task = bar.add_task("validating", total=len(pairs))
-                report = validate_pairs(
-                    pairs, warehouse, against=other, workers=workers,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("validating", total=None)
+            report, _ = validate_file(
+                file, db, against=against, workers=workers, timeout_s=timeout,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         if as_json:
             console.print_json(json.dumps(report.to_dict()))
         else:
@@ -59,11 +56,18 @@ def register(app: typer.Typer) -> None:
         test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=0.99, help="Share of questions in the test split."),
         seed: int = typer.Option(0, "--seed", help="Shuffle seed; the same seed and pairs give the same split."),
         stratify: str = typer.Option("difficulty", "--stratify", help="Comma-separated: difficulty, tags, db (empty: none)."),
+        db: str = typer.Option(None, "--db", help="Warehouse to validate the gold SQL on first (without: only records and duplicates are checked)."),
+        allow_invalid: bool = typer.Option(False, "--allow-invalid", help="Split without the pairs that fail validation instead of refusing."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
     ) -> None:
-        """Stratified, leak-free train/test split (pairs sharing a question stay together)."""
-        from sqltune.data import load_pairs, split_pairs, write_split
+        """Validate, then a stratified, leak-free train/test split (pairs sharing a question stay together)."""
+        from sqltune.data import split_pairs, write_split
+        from sqltune.data.validate import require_valid_pairs
 
-        result = split_pairs(load_pairs(file), test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
+        pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout)
+        if db is None:
+            Console(stderr=True).print("[dim]gold SQL not executed: pass --db to check it on the warehouse[/]")
+        result = split_pairs(pairs, test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
         target = write_split(result, out)
         summary = result.summary()
         table = Table(title=f"split of {file} (seed {seed})")
@@ -93,9 +97,11 @@ def _print_report(file: Path, report, show: int) -> None:
     console.print(counts)
     if show:
         listing = Table(title=f"first {min(show, len(report.problems))} problem(s)", show_lines=False)
+        listing.add_column("where", no_wrap=True)
         listing.add_column("id")
         listing.add_column("kind")
         listing.add_column("message", overflow="fold")
         for problem in report.problems[:show]:
-            listing.add_row(problem.pair_id, problem.kind, problem.message)
+            where = f"{Path(problem.source).name}:{problem.line}" if problem.source and problem.line else problem.where
+            listing.add_row(where, problem.pair_id, problem.kind, Text(problem.message))
         console.print(listing)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 console = Console()
 
-SOURCE_HELP = "DuckDB/SQLite file, .sql file or directory of DDL, or a database URL (postgresql://...)."
+SOURCE_HELP = ("DuckDB/SQLite file, .sql file or directory of DDL (pg_dump -s, mysqldump --no-data), a database URL "
+               "(postgresql://...), env:VAR (URL in an environment variable) or profile:NAME (~/.sqltune/profiles.yaml).")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,13 +26,14 @@ def register(app: typer.Typer) -> None:
         samples: int = typer.Option(3, "--samples", help="Sample values read per column (0: none)."),
         db_schema: str = typer.Option(None, "--db-schema", help="Database schema to read from a URL source."),
         no_comments: bool = typer.Option(False, "--no-comments", help="Leave comments out of the schema text."),
+        timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds to connect and to run each catalog query."),
     ) -> None:
         """Read SOURCE and print a summary, its JSON, its prompt text, or the pruned prompt for a question."""
         from sqltune.prompts import PromptConfig, approx_token_count, build_messages, schema_for_question
         from sqltune.schema import load_schema
         from sqltune.schema.render import render_schema
 
-        schema = load_schema(source, samples_per_column=samples, db_schema=db_schema)
+        schema = load_schema(source, samples_per_column=samples, db_schema=db_schema, timeout_s=timeout)
         config = PromptConfig(include_comments=not no_comments, dialect=schema.dialect)
         if max_tokens is not None:
             config.max_schema_tokens = max_tokens
@@ -59,6 +62,30 @@ def register(app: typer.Typer) -> None:
         )
 
     app.add_typer(sub, name="schema")
+
+    @app.command("check")
+    def check(
+        db: str = typer.Argument(..., help=SOURCE_HELP),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each step may take (connect, schema, query)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Can sqltune reach DB? Connect, read the schema, run SELECT 1; report the dialect and each step's time."""
+        import json
+
+        from sqltune.schema.check import check_source
+
+        result = check_source(db, timeout_s=timeout)
+        if as_json:
+            typer.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            for step in result.steps:
+                mark = "[green]ok[/]  " if step.ok else "[bold red]FAIL[/]"
+                console.print(f"{mark} {step.name:<8} {step.seconds:7.3f} s  ", Text(step.detail), highlight=False)
+            tables = "-" if result.tables is None else str(result.tables)
+            console.print(f"{result.source}: {result.kind or '?'}, dialect {result.dialect or 'unknown'}, {tables} tables",
+                          highlight=False, markup=False)
+        if not result.ok:
+            raise typer.Exit(1)
 
 
 def _summary(schema) -> RichTable:

@@ -36,26 +36,67 @@ def train(
     """Train a LoRA adapter on a 4-bit NF4 base (QLoRA) with the loss on the SQL only."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from sqltune.cli.stages import StageReporter, StepEta, format_seconds, model_prepare_eta
+    from sqltune.inference.models import resolve_base
+    from sqltune.prompts import prompt_for_warehouse
     from sqltune.training.train import require_inputs, train as run_train
 
     cfg = load_train_config(config, overrides)
     require_inputs(cfg)
+    cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)  # the warehouse's dialect unless --prompt-dialect
+    plain = StageReporter(console)
+    plain.start("validating the training pairs")
+    cfg.train_file = check_training_pairs(cfg)
+    plain.start("resolving the base model")
+    base_dir = resolve_base(cfg.base)
+    plain.finish()
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("training", total=None, loss="")
+        stages = StageReporter(bar.console, bar, task)
+        eta = StepEta()
+        step0 = cfg.step0_check and not resume
+        stages.start(
+            "loading the model" + (", step-0 check" if step0 else ""),
+            eta_s=model_prepare_eta(base_dir, quantized=cfg.method == "qlora", step0_check=step0),
+            note=f"prompts ask for {cfg.prompt.dialect or 'the schema dialect'} SQL",
+        )
 
         def on_event(event: dict) -> None:
             total = event.get("total") or None
+            if stages.name is not None and stages.name != "training":
+                stages.start("training", note=f"{total or '?'} steps")
             if event["event"] == "step":
                 bar.update(task, completed=event["step"], total=total)
+                remaining = eta.update(event["step"], total)
+                if not bar.console.is_terminal and remaining is not None and event["step"] % max(1, cfg.logging_steps) == 0:
+                    bar.console.print(f"step {event['step']}/{total}: ETA {format_seconds(remaining)}", highlight=False)
             elif "loss" in event:
                 bar.update(task, loss=f"loss {event['loss']:.3f}")
+                if not bar.console.is_terminal:
+                    bar.console.print(f"step {event.get('step', '?')}: loss {event['loss']:.4f}", highlight=False)
             elif "eval_loss" in event:
                 bar.console.print(f"step {event['step']}: eval loss {event['eval_loss']:.4f}")
 
         result = run_train(cfg, resume=resume, progress=on_event)
+        stages.finish()
     print_train_result(result)
+
+
+def check_training_pairs(cfg) -> str:
+    """The pairs file training reads, after `data validate`'s checks (refused or, with --allow-invalid,
+    the valid pairs only), with a progress line while the gold SQL runs."""
+    from rich.progress import Progress
+
+    from sqltune.data.validate import validated_pairs_file
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("validating pairs", total=None)
+        return validated_pairs_file(
+            cfg.train_file, cfg.db, cfg.output_dir, allow_invalid=cfg.allow_invalid,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
 
 
 def print_train_result(result) -> None:

@@ -29,9 +29,11 @@ class SchemaSourceError(SqltuneError):
     """A warehouse or schema source cannot be read (missing file, unreachable URL, bad DDL)."""
 
     def __init__(self, source: str, cause: str):
-        self.source = source
-        self.cause = cause
-        super().__init__(f"cannot read schema from {source}: {cause}")
+        from sqltune.core.secrets import mask_secrets
+
+        self.source = mask_secrets(str(source))
+        self.cause = mask_secrets(str(cause))
+        super().__init__(f"cannot read schema from {self.source}: {self.cause}")
 
 
 class PrivilegedRoleError(SqltuneError):

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+from sqltune.core.connections import mask_in
 from sqltune.core.errors import SqltuneError
 from sqltune.core.paths import home
 
@@ -152,7 +153,7 @@ class Registry:
     def add(self, record: RunRecord) -> None:
         _check(record.kind, KINDS, "kind")
         _check(record.status, STATUSES, "status")
-        values = _encode(record.to_dict())
+        values = _encode(mask_in(record.to_dict()))  # a warehouse URL's password is never stored
         try:
             with self._transaction() as conn:
                 conn.execute(
@@ -171,7 +172,7 @@ class Registry:
             _check(changes["status"], STATUSES, "status")
         if "kind" in changes:
             _check(changes["kind"], KINDS, "kind")
-        values = _encode(changes)
+        values = _encode(mask_in(changes))
         if not values:
             return
         try:

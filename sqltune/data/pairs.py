@@ -372,3 +372,70 @@ def content_hash(pairs: Iterable[Pair]) -> str:
 def normalize_question(text: str) -> str:
     """Lower-case, whitespace collapsed, trailing punctuation dropped: how duplicates are spotted."""
     return re.sub(r"\s+", " ", text).strip().lower().rstrip("?.! ")
+
+
+# -- reading every problem at once -----------------------------------------------------------------
+def _is_jsonl(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return True
+    if suffix in CSV_SUFFIXES:
+        return False
+    with path.open("rb") as handle:  # .json or unknown: JSON lines start with '{' (a JSON array does not)
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(b"{")
+
+
+def _tolerant_records(path: Path, errors: list[InputError]) -> Iterator[tuple[int, Any]]:
+    """Records of `path`; a malformed JSON line is added to `errors` and reading goes on. Other
+    formats stop at their first structural error (a CSV quote left open spans the rest)."""
+    source = str(path)
+    if not _is_jsonl(path):
+        try:
+            yield from _records(path)
+        except InputError as error:
+            errors.append(error)
+        return
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                errors.append(InputError(f"not UTF-8 text ({error.reason})", source=source, line=number))
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as error:
+                errors.append(InputError(f"malformed JSON: {error.msg} (column {error.colno})", source=source, line=number))
+
+
+def scan_pairs(path: str | os.PathLike) -> tuple[list[tuple[int, Pair]], list[InputError]]:
+    """Every readable pair of `path` with its line number, and every malformed record (each an
+    `InputError` naming file and line), in one pass: what `load_pairs` would stop at, all of it."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError("no such file", source=str(file))
+    source = str(file)
+    errors: list[InputError] = []
+    pairs: list[tuple[int, Pair]] = []
+    first_line: dict[str, int] = {}
+    generated: Counter[str] = Counter()
+    for line, record in _tolerant_records(file, errors):
+        try:
+            pair, given = _pair_from_record(record, source, line)
+        except InputError as error:
+            errors.append(error)
+            continue
+        if given:
+            if pair.id in first_line:
+                errors.append(InputError(f"duplicate id {pair.id!r} (first on line {first_line[pair.id]})", source=source, line=line))
+                continue
+        else:
+            generated[pair.id] += 1
+            if generated[pair.id] > 1:
+                pair = Pair(**{**asdict(pair), "id": f"{pair.id}-{generated[pair.id]}"})
+        first_line[pair.id] = line
+        pairs.append((line, pair))
+    return pairs, errors

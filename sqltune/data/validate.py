@@ -8,8 +8,10 @@ import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
+from sqltune.core.errors import InputError
 from sqltune.data.pairs import Pair, Progress, content_hash, normalize_question
 
 if TYPE_CHECKING:
@@ -22,9 +24,21 @@ class Problem:
     """One thing wrong with one pair. `kind` is machine-readable."""
 
     pair_id: str
-    kind: str  # parse_error | unsafe_sql | missing_table | execution_error | timeout | empty_result
+    kind: str  # malformed | parse_error | unsafe_sql | missing_table | execution_error | timeout | empty_result
     #            duplicate_question | duplicate_pair | leak_question | leak_pair
     message: str
+    source: str | None = None  # the pairs file
+    line: int | None = None  # its line (1-based) where the pair starts
+
+    @property
+    def where(self) -> str:
+        if self.source is None:
+            return self.pair_id
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+    def __str__(self) -> str:
+        name = f" {self.pair_id}" if self.pair_id and self.source is not None else ""
+        return f"{self.where}:{name} {self.kind}: {self.message}"
 
 
 @dataclass
@@ -167,22 +181,26 @@ def _leak_problems(pairs: Sequence[Pair], against: Sequence[Pair]) -> tuple[list
 
 def validate_pairs(
     pairs: Iterable[Pair],
-    warehouse: "Warehouse",
+    warehouse: "Warehouse | None",
     *,
     dialect: str | None = None,
     progress: Progress | None = None,
     against: Sequence[Pair] | None = None,
     workers: int = 2,
+    known_tables: set[str] | None = None,
 ) -> ValidationReport:
     """Check every gold SQL parses, is a safe query, references only existing tables, executes,
     and returns rows (unless `allow_empty`); find duplicates within `pairs` and, with `against`
-    (the other split), questions that leak between the two."""
+    (the other split), questions that leak between the two.
+
+    Without a warehouse (a DDL file, a database sqltune cannot query in its sandbox) the SQL is
+    checked against `known_tables` and `dialect` but not executed."""
     items = list(pairs)
-    dialect = dialect or warehouse.dialect
+    dialect = dialect or (warehouse.dialect if warehouse is not None else "duckdb")
     report = ValidationReport(total=len(items), content_hash=content_hash(items))
-    known = warehouse.table_names()
+    known = warehouse.table_names() if warehouse is not None else {t.lower() for t in known_tables or ()}
     static = {p.id: _static_problems(p, known, dialect) for p in items}
-    runnable = [p for p in items if not static[p.id]]
+    runnable = [p for p in items if not static[p.id]] if warehouse is not None else []
     executed: dict[str, Problem | None] = {}
     done = len(items) - len(runnable)
     if progress:
@@ -205,3 +223,153 @@ def validate_pairs(
     return report
 
 
+
+
+# -- validation wherever pairs enter (split, train, eval) -------------------------------------------
+class InvalidPairsError(InputError):
+    """Pairs failed validation; the message lists every problem by file and line."""
+
+    def __init__(self, source: str, problems: Sequence[Problem], total: int):
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[:MAX_LISTED])
+        more = f"\n  ... and {len(self.problems) - MAX_LISTED} more" if len(self.problems) > MAX_LISTED else ""
+        super().__init__(
+            f"{len(self.problems)} problem(s) in {total} pair(s); fix them, or pass --allow-invalid to go on "
+            f"without the pairs that have them:\n{shown}{more}",
+            source=source,
+        )
+
+
+MAX_LISTED = 200
+
+
+def validate_file(
+    path: str | Path,
+    db: str | None = None,
+    *,
+    against: str | Path | None = None,
+    workers: int = 2,
+    timeout_s: float = 10.0,
+    progress: Progress | None = None,
+    subset: Callable[[list[Pair]], list[Pair]] | None = None,
+) -> tuple[ValidationReport, list[Pair]]:
+    """Validate the pairs file `path` in one pass: every malformed record and every problem of
+    `validate_pairs`, each with the file and line of its pair. With no `db` only the checks that
+    need no warehouse run (records, duplicates, leaks). `subset` picks the pairs that are checked
+    against the warehouse (an evaluation's `--limit`). An empty file is an error.
+
+    Returns the report and the pairs (of the subset) that have no problem."""
+    from sqltune.data.pairs import scan_pairs
+
+    source = str(path)
+    scanned, errors = scan_pairs(path)
+    if not scanned and not errors:
+        raise InputError("no question/SQL pairs in the file", source=source)
+    lines = {pair.id: line for line, pair in scanned}
+    pairs = [pair for _, pair in scanned]
+    if subset is not None:
+        pairs = subset(pairs)
+    other = list(load_pairs_lenient(against)) if against is not None else None
+    report = _validate_against(pairs, db, workers=workers, timeout_s=timeout_s, progress=progress, against=other)
+    located = [Problem("", "malformed", _bare_message(e), source, e.line) for e in errors]
+    for problem in report.problems:
+        first = _first_of(problem, lines)
+        message = f"{problem.message} (line {first})" if first is not None else problem.message
+        located.append(Problem(problem.pair_id, problem.kind, message, source, lines.get(problem.pair_id)))
+    located.sort(key=lambda p: (p.line is None, p.line or 0))
+    report.problems = located
+    report.total = len(pairs) + len(errors)
+    bad = {p.pair_id for p in located if p.pair_id}
+    return report, [p for p in pairs if p.id not in bad]
+
+
+def require_valid_pairs(
+    path: str | Path,
+    db: str | None,
+    *,
+    allow_invalid: bool = False,
+    workers: int = 2,
+    timeout_s: float = 10.0,
+    progress: Progress | None = None,
+    subset: Callable[[list[Pair]], list[Pair]] | None = None,
+) -> list[Pair]:
+    """The pairs of `path` if every one passes validation; else `InvalidPairsError` listing every
+    problem by line, or with `allow_invalid` the pairs without a problem (a warning says how many
+    were left out)."""
+    report, good = validate_file(path, db, workers=workers, timeout_s=timeout_s, progress=progress, subset=subset)
+    if report.ok:
+        return good
+    if not allow_invalid:
+        raise InvalidPairsError(str(path), report.problems, report.total)
+    if not good:
+        raise InputError(f"no valid pairs left: all {report.total} have problems", source=str(path))
+    log.warning("%s: left out %d of %d pair(s) with problems (--allow-invalid): %s", path, report.total - len(good),
+                report.total, "; ".join(str(p) for p in report.problems[:5]) + (" ..." if len(report.problems) > 5 else ""))
+    return good
+
+
+def load_pairs_lenient(path: str | Path) -> list[Pair]:
+    from sqltune.data.pairs import scan_pairs
+
+    return [pair for _, pair in scan_pairs(path)[0]]
+
+
+def _bare_message(error: InputError) -> str:
+    text = str(error)
+    prefix = f"{error.source}:{error.line}: " if error.line is not None else f"{error.source}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+_FIRST_ID = re.compile(r"same (?:question(?: and SQL)? as) (\S+)$")
+
+
+def _first_of(problem: Problem, lines: dict[str, int]) -> int | None:
+    """The line of the first pair a duplicate repeats."""
+    if not problem.kind.startswith("duplicate_"):
+        return None
+    match = _FIRST_ID.search(problem.message)
+    return lines.get(match.group(1)) if match else None
+
+
+def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeout_s: float, progress: Progress | None,
+                      against: Sequence[Pair] | None) -> ValidationReport:
+    """`validate_pairs` on the warehouse at `db`: executed where sqltune can query it (DuckDB,
+    PostgreSQL), else checked against its schema only."""
+    from sqltune.warehouse.execute import Warehouse, can_execute
+
+    if db is None:
+        report = ValidationReport(total=len(pairs), content_hash=content_hash(pairs))
+        report.problems.extend(_duplicate_problems(pairs))
+        if against is not None:
+            leaks, report.shared_sql_with_other = _leak_problems(pairs, against)
+            report.problems.extend(leaks)
+        return report
+    if can_execute(db):
+        with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s) as warehouse:
+            return validate_pairs(pairs, warehouse, progress=progress, against=against, workers=workers)
+    from sqltune.schema import load_schema, source_dialect
+
+    schema = load_schema(db, samples_per_column=0, timeout_s=timeout_s)
+    log.warning("%s: gold SQL checked against the schema only, not executed (sqltune executes on DuckDB and PostgreSQL)", db)
+    return validate_pairs(pairs, None, dialect=source_dialect(db) or schema.dialect, progress=progress, against=against,
+                          known_tables={t.name.lower() for t in schema.tables})
+
+
+def validated_pairs_file(path: str | Path, db: str | None, out_dir: str | Path, *, allow_invalid: bool = False,
+                         workers: int = 2, timeout_s: float = 10.0, progress: Progress | None = None) -> str:
+    """`path` when every pair passes validation; with `allow_invalid`, a copy without the bad pairs
+    written to `out_dir/valid_pairs.jsonl` (what training reads and records); else `InvalidPairsError`."""
+    from sqltune.data.pairs import write_pairs
+
+    good = require_valid_pairs(path, db, allow_invalid=allow_invalid, workers=workers, timeout_s=timeout_s,
+                               progress=progress)
+    if len(good) == len(load_pairs_lenient(path)) and len(good) == _record_count(path):
+        return str(path)
+    return str(write_pairs(Path(out_dir) / "valid_pairs.jsonl", good))
+
+
+def _record_count(path: str | Path) -> int:
+    from sqltune.data.pairs import scan_pairs
+
+    pairs, errors = scan_pairs(path)
+    return len(pairs) + len(errors)

@@ -43,6 +43,8 @@ class EvalConfig:
     prompt_only_prefix: str = setting("SELECT", help="Answer prefix for the prompt-only base (an untuned base answers in prose otherwise).")
     spot_checks: bool = setting(True, help="Ask each form a few general questions, to see the adapter kept the base's chat ability.")
     register: bool = setting(True, help="Add an eval record per model form to the registry.")
+    allow_dialect_mismatch: bool = setting(False, help="Evaluate a model trained for another SQL dialect than the warehouse's.")
+    allow_invalid: bool = setting(False, help="Evaluate without the pairs that fail validation (default: refuse, listing every problem by line).")
 
 
 @dataclass
@@ -78,22 +80,28 @@ def evaluate_forms(
 ) -> tuple[list[Any], Any]:
     """Evaluate each form on the same questions and write one report comparing them."""
     from sqltune.inference.adapter import read_prompt_config
-    from sqltune.data import load_pairs
+    from sqltune.data.validate import require_valid_pairs
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.warehouse.execute import Warehouse
     from sqltune.inference.generate import load_sql_model
     from sqltune.evaluation.report import write_report
     from sqltune.schema import load_schema
+    from sqltune.core.connections import mask_url
 
     if not config.data or not config.db:
         raise ConfigError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
     if not Path(config.data).exists():
         raise InputError("question file not found", source=config.data)
-    pairs = spread_subset(list(load_pairs(config.data)), config.limit)
     db = config.db
     if "{db}" in db or Path(db).is_dir():
         raise ConfigError(f"--db {db}: a model is evaluated on one database; a folder or {{db}} template of several "
                           "is read by `sqltune eval score` (score predictions made per database)")
+    # The same checks as `sqltune data validate`: refuse bad gold pairs (all listed by line) unless allow_invalid.
+    pairs = require_valid_pairs(
+        config.data, db, allow_invalid=config.allow_invalid, workers=config.workers, timeout_s=config.timeout_s,
+        subset=lambda items: spread_subset(items, config.limit),
+        progress=(lambda done, total: progress("validating", done, total)) if progress else None,
+    )
     schema = load_schema(db)
     rules = config.rules
     reports, spot_answers = [], {}
@@ -107,12 +115,13 @@ def evaluate_forms(
             sql_model = load_sql_model(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
+                db=db, allow_dialect_mismatch=config.allow_dialect_mismatch,
             )
             report = evaluate_model(
                 sql_model, pairs, warehouse, rules=rules, workers=config.workers,
                 progress=(lambda done, total, label=form.label: progress(label, done, total)) if progress else None,
             )
-            report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": db})
+            report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": mask_url(db)})
             reports.append(report)
             if config.spot_checks:
                 spot_answers[form.label] = sql_model.chat(list(SPOT_CHECK_PROMPTS))

@@ -45,6 +45,12 @@ def write_report(
     """
     if not reports:
         raise ValueError("write_report needs at least one EvalReport")
+    from dataclasses import replace
+
+    from sqltune.core.connections import mask_in
+
+    # Setups name the warehouse: a URL's password must not reach a report file.
+    reports = [replace(r, setup=mask_in(r.setup)) if r.setup else r for r in reports]
     comparison = Comparison(list(reports))
     checks = [dict(c) for c in spot_checks or []]
     directory = Path(out_dir)

@@ -179,10 +179,24 @@ def load_sql_model(
     prompt: PromptConfig | None = None,
     decode: DecodeConfig | None = None,
     label: str | None = None,
+    db: str | None = None,
+    allow_dialect_mismatch: bool = False,
 ) -> SqlModel:
     """Load the base (16-bit by default, 4-bit NF4 with `quantized`), a merged checkpoint, or the
-    base with named adapters. The prompt settings default to those the (first) adapter was trained with."""
+    base with named adapters. The prompt settings default to those the (first) adapter was trained with.
+
+    A merged model or adapter trained for another SQL dialect than `schema`'s is refused (before
+    any weights load) unless `allow_dialect_mismatch`."""
     from sqltune.inference.models import QuantConfig, load_model, load_tokenizer
+    from sqltune.prompts import check_dialect
+
+    where = db or schema.name
+    if prompt is not None:
+        check_dialect(prompt.dialect, schema.dialect, model="the prompt settings", db=where, allow=allow_dialect_mismatch)
+    for folder in [merged] if merged is not None else list((adapters or {}).values()):
+        trained = read_prompt_config(folder) if Path(folder).is_dir() else None
+        if trained is not None:
+            check_dialect(trained.dialect, schema.dialect, model=str(folder), db=where, allow=allow_dialect_mismatch)
 
     names: list[str] = []
     adapter_prompts: dict[str, PromptConfig] = {}
@@ -219,8 +233,10 @@ def load_sql_model(
     )
 
 
-def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str) -> SqlModel:
+def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str,
+                   allow_dialect_mismatch: bool = False) -> SqlModel:
     """The serving generator: one base with named adapters, or a merged checkpoint."""
     from sqltune.schema import load_schema
 
-    return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged)
+    return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged, db=db,
+                          allow_dialect_mismatch=allow_dialect_mismatch)

@@ -70,6 +70,16 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     out.mkdir(parents=True, exist_ok=True)
 
     _attach_fixture(config, emit)
+    from sqltune.prompts import prompt_for_warehouse
+
+    config.train.prompt = prompt_for_warehouse(config.train.prompt, config.train.db)
+    if not _from_fixture_corpus(config.train.train_file, config):
+        from sqltune.data.validate import validated_pairs_file
+
+        emit("validate", {"data": config.train.train_file})
+        config.train.train_file = validated_pairs_file(
+            config.train.train_file, config.train.db, out, allow_invalid=config.train.allow_invalid,
+        )
 
     from sqltune.inference.models import import_default, resolve_base
 
@@ -129,6 +139,19 @@ def _attach_fixture(config: PipelineConfig, emit: Event) -> None:
     config.eval.db = config.eval.db or config.train.db
     if not config.train.db or not config.train.train_file or not config.eval.data:
         raise ConfigError("the recipe names no warehouse or no pairs: set fixture, or train.db, train.train_file and eval.data")
+
+
+def _from_fixture_corpus(path: str | None, config: PipelineConfig) -> bool:
+    """The fixture's own corpus is generated and checked against its warehouse when built."""
+    if not config.fixture or not path:
+        return False
+    from sqltune.core.paths import home
+
+    try:
+        Path(path).resolve().relative_to(home().resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict], None]) -> dict:

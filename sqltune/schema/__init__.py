@@ -8,13 +8,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqltune.core.connections import resolve_source, url_dialect
 from sqltune.core.errors import SchemaSourceError
 from sqltune.schema.model import Column, ForeignKey, Schema, Table
 from sqltune.schema.samples import SampleOptions
 
-__all__ = ["Column", "ForeignKey", "SampleOptions", "Schema", "Table", "load_schema", "source_kind"]
+__all__ = ["Column", "ForeignKey", "SampleOptions", "Schema", "Table", "load_schema", "source_dialect", "source_kind"]
 
 DUCKDB_SUFFIXES = (".duckdb", ".ddb", ".db")
+DEFAULT_TIMEOUT_S = 30.0
+
+
+def source_dialect(source: str | Path) -> str | None:
+    """The SQL dialect (sqlglot name) of the warehouse at `source`, without connecting: from a
+    URL's scheme, a file's kind, or a dump's header (pg_dump, mysqldump). None when unknown."""
+    text = resolve_source(source)
+    if "://" in text and not text.startswith("duckdb://"):
+        return url_dialect(text)
+    kind = source_kind(text)
+    if kind in ("duckdb", "sqlite"):
+        return kind
+    from sqltune.schema.ddl_reader import sniff_dialect
+
+    return sniff_dialect(text)
 
 
 def source_kind(source: str) -> str:
@@ -46,12 +62,22 @@ def load_schema(
     max_sample_chars: int = 30,
     db_schema: str | None = None,
     dialect: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Schema:
     """Read the schema at `source`, with up to `samples_per_column` sample values per column.
 
     `db_schema` picks the database schema for a URL source; `dialect` the sqlglot dialect for DDL.
+    `timeout_s` bounds connecting and each statement of a database server. A source with no
+    table is an error: nothing could be asked of it.
     """
-    source = str(source)
+    schema = _read(resolve_source(source), samples_per_column, max_sample_chars, db_schema, dialect, timeout_s)
+    if not schema.tables:
+        raise SchemaSourceError(str(source), "no tables found (check the database and schema name, and that the role may see them)")
+    return schema
+
+
+def _read(source: str, samples_per_column: int, max_sample_chars: int, db_schema: str | None, dialect: str | None,
+          timeout_s: float) -> Schema:
     samples = SampleOptions(count=samples_per_column, max_chars=max_sample_chars)
     kind = source_kind(source)
     if kind == "duckdb":
@@ -68,7 +94,7 @@ def load_schema(
     from sqltune.schema.sqlalchemy_reader import read_sqlalchemy
 
     url = f"sqlite:///{Path(source).resolve()}" if kind == "sqlite" else source
-    return read_sqlalchemy(url, db_schema=db_schema, samples=samples)
+    return read_sqlalchemy(url, db_schema=db_schema, samples=samples, timeout_s=timeout_s)
 
 
 def _header(path: Path) -> bytes:

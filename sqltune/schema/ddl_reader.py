@@ -1,14 +1,24 @@
 """Read `CREATE TABLE` DDL files (one .sql file or a directory of them) into a `Schema`, via sqlglot.
 
-Understood: column types, NOT NULL, PRIMARY KEY and FOREIGN KEY / REFERENCES (inline or
-table-level), `COMMENT ON TABLE|COLUMN ... IS '...'`, inline `COMMENT '...'` (MySQL style), and a
-`-- comment` written after a column definition. Other statements (indexes, inserts, views) are
-skipped. DDL carries no data, so tables have no samples and no row counts.
+Understood: column types, NOT NULL, PRIMARY KEY and FOREIGN KEY / REFERENCES (inline,
+table-level, or added later by `ALTER TABLE [ONLY] t ADD [CONSTRAINT c] PRIMARY KEY|FOREIGN KEY`
+as pg_dump writes them), `COMMENT ON TABLE|COLUMN ... IS '...'`, inline `COMMENT '...'` (MySQL
+style), and a `-- comment` written after a column definition.
+
+Dumps read as they come: `pg_dump -s` (psql meta-commands such as `\restrict` skipped, SET and
+`set_config` ignored, the `public.` schema left off table names) and `mysqldump --no-data`
+(its `/*!...*/` version comments ignored); the dialect is taken from the dump's header.
+Statements that carry nothing for a prompt (indexes, sequences, types, functions, grants,
+owners, views, inserts) are ignored by kind; any other statement is reported (a warning, and
+`Schema.skipped`), never dropped silently. DDL carries no data, so tables have no samples and no
+row counts.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqltune.core.errors import SchemaSourceError
@@ -37,19 +47,48 @@ def read_ddl(path: str | Path, *, dialect: str | None = None) -> Schema:
             text = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise SchemaSourceError(str(file), f"cannot read file ({exc})") from exc
-        statements, builder.dialect = _parse(text, str(file), dialect)
+        statements, builder.dialect = _parse(text, str(file), dialect or dump_dialect(text))
         builder.add(statements, str(file))
     if not builder.tables:
         raise SchemaSourceError(str(path), "no CREATE TABLE statements found")
-    return Schema(name=path.stem, tables=builder.finish(), dialect=builder.dialect or FALLBACK_DIALECTS[0])
+    return builder.schema(path.stem)
 
 
 def parse_ddl(text: str, *, source: str = "<ddl>", dialect: str | None = None, name: str = "ddl") -> Schema:
     """Parse DDL text (for callers that hold the text rather than a file)."""
-    statements, used_dialect = _parse(text, source, dialect)
+    statements, used_dialect = _parse(text, source, dialect or dump_dialect(text))
     builder = _SchemaBuilder(used_dialect)
     builder.add(statements, source)
-    return Schema(name=name, tables=builder.finish(), dialect=used_dialect)
+    return builder.schema(name)
+
+
+def dump_dialect(text: str) -> str | None:
+    """postgres for a pg_dump file, mysql for mysqldump / mariadb-dump, from their header lines."""
+    head = text[:2000]
+    if "PostgreSQL database dump" in head or head.lstrip().startswith("\\restrict"):
+        return "postgres"
+    if re.search(r"^-- (MySQL|MariaDB) dump", head, re.M) or "/*M!999999" in head:
+        return "mysql"
+    return None
+
+
+def sniff_dialect(path: str | Path) -> str | None:
+    """The dialect of a DDL file or directory when its header says (a dump), else None."""
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".sql") if path.is_dir() else [path]
+    for file in files[:1]:
+        try:
+            with file.open(encoding="utf-8", errors="replace") as handle:
+                return dump_dialect(handle.read(2000))
+        except OSError:
+            return None
+    return None
+
+
+def _without_meta_commands(text: str) -> str:
+    """psql meta-commands (`\\restrict KEY`, `\\connect db`, `\\unrestrict`) are not SQL: blank
+    them, keeping line numbers for error messages."""
+    return "\n".join("" if line.lstrip().startswith("\\") else line for line in text.split("\n"))
 
 
 def _parse(text: str, source: str, dialect: str | None):
@@ -57,10 +96,12 @@ def _parse(text: str, source: str, dialect: str | None):
     import sqlglot
     from sqlglot.errors import ParseError, TokenError
 
+    text = _without_meta_commands(text)
     first_error: SchemaSourceError | None = None
     for candidate in (dialect,) if dialect else FALLBACK_DIALECTS:
         try:
-            return [s for s in sqlglot.parse(text, read=candidate) if s is not None], candidate
+            with _quiet_sqlglot():
+                return [s for s in sqlglot.parse(text, read=candidate) if s is not None], candidate
         except ParseError as exc:
             detail = exc.errors[0] if exc.errors else {}
             line = detail.get("line")
@@ -73,13 +114,46 @@ def _parse(text: str, source: str, dialect: str | None):
     raise first_error
 
 
+@contextmanager
+def _quiet_sqlglot():
+    """sqlglot logs a warning per statement it parses as a bare Command; this reader reports those itself."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# Statement kinds that carry nothing a prompt shows: ignored on purpose (not "unknown").
+_IGNORED_CREATE = {"INDEX", "SEQUENCE", "TYPE", "FUNCTION", "PROCEDURE", "EXTENSION", "SCHEMA", "TRIGGER", "VIEW",
+                   "DOMAIN", "DATABASE", "ROLE", "USER", "AGGREGATE", "COLLATION", "MATERIALIZED VIEW", "MACRO"}
+_IGNORED_COMMANDS = re.compile(
+    r"^\s*(ALTER\s+(TABLE|TYPE|FUNCTION|SEQUENCE|SCHEMA|VIEW|INDEX|DOMAIN|AGGREGATE|MATERIALIZED\s+VIEW|EXTENSION|DATABASE|DEFAULT\s+PRIVILEGES)\b.*\b(OWNER\s+TO|OWNED\s+BY|SET\s+DEFAULT|SET\s+SCHEMA|RESTART|ATTACH\s+PARTITION|REPLICA\s+IDENTITY|CLUSTER\s+ON|ENABLE|DISABLE|GRANT|REVOKE)"
+    r"|GRANT|REVOKE|SET|RESET|LOCK|UNLOCK|USE|BEGIN|COMMIT|START\s+TRANSACTION|SELECT\s+pg_catalog\.|CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE|TRIGGER|RULE|POLICY|PUBLICATION|SUBSCRIPTION|EVENT|CAST|OPERATOR|TEXT\s+SEARCH|FOREIGN\s+DATA|SERVER|STATISTICS|AGGREGATE|TYPE|DOMAIN|EXTENSION|SCHEMA|SEQUENCE|INDEX|UNIQUE\s+INDEX|VIEW|MATERIALIZED\s+VIEW|LANGUAGE|CONVERSION|ACCESS\s+METHOD|COLLATION)"
+    r"|COMMENT\s+ON\s+(?!TABLE|COLUMN)\w+|DROP|INSERT|COPY|ANALYZE|VACUUM|SECURITY\s+LABEL)\b",
+    re.I | re.S,
+)
+
+
 class _SchemaBuilder:
-    """Collects tables from CREATE statements, then applies COMMENT ON statements to them."""
+    """Collects tables from CREATE statements, then applies ALTER TABLE ... ADD constraints and
+    COMMENT ON statements to them; remembers every statement it could not place."""
 
     def __init__(self, dialect: str | None) -> None:
         self.dialect = dialect
         self.tables: dict[str, Table] = {}
         self._comments: list[tuple[str, object, str]] = []
+        self._constraints: list[tuple[object, str]] = []
+        self.skipped: list[str] = []
+
+    def schema(self, name: str) -> Schema:
+        tables = self.finish()
+        if self.skipped:
+            shown = "; ".join(self.skipped[:5]) + (f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else "")
+            log.warning("%d DDL statement(s) not understood, left out of the schema: %s", len(self.skipped), shown)
+        return Schema(name=name, tables=tables, dialect=self.dialect or FALLBACK_DIALECTS[0], skipped=list(self.skipped))
 
     def add(self, statements, source: str) -> None:
         from sqlglot import exp
@@ -91,9 +165,67 @@ class _SchemaBuilder:
                     self.tables[table.name.lower()] = table
             elif isinstance(statement, exp.Comment):
                 self._comments.append((str(statement.args.get("kind", "")).upper(), statement, source))
+            elif isinstance(statement, exp.Alter) and str(statement.args.get("kind", "")).upper() == "TABLE":
+                self._constraints.append((statement, source))
+            elif not self._ignored(statement):
+                self.skipped.append(f"{source}: {_short(statement)}")
+
+    def _ignored(self, statement) -> bool:
+        from sqlglot import exp
+
+        names = ("Set", "Drop", "Insert", "Use", "Transaction", "Commit", "Semicolon", "Grant", "Revoke", "Copy", "Analyze")
+        if isinstance(statement, tuple(getattr(exp, n) for n in names if hasattr(exp, n))):
+            return True
+        if isinstance(statement, exp.Create):
+            return str(statement.args.get("kind", "")).upper() in _IGNORED_CREATE
+        if isinstance(statement, exp.Select):  # pg_dump: SELECT pg_catalog.set_config('search_path', '', false)
+            return statement.find(exp.Table) is None
+        return bool(_IGNORED_COMMANDS.match(statement.sql(dialect=self.dialect, comments=False)))
+
+    def _apply_constraints(self) -> None:
+        """`ALTER TABLE [ONLY] t ADD [CONSTRAINT c] PRIMARY KEY (...) | FOREIGN KEY (...) REFERENCES ...`."""
+        from sqlglot import exp
+
+        for statement, source in self._constraints:
+            table = self.tables.get(_table_name(statement.this).lower())
+            actions = statement.args.get("actions") or []
+            understood = True
+            for action in actions:
+                if isinstance(action, exp.AddConstraint) and table is not None:
+                    for item in action.expressions:
+                        for constraint in item.expressions if isinstance(item, exp.Constraint) else [item]:
+                            if isinstance(constraint, exp.PrimaryKey):
+                                table.primary_key = tuple(_ident(e) for e in constraint.expressions)
+                                for column in table.columns:
+                                    if column.name in table.primary_key:
+                                        column.nullable = False
+                            elif isinstance(constraint, exp.ForeignKey):
+                                ref = _reference(constraint.args.get("reference"))
+                                if ref is not None:
+                                    table.foreign_keys.append(ForeignKey(tuple(_ident(e) for e in constraint.expressions), *ref))
+                            # UNIQUE, CHECK, EXCLUDE: true of the data, not shown in a prompt
+                elif isinstance(action, exp.ColumnDef) and table is not None:
+                    column, is_pk, fk = _column(action, self.dialect)
+                    table.columns.append(column)
+                    if is_pk:
+                        table.primary_key = (column.name,)
+                    if fk is not None:
+                        table.foreign_keys.append(fk)
+                elif isinstance(action, (exp.AlterColumn, exp.AlterSet)) or _IGNORED_COMMANDS.match(statement.sql(dialect=self.dialect, comments=False)):
+                    continue
+                else:
+                    understood = False
+            if table is None:
+                log.warning("%s: %s names a table not defined", source, _short(statement))
+                self.skipped.append(f"{source}: {_short(statement)} (no such table)")
+            elif not understood or not actions:
+                self.skipped.append(f"{source}: {_short(statement)}")
 
     def finish(self) -> list[Table]:
         from sqlglot import exp
+
+        self._apply_constraints()
+        self._constraints = []
 
         for kind, statement, source in self._comments:
             target, text = statement.this, _literal(statement.expression)
@@ -104,6 +236,8 @@ class _SchemaBuilder:
                     table.comment = text
             elif kind == "COLUMN" and isinstance(target, exp.Column):
                 parts = [p.name for p in target.parts]
+                if len(parts) == 3 and parts[0].lower() == "public":
+                    parts = parts[1:]
                 table = self.tables.get(".".join(parts[:-1]).lower())
                 column = table.column(parts[-1]) if table is not None else None
                 found = column is not None
@@ -202,8 +336,17 @@ def _reference(reference) -> tuple[str, tuple[str, ...]] | None:
 
 
 def _table_name(table) -> str:
-    """`schema.table` when the DDL qualifies it, else the bare name."""
-    return ".".join(p.name for p in table.parts)
+    """`schema.table` when the DDL qualifies it, else the bare name; PostgreSQL's default schema
+    `public` (which pg_dump writes on every name) is left off, as a query would leave it off."""
+    parts = [p.name for p in table.parts]
+    if len(parts) == 2 and parts[0].lower() == "public":
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _short(statement) -> str:
+    text = " ".join(statement.sql(comments=False).split())
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _ident(node) -> str:

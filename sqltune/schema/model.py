@@ -46,6 +46,8 @@ class Schema:
     name: str
     tables: list[Table]
     dialect: str = "duckdb"
+    # Statements a DDL file held that no reader understood ("file:line: text"); never dropped silently.
+    skipped: list[str] = field(default_factory=list, compare=False)
 
     def table(self, name: str) -> Table | None:
         lname = name.lower()
@@ -61,7 +63,10 @@ class Schema:
         return Schema(self.name, [t for t in self.tables if t.name.lower() in wanted], self.dialect)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not data["skipped"]:
+            del data["skipped"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -88,4 +93,4 @@ class Schema:
                     row_count=t.get("row_count"),
                 )
             )
-        return cls(data["name"], tables, data.get("dialect", "duckdb"))
+        return cls(data["name"], tables, data.get("dialect", "duckdb"), list(data.get("skipped", [])))

@@ -23,23 +23,19 @@ _SQLGLOT_DIALECTS = {"postgresql": "postgres", "mssql": "tsql", "sqlite": "sqlit
 
 
 def read_sqlalchemy(
-    url: str, *, db_schema: str | None = None, samples: SampleOptions = SampleOptions(), include_views: bool = True
+    url: str, *, db_schema: str | None = None, samples: SampleOptions = SampleOptions(), include_views: bool = True,
+    timeout_s: float = 30.0,
 ) -> Schema:
-    """Read one schema of the database at `url`; unreachable or unreadable -> `SchemaSourceError`."""
+    """Read one schema of the database at `url`; unreachable or unreadable -> `SchemaSourceError`.
+
+    `timeout_s` bounds connecting (a host that accepts but never answers fails in that time) and
+    every statement, where the driver supports it (PostgreSQL, MySQL/MariaDB, SQLite's lock wait)."""
     import sqlalchemy as sa
 
-    try:
-        parsed = sa.engine.make_url(url)
-        shown = parsed.render_as_string(hide_password=True)
-    except Exception as exc:  # noqa: BLE001 - any malformed URL is the user's to fix
-        raise SchemaSourceError(url, f"invalid database URL ({first_line(exc)})") from exc
-    try:
-        engine = sa.create_engine(_with_installed_driver(parsed))
-    except Exception as exc:  # noqa: BLE001 - missing driver, unknown dialect
-        raise SchemaSourceError(shown, first_line(exc)) from exc
+    engine, shown = create_engine(url, timeout_s=timeout_s)
     try:
         with engine.connect() as conn:
-            return _read(conn, parsed, db_schema, samples, include_views)
+            return _read(conn, engine.url, db_schema, samples, include_views)
     except sa.exc.SQLAlchemyError as exc:
         cause = first_line(getattr(exc, "orig", None) or exc)
         raise SchemaSourceError(shown, cause) from exc
@@ -47,14 +43,88 @@ def read_sqlalchemy(
         engine.dispose()
 
 
+def create_engine(url: str, *, timeout_s: float = 30.0):
+    """(engine, URL with the password masked) for `url`, with connect and statement timeouts;
+    a bad URL or a missing driver -> `SchemaSourceError` with the package to install."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    from sqltune.core.connections import mask_url, normalize_url
+
+    try:
+        parsed = _with_installed_driver(sa.engine.make_url(normalize_url(url)))
+        shown = parsed.render_as_string(hide_password=True)
+    except SchemaSourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any malformed URL is the user's to fix
+        raise SchemaSourceError(mask_url(url), f"invalid database URL ({first_line(exc)})") from exc
+    try:
+        engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=_timeout_args(parsed, timeout_s))
+    except Exception as exc:  # noqa: BLE001 - missing driver, unknown dialect
+        raise SchemaSourceError(shown, _driver_hint(parsed, exc)) from exc
+    return engine, shown
+
+
+# Drivers to try, in order, per backend when the URL names none; and what to install.
+_DRIVERS = {
+    "postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
+    "mysql": (("mysqldb", "MySQLdb"), ("pymysql", "pymysql"), ("mysqlconnector", "mysql.connector")),
+    "mariadb": (("mysqldb", "MySQLdb"), ("pymysql", "pymysql"), ("mariadbconnector", "mariadb")),
+}
+_INSTALL_HINTS = {
+    "postgresql": "pip install psycopg2-binary (URL postgresql://...)",
+    "mysql": "pip install pymysql and write the URL as mysql+pymysql://user@host/db (or pip install mysqlclient)",
+    "mariadb": "pip install pymysql and write the URL as mariadb+pymysql://user@host/db (or pip install mysqlclient)",
+    "mssql": "pip install pyodbc (URL mssql+pyodbc://...)",
+    "snowflake": "pip install snowflake-sqlalchemy",
+    "bigquery": "pip install sqlalchemy-bigquery",
+    "duckdb": "pip install duckdb-engine, or pass the DuckDB file path instead of a URL",
+}
+
+
 def _with_installed_driver(url):
-    """SQLAlchemy 2.1 maps `postgresql://` to psycopg 3; use psycopg2 when only that is installed."""
+    """A URL without +driver gets the first installed driver of its backend (SQLAlchemy 2.1 would
+    insist on psycopg 3 for postgresql://, mysqlclient for mysql://)."""
     import importlib.util
 
-    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
-        if importlib.util.find_spec("psycopg2") is not None:
-            return url.set(drivername="postgresql+psycopg2")
-    return url
+    if "+" in url.drivername or url.drivername not in _DRIVERS:
+        return url
+    for driver, module in _DRIVERS[url.drivername]:
+        if importlib.util.find_spec(module.split(".")[0]) is not None:
+            return url.set(drivername=f"{url.drivername}+{driver}")
+    hint = _INSTALL_HINTS.get(url.drivername)
+    raise SchemaSourceError(url.render_as_string(hide_password=True), f"no {url.drivername} driver is installed: {hint}")
+
+
+def _driver_hint(url, exc: BaseException) -> str:
+    text = first_line(exc)
+    backend = url.get_backend_name()
+    if isinstance(exc, ModuleNotFoundError) or "Can't load plugin" in text or "No module named" in text:
+        hint = _INSTALL_HINTS.get(backend)
+        return f"{text}; {hint}" if hint else text
+    return text
+
+
+def _timeout_args(url, timeout_s: float) -> dict:
+    """Driver arguments that bound connecting and each statement to about `timeout_s` seconds."""
+    seconds = max(1, int(round(timeout_s)))
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "postgresql" and driver in ("psycopg2", "psycopg", "pg8000"):
+        statement = f"-c statement_timeout={seconds * 1000}"
+        options = url.query.get("options")
+        if isinstance(options, tuple):
+            options = " ".join(options)
+        if driver == "pg8000":
+            return {"timeout": seconds}
+        return {"options": f"{options} {statement}" if options else statement, "connect_timeout": max(2, seconds)}
+    if backend in ("mysql", "mariadb"):
+        if driver in ("pymysql", "mysqldb"):
+            return {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
+        if driver == "mysqlconnector":
+            return {"connection_timeout": seconds}
+    if backend == "sqlite":
+        return {"timeout": seconds}
+    return {}
 
 
 def _read(conn, url, db_schema: str | None, samples: SampleOptions, include_views: bool) -> Schema:

@@ -71,6 +71,7 @@ class ServeSettings:
     audit_log: str | None = setting(None, help="Append one JSON line per request to this file.")
     memory_limit: str = setting("1GB", help="Memory one query may add to its sandbox worker process.")
     allow_privileged_role: bool = setting(False, help="Accept a PostgreSQL role that is a superuser or can write (not recommended).")
+    allow_dialect_mismatch: bool = setting(False, help="Serve a model trained for another SQL dialect than the warehouse's.")
 
     def validate(self) -> None:
         if self.workers < 1 or self.exec_workers < 1 or self.max_queue < 0 or self.exec_max_queue < 0:

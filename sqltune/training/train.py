@@ -78,6 +78,7 @@ class TrainConfig:
     step0_check: bool = setting(True, help="Check that the fresh adapter leaves the base's loss unchanged before training.")
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
+    allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
 
 
 @dataclass
@@ -606,10 +607,11 @@ def _upcasts(config: TrainConfig) -> bool:
 
 
 def _record_run(record: dict, out: Path, register: bool) -> str:
+    from sqltune.core.connections import mask_in
     from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
 
     run_id = new_run_id("train")
-    record = {"run_id": run_id, **record}
+    record = mask_in({"run_id": run_id, **record})  # no warehouse password in run.json or the registry
     atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
     if register:
         Registry().add(

@@ -142,6 +142,18 @@ def locate_database(location: str | Path, name: str) -> tuple[str | None, list[s
     if len(found) > 1:
         raise SqltuneError(f"database {name!r} is ambiguous in {folder}: {', '.join(str(f) for f in found)}")
     return (str(found[0]) if found else None), [str(c) for c in candidates]
+def can_execute(source: str | Path) -> bool:
+    """Whether `Warehouse.open` can run queries on `source`: a DuckDB file, a SQLite file or a
+    PostgreSQL URL (a DDL file has no data; other databases have no sandbox backend yet)."""
+    from sqltune.core.connections import resolve_source, url_dialect
+    from sqltune.schema import source_kind
+
+    text = resolve_source(source)
+    if text.startswith("duckdb://") or _sqlite_path(text) is not None:
+        return True
+    if _is_url(text):
+        return url_dialect(text) == "postgres" and text.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+    return source_kind(text) == "duckdb"
 
 
 def _env_opt_in() -> bool:
@@ -185,7 +197,9 @@ class Warehouse:
         `allow_privileged_role` (or ``SQLTUNE_ALLOW_PRIVILEGED_ROLE=1``) accepts a PostgreSQL role
         that is a superuser or can write the warehouse's tables.
         """
-        text = str(source)
+        from sqltune.core.connections import resolve_source
+
+        text = resolve_source(source)
         if text.startswith("duckdb:///"):
             text = text[len("duckdb:///"):]
         sqlite_path = _sqlite_path(text)
@@ -385,7 +399,9 @@ class _PostgresWarehouse(Warehouse):
                 parsed, poolclass=NullPool, connect_args={"connect_timeout": connect_timeout, "application_name": "sqltune"},
             )
         except Exception as error:  # bad URL or missing driver
-            raise SchemaSourceError(url, _first_line(error)) from error
+            from sqltune.core.connections import mask_url
+
+            raise SchemaSourceError(mask_url(url), _first_line(error)) from error
         shown = engine.url.render_as_string(hide_password=True)
         if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg2":
             engine.dispose()
