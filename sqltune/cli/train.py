@@ -42,17 +42,24 @@ def train(
     require_inputs(cfg)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console) as bar:
+    plain = not console.is_terminal  # a log file gets periodic plain lines, not a redrawn bar
+    with Progress(*columns, console=console, disable=plain) as bar:
         task = bar.add_task("training", total=None, loss="")
 
         def on_event(event: dict) -> None:
             total = event.get("total") or None
             if event["event"] == "step":
                 bar.update(task, completed=event["step"], total=total)
-            elif "loss" in event:
+            elif event["event"] == "log":
                 bar.update(task, loss=f"loss {event['loss']:.3f}")
-            elif "eval_loss" in event:
-                bar.console.print(f"step {event['step']}: eval loss {event['eval_loss']:.4f}")
+                if plain:
+                    console.print(event["line"], highlight=False)
+            elif event["event"] == "budget":
+                console.print(event["line"], highlight=False)
+            elif event["event"] == "plan":
+                console.print(("plan: " if event["kind"] == "planned" else "re-planned: ") + event["summary"], highlight=False)
+            elif event["event"] == "eval":
+                console.print(f"step {event['step']}: held-out loss {event['eval_loss']:.4f} at {event['minutes']:.1f} min", highlight=False)
 
         result = run_train(cfg, resume=resume, progress=on_event)
     print_train_result(result)
@@ -74,6 +81,9 @@ def print_train_result(result) -> None:
         ("model + training memory (sqltune plan)", f"{r['estimated_peak_bytes'] / 2**20:.0f} MiB" if r.get("estimated_peak_bytes") else "-"),
         ("final train loss", f"{result.final_train_loss:.4f}" if result.final_train_loss is not None else "-"),
         ("eval loss", f"{result.eval_loss:.4f}" if result.eval_loss is not None else "-"),
+        ("compute dtype", f"{r['compute_dtype']}" + (f" (measured: " + ", ".join(f"{k} {v:.0f}" for k, v in r["dtype_probe"]["gflops"].items()) + " GFLOP/s)" if r.get("dtype_probe") else "")),
+        ("time budget plan", (f"{r['budget_plan']['max_steps']} steps = {r['budget_plan']['pairs']} pairs = {r['budget_plan']['epochs']:.2f} epochs"
+                              if r.get("budget_plan") else "-")),
         ("adapter size", f"{r['adapter_bytes'] / 2**20:.1f} MiB"),
     ]
     for name, value in rows:

@@ -262,14 +262,17 @@ class BudgetPlanner:
         event = None
         if self.plan is None:
             measured = self._s_per_step(step, now, self._first_step, self._first_step_at)
-            if measured is not None and step - self._first_step + 1 >= self.calibration_steps:
-                self.plan = self._new_plan(step, now, measured, "calibration")
+            at_cap = self.max_steps_cap is not None and step >= self.max_steps_cap
+            if at_cap or (measured is not None and step - self._first_step + 1 >= self.calibration_steps):
+                # a cap reached while calibrating: plan on what was measured (the first step, if only it)
+                self.plan = self._new_plan(step, now, measured or max(now, 1e-9) / step, "calibration")
                 self._paused_s = 0.0
                 event = "planned"
-            elif measured is None and now >= self.budget_s - self.reserve_s:
-                return None, True  # the first step alone used the budget
-            elif measured is not None and now + measured + self.reserve_s > self.budget_s:
-                return None, True
+            elif now + (measured or 0.0) + self.reserve_s > self.budget_s:
+                # the budget ends while calibrating (the first step alone may use it): stop here,
+                # with a plan that says so
+                self.plan = self._new_plan(step, now, measured or max(now, 1e-9) / step, "calibration")
+                return "planned", True
         elif not self.replanned and step - self.plan.planned_at_step >= max(
                 self.calibration_steps, (self.plan.max_steps - self.plan.planned_at_step) // 4):
             measured = self._s_per_step(step, now, self.plan.planned_at_step, self.plan.planned_at_s)

@@ -84,6 +84,10 @@ class TrainConfig:
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
 
+    def __post_init__(self) -> None:
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)  # a budget that cannot be read fails when the config loads
+
 
 @dataclass
 class TrainResult:
@@ -397,7 +401,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if config.step0_check and not resume:
         step0 = fresh_adapter_check(loaded.model, train_ds, collator, config.completion_only_loss)
 
-    budget = plan_budget(config, out, resume, data_facts, eval_ds, started)
+    budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step)
     trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                             callbacks=[reporter.callback(), *([budget.callback] if budget else [])],
@@ -546,7 +550,7 @@ def _steps_cap(config: TrainConfig, train_pairs: int) -> int:
 
 
 def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
-                started: float) -> BudgetRun | None:
+                started: float, progress: ProgressFn | None = None) -> BudgetRun | None:
     """With --time-budget: the planner, the stretchable LR schedule and the callback joining them
     to the Trainer; a resumed run reloads the plan it stored."""
     if config.time_budget is None:
@@ -568,6 +572,13 @@ def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, 
 
     def announce(plan: StepPlan, event: str) -> None:
         log.info("%s: %s", "plan" if event == "planned" else "re-planned", plan.summary())
+        if progress:
+            progress({"event": "plan", "kind": event, "summary": plan.summary(), **plan.to_dict()})
+
+    if progress:
+        progress({"event": "budget", "budget_s": budget_s, "train_pairs": data_facts["train_pairs"],
+                  "line": f"time budget {format_duration(budget_s)}: timing the first steps to plan the run"
+                          + (" (resumed: keeping the stored plan)" if stored else "")})
 
     callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
     return BudgetRun(planner, schedule, callback, cap, stored is not None)
