@@ -1,6 +1,9 @@
-"""The QLoRA run: frozen NF4 base + bf16 LoRA adapters, trained with trl's SFTTrainer.
+"""The QLoRA run: frozen NF4 base + LoRA adapters, trained with trl's SFTTrainer.
 
-Read top to bottom: config -> data -> model -> checks -> trainer -> save adapter + run record.
+`train()` reads as its steps, each a function below it:
+  inputs (`_output_folder`, `build_datasets`) -> model (`load_training_model`, `fresh_adapter_check`)
+  -> time budget (`plan_budget`, see budget.py) -> trainer (`build_trainer`, `ProgressReporter`)
+  -> run (`run_trainer`) -> adapter + run record (`_save_adapter`, `run_record`, `_record_run`).
 The loss covers the SQL completion only, and on every device only completion positions are
 projected through the LM head (`CompletionOnlySFTTrainer`): with a 49k vocabulary and a long
 schema prompt, scoring every prompt token is most of a small model's step.
