@@ -202,9 +202,15 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         expected = (steps or 0) * step_s
         stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
                                else "epochs over all pairs (set train.time_budget for a planned length)"))
-    if config.merge:
-        stages.append(JobStage("merge", 30.0, f"into a {config.merge_dtype} checkpoint"))
     s_per_question = 2 * body * (prompt_tokens + COMPLETION_TOKENS) / (GENERATE_EFFICIENCY * gflops * 1e9)
+    if config.merge:
+        from sqltune.merge.merge import DEFAULT_N_CHECK
+
+        # the equivalence check answers its questions with three models (merged, adapter on the same
+        # weights, adapter as trained), in fp32: costed at the fp32 matmul speed
+        check_s = 3 * DEFAULT_N_CHECK * s_per_question * gflops / max(probe.gflops["float32"], 1e-3)
+        stages.append(JobStage("merge", 30.0 + check_s, f"into a {config.merge_dtype} checkpoint, equivalence check on "
+                                                         f"{DEFAULT_N_CHECK} questions x 3 models in fp32"))
     forms = ["prompt-only", "qlora-adapter"] + (["bf16-lora-adapter"] if config.lora_baseline else []) + (["merged"] if config.merge else [])
     n = config.eval.limit or _count_pairs(config.eval.data)
     if config.eval_budget:
