@@ -184,15 +184,6 @@ def dtype_probe(refresh: bool = False) -> DtypeProbe:
     return _PROBE
 
 
-def _cpu_has_fast_bf16() -> bool:
-    """The CPU flags that usually mean fast bf16 (kept for reference beside the probe's measurement)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def device() -> str:
     import torch
 
