@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS)
     args = parser.parse_args()
 
-    from sqltune.inference.models import dtype_probe, resolve_base
+    from sqltune.inference.models import dtype_probe, measure_matmul, resolve_base
     from sqltune.training.plan import load_model_config, model_shape
 
     db = args.db or str(__import__("sqltune.fixtures", fromlist=["ensure_fixture"]).ensure_fixture("harbor"))
@@ -104,16 +104,20 @@ def main() -> None:
     body = shape.total_params - shape.vocab_size * shape.hidden_size
     with tempfile.TemporaryDirectory() as out:
         results = {name: run_variant(name, args, db, out) for name in args.variants.split(",")}
+    # the ceiling at a training-sized matmul (tokens of a batch x hidden @ hidden x MLP width), after the runs
+    ceilings = {name: measure_matmul(name, m=1024, k=shape.hidden_size, n=shape.intermediate_size, min_s=0.5)[0]
+                for name in ("bfloat16", "float32")}
     cpu = _cpu_name()
-    print(f"CPU: {cpu}, {probe.threads} threads; matmul ceiling "
-          + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in probe.gflops.items()) + f"; compute dtype {probe.choice}")
+    print(f"CPU: {cpu}, {probe.threads} threads; matmul ceiling (1024x{shape.hidden_size} @ {shape.hidden_size}x"
+          f"{shape.intermediate_size}) " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in ceilings.items())
+          + f"; the dtype probe chose {probe.choice} (" + ", ".join(f"{k} {v:.1f}" for k, v in probe.gflops.items()) + " GFLOP/s)")
     print(f"{'variant':<13}{'tokens/s':>9}{'pairs/min':>10}{'GFLOP/s':>9}{'of ceiling':>11}{'wall s':>8}"
           f"{'peak RSS MiB':>13}{'model MiB':>10}{'plan MiB':>9}{'loss':>8}")
     for name, r in results.items():
         achieved = r["tokens_per_s"] * flops_per_token(body, shape.num_layers, r) / 1e9
         if not r["completion_only"]:
             achieved += r["tokens_per_s"] * 3 * 2 * shape.vocab_size * shape.hidden_size / 1e9  # head on every token
-        ceiling = probe.gflops.get(r["dtype"], 0.0)
+        ceiling = ceilings.get(r["dtype"], 0.0)
         print(f"{name:<13}{r['tokens_per_s']:>9.0f}{r['pairs_per_minute']:>10.1f}{achieved:>9.1f}"
               f"{(achieved / ceiling if ceiling else float('nan')):>11.0%}{r['wall_s']:>8.1f}{r['peak_rss'] / 2**20:>13.0f}"
               f"{(r['model_rss'] or 0) / 2**20:>10.0f}{(r['estimated'] or 0) / 2**20:>9.0f}{r['loss']:>8.3f}")

@@ -129,6 +129,7 @@ class DtypeProbe:
 
 PROBE_DTYPES = ("bfloat16", "float16", "float32")
 PROBE_MAX_ERROR = 2e-2   # relative Frobenius error against fp64: a dtype above it is not used
+PROBE_FAST_GFLOPS = 2.0  # above this on the small matmul, measure again at a training-sized one
 
 
 def measure_matmul(dtype_name: str, *, m: int = 128, k: int = 576, n: int = 576, min_s: float = 0.04) -> tuple[float, float]:
@@ -162,7 +163,7 @@ _PROBE: DtypeProbe | None = None
 
 
 def dtype_probe(refresh: bool = False) -> DtypeProbe:
-    """Pick the CPU compute dtype by measurement (about 0.2 s, once per process): bf16 when its
+    """Pick the CPU compute dtype by measurement (about 0.3 s, once per process): bf16 when its
     matmul is accurate and at least as fast as fp32, else fp32. fp16 is measured and recorded
     too, but not chosen on CPU: fp16 training needs loss scaling that the CPU path does not do."""
     global _PROBE
@@ -173,12 +174,15 @@ def dtype_probe(refresh: bool = False) -> DtypeProbe:
     gflops, errors = {}, {}
     for name in PROBE_DTYPES:
         try:
-            gflops[name], errors[name] = measure_matmul(name)
+            gflops[name], errors[name] = measure_matmul(name, min_s=0.02)
+            if gflops[name] > PROBE_FAST_GFLOPS:
+                # fast enough for a training-sized matmul, where per-call overhead no longer hides the speed
+                gflops[name] = measure_matmul(name, m=1024, n=1536, min_s=0.05)[0]
         except RuntimeError:  # a dtype the build has no CPU matmul for
             gflops[name], errors[name] = 0.0, float("inf")
     bf16_ok = errors["bfloat16"] <= PROBE_MAX_ERROR and gflops["bfloat16"] >= gflops["float32"]
     _PROBE = DtypeProbe(choice="bfloat16" if bf16_ok else "float32", gflops=gflops, rel_error=errors,
-                        shape=(128, 576, 576), threads=torch.get_num_threads())
+                        shape=(1024, 576, 1536), threads=torch.get_num_threads())
     log.info("compute dtype %s by measurement: %s", _PROBE.choice,
              ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gflops.items()))
     return _PROBE
