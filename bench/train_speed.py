@@ -1,13 +1,25 @@
-"""Training speed and peak memory: sqltune's recipe vs the seeds' plain SFTTrainer recipe.
+"""Training speed per variant, beside the plain trl SFTTrainer recipe and the CPU's matmul ceiling.
 
-Both train the same QLoRA adapter (NF4 + double quant, r=16 on all projections, gradient
-checkpointing, bf16 compute) on the same pairs and prompts for the same number of steps, each in
-its own process so peak RSS is its own. The seed recipe is trl's SFTTrainer as the seeds use it:
-peft's prepare_model_for_kbit_training (fp32 norms and embeddings), lora_dropout 0.05, loss over
-the whole sequence with the full-vocabulary head on every position. Prints tokens/s (all tokens
-processed, prompt included), peak RSS and the ratios.
+Every variant trains the same QLoRA adapter shape (NF4 + double quant, r=16 on all projections)
+on the same pairs for the same number of steps, each in its own process so its peak RSS is its own:
 
-    .venv/bin/python bench/train_speed.py --steps 6 --batch-size 8
+* seed       -- trl's SFTTrainer as the seeds use it: peft's prepare_model_for_kbit_training
+                (fp32 norms and embeddings), lora_dropout 0.05, loss over the whole sequence with
+                the full-vocabulary head on every position;
+* default    -- sqltune's recipe (harbor-cpu.yaml's train section: completion-only head, no
+                dropout, columns-style schema within 200 tokens, gradient checkpointing);
+* schema-none-- the default with prompt.schema_style none (the question alone);
+* no-ckpt    -- the default without gradient checkpointing;
+* top-N      -- the default with LoRA on the upper N decoder layers only;
+* fp32       -- the default computing in fp32 (what a CPU without fast bf16 runs; memory check).
+
+Prints tokens/s (every token processed, prompt included), pairs/minute, peak RSS, the measured
+matmul ceiling (GFLOP/s in bf16, fp16 and fp32 on this CPU), and each variant's achieved
+GFLOP/s as a share of the ceiling of the dtype it ran in (FLOPs per token: 2 per weight forward,
+as much again backward through the trained layers, once more with checkpointing).
+
+    .venv/bin/python bench/train_speed.py --steps 3
+    .venv/bin/python bench/train_speed.py --steps 20 --variants default,schema-none,top-8
 """
 
 from __future__ import annotations
@@ -19,57 +31,112 @@ import subprocess
 import sys
 import tempfile
 
-RECIPES = {
-    "seed": dict(completion_only_loss=False, fp32_non_quantized=True, lora_dropout=0.05),
-    "sqltune": dict(completion_only_loss=True, fp32_non_quantized=None, lora_dropout=0.0),
-}
-
 CHILD = r"""
-import json, sys, time
-from sqltune.prompts import PromptConfig
-from sqltune.training.train import LoraSettings, TrainConfig, train
+import dataclasses, json, sys
+from sqltune.core.config import load_yaml
+from sqltune.pipeline import PipelineConfig, recipe_path
+from sqltune.training.train import train
 opts = json.loads(sys.argv[1])
-recipe = opts["recipe"]
-config = TrainConfig(
-    base=opts["base"], train_file=opts["train_file"], output_dir=opts["out"], max_steps=opts["steps"],
-    batch_size=opts["batch_size"], learning_rate=2e-4, warmup_steps=0, eval_fraction=0.0, save_steps=10_000,
-    logging_steps=1, register=False, step0_check=False, max_examples=opts["steps"] * opts["batch_size"],
-    completion_only_loss=recipe["completion_only_loss"], fp32_non_quantized=recipe["fp32_non_quantized"],
-    lora=LoraSettings(dropout=recipe["lora_dropout"]),
-    prompt=PromptConfig(max_schema_tokens=opts["schema_tokens"], include_comments=False, samples_per_column=1),
-)
+recipe = load_yaml(PipelineConfig, recipe_path(opts["recipe"]))
+config = recipe.train
+config.base, config.train_file, config.db, config.output_dir = opts["base"], opts["train_file"], opts["db"], opts["out"]
+config.time_budget, config.max_steps, config.max_examples = None, opts["steps"], opts["steps"] * config.batch_size
+config.eval_fraction, config.save_steps, config.logging_steps, config.register, config.step0_check = 0.0, 10**6, 1, False, False
+if opts["batch_size"]:
+    config.batch_size = opts["batch_size"]
+    config.max_examples = opts["steps"] * config.batch_size
+v = opts["variant"]
+if v == "seed":
+    config.completion_only_loss, config.fp32_non_quantized, config.lora.dropout = False, True, 0.05
+elif v == "schema-none":
+    config.prompt.schema_style = "none"
+elif v == "no-ckpt":
+    config.gradient_checkpointing = False
+elif v == "fp32":
+    config.quant.compute_dtype = "float32"
+elif v.startswith("top-"):
+    config.lora.top_layers = int(v.split("-")[1])
 result = train(config)
-print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s,
-      "tokens": result.train_tokens, "peak_rss": result.peak_rss_bytes, "loss": result.final_train_loss}))
+r = result.record
+print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s, "steps": result.steps,
+      "tokens": result.train_tokens, "pairs_per_minute": r["pairs_per_minute"], "peak_rss": result.peak_rss_bytes,
+      "model_rss": r["model_training_rss_bytes"], "estimated": r["estimated_peak_bytes"], "loss": result.final_train_loss,
+      "dtype": r["compute_dtype"], "checkpointing": config.gradient_checkpointing, "lora_layers": r["lora_layers"],
+      "completion_only": config.completion_only_loss}))
 """
 
+DEFAULT_VARIANTS = "seed,default,schema-none,no-ckpt,top-8"
 
-def run(recipe: str, args: argparse.Namespace, out: str) -> dict:
-    opts = dict(recipe=RECIPES[recipe], base=args.base, train_file=args.train_file, out=os.path.join(out, recipe),
-                steps=args.steps, batch_size=args.batch_size, schema_tokens=args.schema_tokens)
+
+def run_variant(variant: str, args: argparse.Namespace, db: str, out: str) -> dict:
+    opts = dict(variant=variant, recipe=args.recipe, base=args.base, train_file=args.train_file, db=db,
+                out=os.path.join(out, variant), steps=args.steps, batch_size=args.batch_size)
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(opts)], capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
-        sys.exit(f"{recipe} run failed:\n{proc.stderr[-3000:]}")
+        sys.exit(f"{variant} run failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def flops_per_token(body: int, layers: int, result: dict) -> float:
+    trained = layers - min(result["lora_layers"]) if result["lora_layers"] else layers
+    share = trained / layers
+    return 2 * body * (1 + share * (1 + (1 if result["checkpointing"] else 0)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="default")
+    parser.add_argument("--recipe", default="harbor-cpu", help="recipe whose train section is the default variant")
     parser.add_argument("--train-file", default="eval/train.jsonl")
+    parser.add_argument("--db", default=None, help="warehouse (default: the harbor fixture, built once and cached)")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--schema-tokens", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS)
     args = parser.parse_args()
+
+    from sqltune.inference.models import dtype_probe, measure_matmul, resolve_base
+    from sqltune.training.plan import load_model_config, model_shape
+
+    db = args.db or str(__import__("sqltune.fixtures", fromlist=["ensure_fixture"]).ensure_fixture("harbor"))
+    probe = dtype_probe()
+    shape = model_shape(load_model_config(resolve_base(args.base)))
+    body = shape.total_params - shape.vocab_size * shape.hidden_size
     with tempfile.TemporaryDirectory() as out:
-        results = {name: run(name, args, out) for name in RECIPES}
-    print(f"{'recipe':<10}{'tokens/s':>10}{'wall s':>9}{'peak RSS MiB':>14}{'final loss':>12}")
+        results = {name: run_variant(name, args, db, out) for name in args.variants.split(",")}
+    # the ceiling at a training-sized matmul (tokens of a batch x hidden @ hidden x MLP width), after the runs
+    ceilings = {name: measure_matmul(name, m=1024, k=shape.hidden_size, n=shape.intermediate_size, min_s=0.5)[0]
+                for name in ("bfloat16", "float32")}
+    cpu = _cpu_name()
+    print(f"CPU: {cpu}, {probe.threads} threads; matmul ceiling (1024x{shape.hidden_size} @ {shape.hidden_size}x"
+          f"{shape.intermediate_size}) " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in ceilings.items())
+          + f"; the dtype probe chose {probe.choice} (" + ", ".join(f"{k} {v:.1f}" for k, v in probe.gflops.items()) + " GFLOP/s)")
+    print(f"{'variant':<13}{'tokens/s':>9}{'pairs/min':>10}{'GFLOP/s':>9}{'of ceiling':>11}{'wall s':>8}"
+          f"{'peak RSS MiB':>13}{'model MiB':>10}{'plan MiB':>9}{'loss':>8}")
     for name, r in results.items():
-        print(f"{name:<10}{r['tokens_per_s']:>10.0f}{r['wall_s']:>9.1f}{r['peak_rss'] / 2**20:>14.0f}{r['loss']:>12.3f}")
-    seed, ours = results["seed"], results["sqltune"]
-    print(f"speed-up: {ours['tokens_per_s'] / seed['tokens_per_s']:.2f}x tokens/s; "
-          f"peak RSS: {ours['peak_rss'] / seed['peak_rss']:.2f}x of the seed recipe")
+        achieved = r["tokens_per_s"] * flops_per_token(body, shape.num_layers, r) / 1e9
+        if not r["completion_only"]:
+            achieved += r["tokens_per_s"] * 3 * 2 * shape.vocab_size * shape.hidden_size / 1e9  # head on every token
+        ceiling = ceilings.get(r["dtype"], 0.0)
+        print(f"{name:<13}{r['tokens_per_s']:>9.0f}{r['pairs_per_minute']:>10.1f}{achieved:>9.1f}"
+              f"{(achieved / ceiling if ceiling else float('nan')):>11.0%}{r['wall_s']:>8.1f}{r['peak_rss'] / 2**20:>13.0f}"
+              f"{(r['model_rss'] or 0) / 2**20:>10.0f}{(r['estimated'] or 0) / 2**20:>9.0f}{r['loss']:>8.3f}")
+    if "seed" in results and "default" in results:
+        seed, ours = results["seed"], results["default"]
+        print(f"default vs seed: {ours['pairs_per_minute'] / seed['pairs_per_minute']:.2f}x pairs/minute, "
+              f"peak RSS {ours['peak_rss'] / seed['peak_rss']:.2f}x")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

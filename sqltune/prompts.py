@@ -35,6 +35,9 @@ DIALECT_NAMES = {
 DEFAULT_SYSTEM = "Write one {dialect} SQL query that answers the question. Reply with the SQL only, no explanation."
 
 
+NO_SCHEMA = "none"
+
+
 @dataclass
 class PromptConfig:
     """How prompts are built. Saved with a run so evaluation and serving rebuild the same prompts.
@@ -50,20 +53,26 @@ class PromptConfig:
     samples_per_column: int = setting(2, help="Sample values shown per text column.", min=0)
     prune: bool = setting(True, help="Prune the schema per question to fit the budget (off: always the whole schema).")
     dialect: str | None = setting(None, help="SQL dialect (sqlglot name) the model is asked to write (default: the warehouse's: duckdb, postgres, mysql, sqlite, ...).")
-    schema_style: str = setting("ddl", choices=("ddl", "columns"),
-                                help="ddl: CREATE TABLE with types, keys, comments, samples; columns: table(col, ...) names only, ~2.5x fewer tokens.")
+    schema_style: str = setting("ddl", choices=("ddl", "columns", "none"),
+                                help="ddl: CREATE TABLE with types, keys, comments, samples; columns: table(col, ...) names only, ~2.5x fewer tokens; "
+                                     "none: no schema text, the question alone (a single-warehouse adapter learns the schema from its pairs).")
 
     def __post_init__(self) -> None:
         from sqltune.core.errors import ConfigError
         from sqltune.schema.render import STYLES
 
-        if self.schema_style not in STYLES:
-            raise ConfigError(f"prompt.schema_style must be one of {', '.join(STYLES)}, got {self.schema_style!r}")
+        if self.schema_style not in (*STYLES, NO_SCHEMA):
+            raise ConfigError(f"prompt.schema_style must be one of {', '.join((*STYLES, NO_SCHEMA))}, got {self.schema_style!r}")
+
+    @property
+    def shows_schema(self) -> bool:
+        return self.schema_style != NO_SCHEMA
 
     @property
     def render_options(self) -> RenderOptions:
+        """How the schema is rendered where one is shown (with schema_style none: DDL, for `sqltune schema`)."""
         return RenderOptions(include_comments=self.include_comments, samples_per_column=self.samples_per_column,
-                             style=self.schema_style)
+                             style=self.schema_style if self.shows_schema else "ddl")
 
     def system_message(self, warehouse_dialect: str | None = None) -> str:
         """The system message; `warehouse_dialect` names the dialect when the config leaves it unset."""
@@ -172,7 +181,10 @@ def clean_question(question: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", question)
 
 
-def user_message(schema_text: str, question: str) -> str:
+def user_message(schema_text: str | None, question: str) -> str:
+    """The schema (when the prompt shows one) and the question."""
+    if schema_text is None:
+        return f"Question: {question.strip()}"
     return f"Schema:\n{schema_text}\n\nQuestion: {question.strip()}"
 
 
@@ -190,8 +202,10 @@ def build_messages(
     tokens; without it a tokenizer-free estimate is used.
     """
     question = clean_question(question)
-    selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
-    schema_text = render_schema(selected.schema, config.render_options)
+    schema_text = None
+    if config.shows_schema:
+        selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
+        schema_text = render_schema(selected.schema, config.render_options)
     return [
         {"role": "system", "content": config.system_message(schema.dialect)},
         {"role": "user", "content": user_message(schema_text, question)},
@@ -212,7 +226,7 @@ def prepare_questions(
     from sqltune.schema.relevance import default_scorer
 
     counter = count_tokens or approx_token_count
-    if not config.prune or schema_tokens(schema, counter, config.render_options) <= config.max_schema_tokens:
+    if not config.shows_schema or not config.prune or schema_tokens(schema, counter, config.render_options) <= config.max_schema_tokens:
         return
     prepare = getattr(scorer or default_scorer(), "prepare", None)
     if prepare is not None:
@@ -229,6 +243,7 @@ def prompt_text(tokenizer, messages: list[dict[str, str]]) -> str:
 
 __all__ = [
     "DEFAULT_SYSTEM",
+    "NO_SCHEMA",
     "PromptConfig",
     "TokenCounter",
     "approx_token_count",

@@ -53,4 +53,23 @@ def test_recipe_train_section_loads_as_a_train_config(tmp_path):
     plain.write_text("max_steps: 3\n")
     assert load_yaml(TrainConfig, plain, section="train").max_steps == 3
     shipped = load_train_config("harbor-cpu", {"output_dir": str(tmp_path / "a")})  # YAML keys are field names
-    assert shipped.max_steps > 0 and shipped.output_dir == str(tmp_path / "a")
+    assert shipped.time_budget == "15m" and shipped.max_steps == -1 and shipped.output_dir == str(tmp_path / "a")
+
+
+def test_time_budget_and_less_work_options_are_settings(tmp_path):
+    from sqltune.core.config import settings_of
+    from sqltune.prompts import PromptConfig
+
+    flags = {s.flag: s for s in settings_of(TrainConfig)}
+    assert "--time-budget" in flags and "--lora-top-layers" in flags and "--gradient-checkpointing" in flags
+    assert "none" in flags["--prompt-schema-style"].choices
+    path = tmp_path / "t.yaml"
+    path.write_text("time_budget: 15m\nlora:\n  top_layers: 8\nprompt:\n  schema_style: none\n")
+    config = load_yaml(TrainConfig, path)
+    assert (config.time_budget, config.lora.top_layers, config.prompt.schema_style) == ("15m", 8, "none")
+    assert not config.prompt.shows_schema and PromptConfig().shows_schema
+    path.write_text("time_budget: soon\n")
+    with pytest.raises(ConfigError, match="duration"):
+        load_yaml(TrainConfig, path)
+    with pytest.raises(ConfigError, match="schema_style"):
+        from_dict(TrainConfig, {"prompt": {"schema_style": "poetry"}})

@@ -23,6 +23,23 @@ def test_shipped_recipe_loads():
     config = load_yaml(PipelineConfig, recipe_path("harbor-cpu"))
     assert config.train.method == "qlora" and config.train.lora.r == 16
     assert config.train.quant.quant_type == "nf4" and config.train.quant.double_quant
+    assert config.train.time_budget == "15m" and config.train.max_steps == -1 and config.eval_budget
+
+
+def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
+    from sqltune.core.config import load_yaml
+    from sqltune.pipeline.run import plan_job
+
+    config = load_yaml(PipelineConfig, recipe_path("harbor-cpu"))
+    config.eval.data = None  # not built here: the plan sizes evaluations from eval.limit and eval_budget
+    job = plan_job(config)
+    names = [s.name for s in job.stages]
+    assert names == ["training", "merge", "eval prompt-only", "eval qlora-adapter", "eval merged"]
+    assert job.stages[0].expected_s == 900 and "steps" in job.stages[0].note
+    assert all(s.expected_s > 0 for s in job.stages)
+    assert job.total_s == sum(s.expected_s for s in job.stages)
+    assert "whole job" in job.lines()[-1]
+    assert job.gflops["choice"] in ("bfloat16", "float32")
 
 
 def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
@@ -30,12 +47,21 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
     config = PipelineConfig(
         out_dir=str(tmp_path / "run"),
         train=TrainConfig(
-            base=str(tiny_model_dir), train_file=str(tiny_pairs_file), db=str(tiny_warehouse), max_steps=2,
-            batch_size=4, eval_fraction=0.0, save_steps=100, register=False, lora=LoraSettings(r=4, alpha=8, dropout=0.0),
+            base=str(tiny_model_dir), train_file=str(tiny_pairs_file), db=str(tiny_warehouse), time_budget="2m",
+            max_steps=2, batch_size=4, eval_fraction=0.2, register=False, lora=LoraSettings(r=4, alpha=8, dropout=0.0),
         ),
-        eval=EvalConfig(data=str(tiny_pairs_file), limit=3, decode=DecodeConfig(max_new_tokens=6), spot_checks=True),
+        eval=EvalConfig(data=str(tiny_pairs_file), limit=3, decode=DecodeConfig(max_new_tokens=6, batch_size=2), spot_checks=True),
+        eval_budget="10m",
     )
     result = run_pipeline(config, on_event=lambda stage, info: events.append(stage))
+    # the budget's plan and the sized evaluation: a plan was said before the job, measured after
+    assert result.train_record["budget_plan"]["max_steps"] == result.train_record["steps"] == 2
+    assert result.job_plan.stages[0].name == "training" and {"train", "merge", "evaluate"} <= set(result.stage_s)
+    job = json.loads((result.out_dir / "job.json").read_text())
+    assert job["plan"]["stages"] and job["measured_s"]["evaluate"] > 0
+    assert {"plan", "eval-plan"} <= set(events)
+    assert result.train_record["learning_curve"]
+    assert "Learning curve" in result.report_paths.html.read_text()
     labels = [r.label for r in result.reports]
     assert labels == ["prompt-only", "qlora-adapter", "merged"]
     assert all(r.n == 3 for r in result.reports)

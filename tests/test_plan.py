@@ -174,3 +174,22 @@ def test_cli_plan_prints_three_methods(tiny_checkpoint, capsys):
 def test_cli_plan_unknown_model_is_one_line_error(tmp_path, capsys):
     assert main(["plan", "--model", str(tmp_path / "missing")]) != 0
     assert "model not found" in capsys.readouterr().err
+
+
+def test_upper_layers_only_lora_matches_peft_and_autograd(tiny_checkpoint):
+    """LoRA on the upper layers only (train.lora.top_layers): fewer trainable parameters, and
+    backward keeps nothing below the lowest adapted layer."""
+    peft = pytest.importorskip("peft")
+    cfg = tiny_config()
+    upper = [2, 3]
+    torch.manual_seed(0)
+    model = peft.prepare_model_for_kbit_training(_quantized(tiny_checkpoint), use_gradient_checkpointing=False)
+    model = peft.get_peft_model(model, peft.LoraConfig(r=8, target_modules=TARGETS, lora_dropout=0.0, layers_to_transform=upper))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    kwargs = dict(method="qlora", lora_r=8, lora_targets=TARGETS, batch_size=2, seq_len=128, gradient_checkpointing=False)
+    est = estimate_memory(cfg, **kwargs, lora_layers=upper)
+    assert est.trainable_params == trainable == estimate_memory(cfg, **kwargs).trainable_params // 2
+    measured = _saved_tensor_bytes(model, 2, 128, cfg.vocab_size)
+    expected = est.activations + 2 * 128 * cfg.vocab_size * 4
+    assert abs(expected - measured) / measured < 0.1, (expected, measured)
+    assert est.activations < estimate_memory(cfg, **kwargs).activations * 0.6

@@ -199,3 +199,59 @@ def test_right_padding_mask_can_be_dropped(tiny_model_dir):
     assert torch.allclose(masked[real], unmasked[real], atol=1e-5)
     left = torch.tensor([[0, 0, 1, 1]])
     assert causal_only_mask(left) is left
+
+
+@pytest.mark.parametrize("variant", [
+    {"prompt": "none"},                    # schema-light prompts: the question alone
+    {"gradient_checkpointing": False},
+    {"top_layers": 1},                     # LoRA on the upper layer of two only
+])
+def test_less_work_variants_train_and_load_back(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, variant):
+    from peft import PeftModel
+
+    from sqltune.inference.adapter import read_prompt_config
+    from sqltune.inference.models import QuantConfig, load_model
+    from sqltune.prompts import PromptConfig, build_messages
+    from sqltune.schema import load_schema
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2, eval_fraction=0.0,
+                         step0_check=False)
+    if "prompt" in variant:
+        config.prompt = PromptConfig(schema_style=variant["prompt"])
+    if "gradient_checkpointing" in variant:
+        config.gradient_checkpointing = variant["gradient_checkpointing"]
+    if "top_layers" in variant:
+        config.lora = LoraSettings(r=4, alpha=8, dropout=0.0, top_layers=variant["top_layers"])
+    result = train(config)
+    assert result.steps == 2
+    tensors = __import__("safetensors.torch", fromlist=["load_file"]).load_file(str(result.adapter_dir / "adapter_model.safetensors"))
+    if "top_layers" in variant:
+        assert result.record["lora_layers"] == [1]
+        assert tensors and all(".layers.1." in k for k in tensors), list(tensors)[:4]
+    model = PeftModel.from_pretrained(load_model(str(tiny_model_dir), quant=QuantConfig()), str(result.adapter_dir))
+    assert sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) == result.trainable_params
+    # serving and evaluation rebuild the prompt the adapter was trained on, from its saved settings
+    prompt = read_prompt_config(str(result.adapter_dir))
+    assert prompt == config.prompt
+    user = build_messages(load_schema(str(tiny_warehouse)), "How many stores are there?", prompt)[1]["content"]
+    assert ("Schema:" in user) == (variant.get("prompt") != "none")
+
+
+def test_time_budget_plans_and_records(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """A budget replaces max_steps: the plan (pairs, epochs) is recorded and stored for resume, the
+    learning curve has held-out points, and the compute dtype is the probe's measured choice."""
+    lines = []
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=-1, num_epochs=3.0,
+                         time_budget="10m", eval_fraction=0.2, step0_check=False, logging_steps=2)
+    result = train(config, progress=lambda event: lines.append(event.get("line")) if event.get("line") else None)
+    record = result.record
+    plan = record["budget_plan"]
+    assert plan is not None and record["time_budget_s"] == 600
+    assert 1 <= result.steps <= plan["max_steps"] <= 15  # 3 epochs of 20 pairs in batches of 4: 15 at most
+    assert plan["pairs"] == plan["max_steps"] * 4 and plan["epochs"] == pytest.approx(plan["pairs"] / record["data"]["train_pairs"])
+    assert json.loads((result.adapter_dir / "budget_plan.json").read_text())["max_steps"] == plan["max_steps"]
+    assert record["learning_curve"] and record["learning_curve"][-1]["step"] == result.steps
+    assert all(p["minutes"] >= 0 and p["eval_loss"] > 0 for p in record["learning_curve"])
+    assert any(line.startswith("step ") and " elapsed " in line for line in lines), lines
+    probe = record["dtype_probe"]
+    assert probe["choice"] == record["compute_dtype"] and set(probe["gflops"]) == {"bfloat16", "float16", "float32"}

@@ -39,17 +39,38 @@ def run(
                 tasks[name] = bar.add_task(name, total=total, note="")
             return tasks[name]
 
+        plain = not console.is_terminal  # a log file gets periodic plain lines, not a redrawn bar
+
         def on_event(stage: str, info: dict) -> None:
             if stage == "train-progress":
                 t = task("train")
                 if info.get("event") == "step":
                     bar.update(t, completed=info["step"], total=info.get("total"))
-                elif "loss" in info:
-                    bar.update(t, note=f"loss {info['loss']:.3f}")
+                elif info.get("event") == "log":
+                    bar.update(t, note=info["line"].split(" ", 2)[-1])
+                    if plain:
+                        bar.console.print(info["line"], highlight=False)
+                elif info.get("event") == "budget":
+                    bar.console.print(info["line"], highlight=False)
+                elif info.get("event") == "plan":
+                    bar.console.print(("plan: " if info["kind"] == "planned" else "re-planned: ") + info["summary"], highlight=False)
+                elif info.get("event") == "eval":
+                    bar.console.print(f"step {info['step']}: held-out loss {info['eval_loss']:.4f} at {info['minutes']:.1f} min", highlight=False)
+            elif stage == "plan":
+                bar.console.print("[bold]plan[/] for this machine:", highlight=False)
+                for line in info["lines"]:
+                    bar.console.print("  " + line, highlight=False, markup=False)
+            elif stage == "eval-plan":
+                bar.console.print(f"[bold]eval plan[/] {info['s_per_question']} s/question measured on {info['probe_questions']} "
+                                  f"questions: {info['limit']} questions x {info['forms']} forms, ~{info['expected_s'] / 60:.1f} min", highlight=False)
             elif stage == "eval-progress":
                 bar.update(task(f"eval {info['label']}"), completed=info["done"], total=info["total"])
             elif stage == "trained":
                 bar.console.print(f"trained {info['steps']} steps in {info['wall_s']:.0f} s, {info['tokens_per_s']:.0f} tokens/s")
+                if info.get("budget_plan"):
+                    plan = info["budget_plan"]
+                    bar.console.print(f"  planned {plan['max_steps']} steps = {plan['pairs']} pairs = {plan['epochs']:.2f} epochs "
+                                      f"in a {plan['budget_s'] / 60:.0f}-minute budget", highlight=False)
             else:
                 bar.console.print(f"[bold]{stage}[/] " + " ".join(f"{k}={v}" for k, v in info.items()), highlight=False)
 
@@ -61,10 +82,13 @@ def run(
         console.print(f"merged model ({merge.base_form} base, {merge.dtype}): {result.merged_dir}; equivalence "
                       f"{'passed' if merge.passed else 'FAILED' if merge.passed is False else 'not checked'}", highlight=False)
         for c in merge.comparisons:
-            console.print(f"  {c.model} vs {c.reference}: identical SQL {c.sql_agreement:.0%}, "
+            same_sql = "logits only" if c.sql_agreement is None else f"identical SQL {c.sql_agreement:.0%}"
+            console.print(f"  {c.model} vs {c.reference}: {same_sql}, "
                           f"logits max |diff| {c.logits.max_abs:.3g}, mean {c.logits.mean_abs:.3g}", highlight=False)
     console.print(Path(result.report_paths.markdown).read_text(), highlight=False, markup=False)
     console.print(f"report: {result.report_paths.html}", highlight=False)
+    if result.stage_s:
+        console.print("measured: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in result.stage_s.items()), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ def plan(
     optimizer: str = typer.Option("adamw_torch", "--optimizer", help="adamw_torch, adamw_8bit, paged_adamw_8bit, ..."),
     no_double_quant: bool = typer.Option(False, "--no-double-quant", help="4-bit without double quantisation."),
     fp32: bool = typer.Option(False, "--fp32", help="Training runs in fp32 (CPUs without bf16) instead of bf16."),
+    top_layers: int = typer.Option(None, "--top-layers", min=1, help="LoRA on the upper N decoder layers only (train.lora.top_layers)."),
 ) -> None:
     """Estimate peak training memory before training (no weights are loaded)."""
     from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table
@@ -27,10 +28,11 @@ def plan(
         shape, lora_r=lora_r, lora_targets=targets, batch_size=batch_size, seq_len=seq_len,
         gradient_checkpointing=not no_checkpointing, optimizer=optimizer, double_quant=not no_double_quant,
         dtype_bytes=4 if fp32 else 2,
+        lora_layers=list(range(max(shape.num_layers - top_layers, 0), shape.num_layers)) if top_layers else None,
     )
     title = (
         f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens, "
-        f"LoRA r={lora_r}, checkpointing {'off' if no_checkpointing else 'on'}, {optimizer}"
+        f"LoRA r={lora_r}{f' on the upper {top_layers} layers' if top_layers else ''}, checkpointing {'off' if no_checkpointing else 'on'}, {optimizer}"
     )
     table = Table(title=title)
     table.add_column("")

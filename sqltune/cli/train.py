@@ -36,7 +36,7 @@ def train(
     """Train a LoRA adapter on a 4-bit NF4 base (QLoRA) with the loss on the SQL only."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from sqltune.cli.stages import StageReporter, StepEta, format_seconds, model_prepare_eta
+    from sqltune.cli.stages import StageReporter, model_prepare_eta
     from sqltune.inference.models import resolve_base
     from sqltune.prompts import prompt_for_warehouse
     from sqltune.training.train import require_inputs, train as run_train
@@ -44,18 +44,18 @@ def train(
     cfg = load_train_config(config, overrides)
     require_inputs(cfg)
     cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)  # the warehouse's dialect unless --prompt-dialect
-    plain = StageReporter(console)
-    plain.start("validating the training pairs")
+    setup = StageReporter(console)
+    setup.start("validating the training pairs")
     cfg.train_file = check_training_pairs(cfg)
-    plain.start("resolving the base model")
+    setup.start("resolving the base model")
     base_dir = resolve_base(cfg.base)
-    plain.finish()
+    setup.finish()
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console) as bar:
+    plain = not console.is_terminal  # a log file gets periodic plain lines, not a redrawn bar
+    with Progress(*columns, console=console, disable=plain) as bar:
         task = bar.add_task("training", total=None, loss="")
         stages = StageReporter(bar.console, bar, task)
-        eta = StepEta()
         step0 = cfg.step0_check and not resume
         stages.start(
             "loading the model" + (", step-0 check" if step0 else ""),
@@ -69,15 +69,16 @@ def train(
                 stages.start("training", note=f"{total or '?'} steps")
             if event["event"] == "step":
                 bar.update(task, completed=event["step"], total=total)
-                remaining = eta.update(event["step"], total)
-                if not bar.console.is_terminal and remaining is not None and event["step"] % max(1, cfg.logging_steps) == 0:
-                    bar.console.print(f"step {event['step']}/{total}: ETA {format_seconds(remaining)}", highlight=False)
-            elif "loss" in event:
+            elif event["event"] == "log":
                 bar.update(task, loss=f"loss {event['loss']:.3f}")
-                if not bar.console.is_terminal:
-                    bar.console.print(f"step {event.get('step', '?')}: loss {event['loss']:.4f}", highlight=False)
-            elif "eval_loss" in event:
-                bar.console.print(f"step {event['step']}: eval loss {event['eval_loss']:.4f}")
+                if plain:
+                    console.print(event["line"], highlight=False)
+            elif event["event"] == "budget":
+                console.print(event["line"], highlight=False)
+            elif event["event"] == "plan":
+                console.print(("plan: " if event["kind"] == "planned" else "re-planned: ") + event["summary"], highlight=False)
+            elif event["event"] == "eval":
+                console.print(f"step {event['step']}: held-out loss {event['eval_loss']:.4f} at {event['minutes']:.1f} min", highlight=False)
 
         result = run_train(cfg, resume=resume, progress=on_event)
         stages.finish()
@@ -115,6 +116,9 @@ def print_train_result(result) -> None:
         ("model + training memory (sqltune plan)", f"{r['estimated_peak_bytes'] / 2**20:.0f} MiB" if r.get("estimated_peak_bytes") else "-"),
         ("final train loss", f"{result.final_train_loss:.4f}" if result.final_train_loss is not None else "-"),
         ("eval loss", f"{result.eval_loss:.4f}" if result.eval_loss is not None else "-"),
+        ("compute dtype", f"{r['compute_dtype']}" + (f" (measured: " + ", ".join(f"{k} {v:.0f}" for k, v in r["dtype_probe"]["gflops"].items()) + " GFLOP/s)" if r.get("dtype_probe") else "")),
+        ("time budget plan", (f"{r['budget_plan']['max_steps']} steps = {r['budget_plan']['pairs']} pairs = {r['budget_plan']['epochs']:.2f} epochs"
+                              if r.get("budget_plan") else "-")),
         ("adapter size", f"{r['adapter_bytes'] / 2**20:.1f} MiB"),
     ]
     for name, value in rows:

@@ -77,8 +77,10 @@ def evaluate_forms(
     *,
     out_dir: str | Path | None = None,
     progress: EvalProgress | None = None,
+    learning_curve: list[dict] | None = None,
 ) -> tuple[list[Any], Any]:
-    """Evaluate each form on the same questions and write one report comparing them."""
+    """Evaluate each form on the same questions and write one report comparing them
+    (with the adapter's `learning_curve`, held-out loss against training minutes, when given)."""
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.data.validate import require_valid_pairs
     from sqltune.evaluation.scoring import evaluate_model
@@ -131,7 +133,7 @@ def evaluate_forms(
         {"prompt": prompt, "answers": {label: answers[i] for label, answers in spot_answers.items()}}
         for i, prompt in enumerate(SPOT_CHECK_PROMPTS)
     ] if spot_answers else None
-    paths = write_report(reports, out_dir, spot_checks=spot_checks) if out_dir is not None else None
+    paths = write_report(reports, out_dir, spot_checks=spot_checks, learning_curve=learning_curve) if out_dir is not None else None
     if config.register:
         _register(forms, reports, config, paths, pairs)
     return reports, paths

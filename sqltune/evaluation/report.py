@@ -37,11 +37,14 @@ def write_report(
     *,
     spot_checks: Sequence[Mapping[str, Any]] | None = None,
     title: str = DEFAULT_TITLE,
+    learning_curve: Sequence[Mapping[str, Any]] | None = None,
 ) -> ReportPaths:
     """Write report.json, report.md and report.html for `reports` (one per model form) into `out_dir`.
 
     `spot_checks`: general-capability prompts answered by several forms, each
     ``{"prompt": str, "answers": {label: answer}}``, shown side by side in the HTML page.
+    `learning_curve`: the adapter's held-out loss during training, ``{"step", "minutes", "eval_loss"}``
+    points, plotted against training minutes.
     """
     if not reports:
         raise ValueError("write_report needs at least one EvalReport")
@@ -57,10 +60,13 @@ def write_report(
     directory.mkdir(parents=True, exist_ok=True)
     paths = ReportPaths(directory, directory / "report.json", directory / "report.md", directory / "report.html")
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    document = {"title": title, "generated_at": generated, **comparison.to_dict(), "spot_checks": checks}
+    curve = [dict(p) for p in learning_curve or []]
+    document = {"title": title, "generated_at": generated, **comparison.to_dict(), "spot_checks": checks,
+                "learning_curve": curve}
     atomic_write_text(paths.json, json.dumps(document, indent=2, default=str))
     atomic_write_text(paths.markdown, render_markdown(comparison, title=title))
-    atomic_write_text(paths.html, render_html(comparison, title=title, spot_checks=checks, generated_at=generated))
+    atomic_write_text(paths.html, render_html(comparison, title=title, spot_checks=checks, generated_at=generated,
+                                                learning_curve=curve))
     return paths
 
 
@@ -235,6 +241,26 @@ def _plots(comparison: Comparison) -> list[tuple[str, str]]:
     return plots
 
 
+def _learning_curve_plot(points: Sequence[Mapping[str, Any]]) -> str:
+    """Held-out loss against minutes since training began, as a base64 PNG (step numbers annotated)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    minutes = [float(p["minutes"]) for p in points]
+    losses = [float(p["eval_loss"]) for p in points]
+    axes.plot(minutes, losses, marker="o", color="#1f6feb")
+    for m, loss, p in zip(minutes, losses, points):
+        axes.annotate(f"step {p.get('step', '?')}", (m, loss), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set_xlabel("training minutes")
+    axes.set_ylabel("held-out loss")
+    axes.set_title("Learning curve")
+    axes.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 # -- HTML -------------------------------------------------------------------------------------------
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -302,6 +328,7 @@ def render_html(
     title: str = DEFAULT_TITLE,
     spot_checks: Sequence[Mapping[str, Any]] = (),
     generated_at: str = "",
+    learning_curve: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """One self-contained HTML page for the comparison (see the module docstring)."""
     labels = comparison.labels
@@ -321,7 +348,10 @@ def render_html(
         parts.append(f'<p class="muted">Against {_e(labels[0])}: ' + "; ".join(
             f"{_e(label)} fixes {fixed} and breaks {broken} question(s)" for label, fixed, broken in flips) + ".</p>")
     parts.append('<h2>Charts</h2><div class="charts">')
-    for caption, png in _plots(comparison):
+    plots = _plots(comparison)
+    if learning_curve:
+        plots.append(("Learning curve: held-out loss against training minutes", _learning_curve_plot(learning_curve)))
+    for caption, png in plots:
         parts.append(f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{png}"><figcaption>{_e(caption)}</figcaption></figure>')
     parts.append("</div>")
     for heading, attr, keys in (

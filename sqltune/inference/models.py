@@ -102,21 +102,90 @@ def resolve_base(name: str | None = None) -> str:
 
 
 def compute_dtype(device: str | None = None) -> "torch.dtype":
-    """bf16 where the hardware supports it (CUDA Ampere+, CPUs with AVX-512 BF16/AMX), else fp16/fp32."""
+    """bf16 where the hardware is fast at it: on CUDA where supported (else fp16); on CPU by a
+    short matmul probe (`dtype_probe`), not by CPU flags alone."""
     import torch
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if _cpu_has_fast_bf16() else torch.float32
+    return getattr(torch, dtype_probe().choice)
 
 
-def _cpu_has_fast_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+@dataclass(frozen=True)
+class DtypeProbe:
+    """What the CPU's matmul measured: GFLOP/s and relative error per dtype, and the choice."""
+
+    choice: str
+    gflops: dict
+    rel_error: dict
+    shape: tuple
+    threads: int
+
+    def to_dict(self) -> dict:
+        return {"choice": self.choice, "gflops": dict(self.gflops), "rel_error": dict(self.rel_error),
+                "shape": list(self.shape), "threads": self.threads}
+
+
+PROBE_DTYPES = ("bfloat16", "float16", "float32")
+PROBE_MAX_ERROR = 2e-2   # relative Frobenius error against fp64: a dtype above it is not used
+PROBE_FAST_GFLOPS = 2.0  # above this on the small matmul, measure again at a training-sized one
+
+
+def measure_matmul(dtype_name: str, *, m: int = 128, k: int = 576, n: int = 576, min_s: float = 0.04) -> tuple[float, float]:
+    """(GFLOP/s, relative error) of an m x k @ k x n matmul in `dtype_name` on this CPU.
+
+    Repeats until `min_s` has passed (one repetition where the dtype is slow, so a CPU that
+    emulates bf16 at under 1 GFLOP/s still answers in a fraction of a second)."""
+    import time
+
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    gen = torch.Generator().manual_seed(0)
+    a64 = torch.randn(m, k, generator=gen, dtype=torch.float64)
+    b64 = torch.randn(k, n, generator=gen, dtype=torch.float64)
+    a, b = a64.to(dtype), b64.to(dtype)
+    out = a @ b  # warm-up (kernel selection, first-touch allocation)
+    reps, began = 0, time.perf_counter()
+    while True:
+        out = a @ b
+        reps += 1
+        elapsed = time.perf_counter() - began
+        if elapsed >= min_s:
+            break
+    exact = a64 @ b64
+    error = float((out.double() - exact).norm() / exact.norm())
+    return 2 * m * k * n * reps / elapsed / 1e9, error
+
+
+_PROBE: DtypeProbe | None = None
+
+
+def dtype_probe(refresh: bool = False) -> DtypeProbe:
+    """Pick the CPU compute dtype by measurement (about 0.3 s, once per process): bf16 when its
+    matmul is accurate and at least as fast as fp32, else fp32. fp16 is measured and recorded
+    too, but not chosen on CPU: fp16 training needs loss scaling that the CPU path does not do."""
+    global _PROBE
+    if _PROBE is not None and not refresh:
+        return _PROBE
+    import torch
+
+    gflops, errors = {}, {}
+    for name in PROBE_DTYPES:
+        try:
+            gflops[name], errors[name] = measure_matmul(name, min_s=0.02)
+            if gflops[name] > PROBE_FAST_GFLOPS:
+                # fast enough for a training-sized matmul, where per-call overhead no longer hides the speed
+                gflops[name] = measure_matmul(name, m=1024, n=1536, min_s=0.05)[0]
+        except RuntimeError:  # a dtype the build has no CPU matmul for
+            gflops[name], errors[name] = 0.0, float("inf")
+    bf16_ok = errors["bfloat16"] <= PROBE_MAX_ERROR and gflops["bfloat16"] >= gflops["float32"]
+    _PROBE = DtypeProbe(choice="bfloat16" if bf16_ok else "float32", gflops=gflops, rel_error=errors,
+                        shape=(1024, 576, 1536), threads=torch.get_num_threads())
+    log.info("compute dtype %s by measurement: %s", _PROBE.choice,
+             ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in gflops.items()))
+    return _PROBE
 
 
 def device() -> str:

@@ -42,7 +42,10 @@ class Tolerance:
 
 # MEASURED_TOLERANCE_NOTE
 DEFAULT_TOLERANCE = {
-    "bf16": Tolerance(logits_mean_abs=0.1, logits_max_abs=1.5),
+    # bf16 rounding flips near-ties in greedy decoding: a 15-minute Harbor adapter's merge gave
+    # identical SQL on 15 of 16 check questions with logits within mean 0.038 / max 0.47, so the
+    # logits carry the proof and identical SQL is asked of 90% of the questions, not all.
+    "bf16": Tolerance(logits_mean_abs=0.1, logits_max_abs=1.5, sql_agreement=0.9),
     "fp16": Tolerance(logits_mean_abs=0.02, logits_max_abs=0.3),
 }
 

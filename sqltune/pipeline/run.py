@@ -34,6 +34,7 @@ class PipelineConfig:
     lora_baseline: bool = setting(False, help="Also train a 16-bit LoRA on the same data and steps, and evaluate it.")
     merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
     merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
+    eval_budget: str | None = setting(None, help="Wall-clock budget for all evaluations (e.g. 6m): one timed batch measures s/question, then eval.limit is lowered to fit; default: eval.limit as given.")
 
 
 @dataclass
@@ -46,6 +47,8 @@ class PipelineResult:
     train_record: dict
     merge_result: Any
     wall_s: float
+    job_plan: "JobPlan | None" = None
+    stage_s: dict | None = None   # measured seconds per stage, beside the plan's expectations
 
 
 Event = Callable[[str, dict], None]
@@ -68,6 +71,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     started = time.time()
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    stage_s: dict[str, float] = {}
 
     _attach_fixture(config, emit)
     from sqltune.prompts import prompt_for_warehouse
@@ -87,10 +91,15 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         emit("model", {"path": str(import_default())})
     resolve_base(config.train.base)
 
+    job = plan_job(config)
+    emit("plan", {"lines": job.lines(), "total_s": job.total_s})
+
     adapter_dir = out / "adapter"
     config.train.output_dir = str(adapter_dir)
     emit("train", {"method": config.train.method, "output_dir": str(adapter_dir)})
+    began = time.time()
     trained = _train_or_reuse(config.train, resume, lambda e: emit("train-progress", e))
+    stage_s["train"] = time.time() - began
     emit("trained", trained)
 
     forms = [
@@ -111,15 +120,157 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
 
         merged_dir = out / "merged"
         emit("merge", {"out_dir": str(merged_dir)})
+        began = time.time()
         if not (merged_dir / "config.json").exists():
             merge_result = merge_adapter(adapter_dir, merged_dir, dtype=config.merge_dtype, schema=config.train.db)
+        stage_s["merge"] = time.time() - began
         forms.append(ModelForm("merged", merged=str(merged_dir)))
 
-    emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data})
+    if config.eval_budget is not None:
+        began = time.time()
+        sizing = size_evaluation(config, forms[1])
+        stage_s["eval-probe"] = time.time() - began
+        emit("eval-plan", sizing)
+    emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data, "limit": config.eval.limit})
+    began = time.time()
     reports, paths = evaluate_forms(
-        forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total})
+        forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total}),
+        learning_curve=trained.get("learning_curve"),
     )
-    return PipelineResult(out, adapter_dir, merged_dir, reports, paths, trained, merge_result, time.time() - started)
+    stage_s["evaluate"] = time.time() - began
+    stage_s["job"] = time.time() - started
+    _write_job_record(out, job, stage_s)
+    return PipelineResult(out, adapter_dir, merged_dir, reports, paths, trained, merge_result, time.time() - started,
+                          job, stage_s)
+
+
+# -- the whole job's plan ----------------------------------------------------------------------------
+@dataclass
+class JobStage:
+    name: str
+    expected_s: float
+    note: str
+
+
+@dataclass
+class JobPlan:
+    """What the job will do and how long each part should take on this machine, said before it starts."""
+
+    stages: list[JobStage]
+    gflops: dict
+
+    @property
+    def total_s(self) -> float:
+        return sum(s.expected_s for s in self.stages)
+
+    def lines(self) -> list[str]:
+        from sqltune.training.budget import format_duration
+
+        width = max(len(s.name) for s in self.stages)
+        rows = [f"{s.name:<{width}}  ~{format_duration(s.expected_s):>6}  {s.note}" for s in self.stages]
+        return rows + [f"{'whole job':<{width}}  ~{format_duration(self.total_s):>6}"]
+
+    def to_dict(self) -> dict:
+        return {"stages": [vars(s) for s in self.stages], "total_s": self.total_s, "gflops": self.gflops}
+
+
+# Shares of the matmul ceiling reached, measured on the default model (README: training that fits).
+TRAIN_EFFICIENCY = 0.6
+GENERATE_EFFICIENCY = 0.5
+PROMPT_OVERHEAD_TOKENS = 60   # system message, chat markup and the question around the schema text
+COMPLETION_TOKENS = 40        # a typical SQL answer
+
+
+def plan_job(config: PipelineConfig) -> JobPlan:
+    """The job's plan before it starts: training (its budget, or its steps at the speed the matmul
+    probe predicts), each evaluation form at a predicted s/question, and the merge."""
+    from sqltune.inference.models import dtype_probe, resolve_base
+    from sqltune.training.budget import format_duration, parse_duration, prior_tokens_per_s
+    from sqltune.training.plan import load_model_config, model_shape
+
+    probe = dtype_probe()
+    gflops = probe.gflops[probe.choice]
+    shape = model_shape(load_model_config(resolve_base(config.train.base)))
+    body = shape.total_params - shape.vocab_size * shape.hidden_size
+    tc = config.train
+    share = min(tc.lora.top_layers, shape.num_layers) / shape.num_layers if tc.lora.top_layers else 1.0
+    tokens_per_s = prior_tokens_per_s(body_params=body, gflops=gflops, trained_share=share,
+                                      gradient_checkpointing=tc.gradient_checkpointing, efficiency=TRAIN_EFFICIENCY)
+    prompt_tokens = (tc.prompt.max_schema_tokens if tc.prompt.shows_schema else 0) + PROMPT_OVERHEAD_TOKENS
+    step_s = tc.batch_size * tc.grad_accum * (prompt_tokens + COMPLETION_TOKENS) / tokens_per_s
+    stages = []
+    if tc.time_budget:
+        budget_s = parse_duration(tc.time_budget)
+        steps = int(budget_s // step_s)
+        if tc.max_steps > 0:
+            steps = min(steps, tc.max_steps)
+        stages.append(JobStage("training", budget_s, f"time budget {format_duration(budget_s)}: about {steps} steps x "
+                                                     f"{tc.batch_size * tc.grad_accum} pairs at a predicted {step_s:.1f} s/step "
+                                                     "(measured in its first steps, then planned)"))
+    else:
+        steps = tc.max_steps if tc.max_steps > 0 else None
+        expected = (steps or 0) * step_s
+        stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
+                               else "epochs over all pairs (set train.time_budget for a planned length)"))
+    s_per_question = 2 * body * (prompt_tokens + COMPLETION_TOKENS) / (GENERATE_EFFICIENCY * gflops * 1e9)
+    if config.merge:
+        from sqltune.merge.merge import DEFAULT_N_CHECK
+
+        # the equivalence check answers its questions with three models (merged, adapter on the same
+        # weights, adapter as trained), in fp32: costed at the fp32 matmul speed
+        check_s = 3 * DEFAULT_N_CHECK * s_per_question * gflops / max(probe.gflops["float32"], 1e-3)
+        stages.append(JobStage("merge", 30.0 + check_s, f"into a {config.merge_dtype} checkpoint, equivalence check on "
+                                                         f"{DEFAULT_N_CHECK} questions x 3 models in fp32"))
+    forms = ["prompt-only", "qlora-adapter"] + (["bf16-lora-adapter"] if config.lora_baseline else []) + (["merged"] if config.merge else [])
+    n = config.eval.limit or _count_pairs(config.eval.data)
+    if config.eval_budget:
+        fit = max(int(parse_duration(config.eval_budget) // (len(forms) * s_per_question)), 1)
+        n = min(n, fit) if n else fit
+    for form in forms:
+        stages.append(JobStage(f"eval {form}", (n or 0) * s_per_question,
+                               f"{n} questions at a predicted {s_per_question:.1f} s/question"
+                               + (f" (eval budget {config.eval_budget}: measured on one batch before, then sized)" if config.eval_budget else "")))
+    return JobPlan(stages, {k: round(v, 1) for k, v in probe.gflops.items()} | {"choice": probe.choice})
+
+
+def _count_pairs(path: str | None) -> int | None:
+    if not path or not Path(path).exists():
+        return None
+    from sqltune.data import load_pairs
+
+    return sum(1 for _ in load_pairs(path))
+
+
+def size_evaluation(config: PipelineConfig, form: ModelForm) -> dict:
+    """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits
+    `eval_budget` (never below one batch)."""
+    import dataclasses
+
+    from sqltune.training.budget import parse_duration
+
+    n_forms = 2 + int(config.lora_baseline) + int(config.merge)
+    probe_n = config.eval.decode.batch_size
+    probe_cfg = dataclasses.replace(config.eval, limit=probe_n, spot_checks=False, register=False)
+    began = time.time()
+    reports, _ = evaluate_forms([form], probe_cfg, out_dir=None)
+    n = reports[0].n if reports else probe_n
+    s_per_question = (time.time() - began) / max(n, 1)
+    budget_s = parse_duration(config.eval_budget)
+    fit = max(int(budget_s // (n_forms * s_per_question)), probe_n)
+    total = config.eval.limit or _count_pairs(config.eval.data) or fit
+    limit = min(total, fit)
+    config.eval.limit = limit
+    return {"s_per_question": round(s_per_question, 2), "limit": limit, "forms": n_forms,
+            "expected_s": round(limit * n_forms * s_per_question), "budget_s": budget_s,
+            "probe_questions": n}
+
+
+def _write_job_record(out: Path, job: JobPlan, stage_s: dict) -> None:
+    import json
+
+    from sqltune.core.paths import atomic_write_text
+
+    atomic_write_text(out / "job.json", json.dumps({"plan": job.to_dict(), "measured_s": stage_s}, indent=2))
 
 
 def _attach_fixture(config: PipelineConfig, emit: Event) -> None:

@@ -33,6 +33,7 @@ not included: leave ~0.5-1 GiB of headroom on a GPU.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -185,6 +186,12 @@ def _modules_not_quantized(model: Any) -> list[str]:
         return [n for n, m in model.named_modules() if out is not None and m is out]
 
 
+def layer_index(name: str) -> int | None:
+    """The decoder layer a module belongs to (`model.layers.3.mlp.up_proj` -> 3), None outside them."""
+    match = re.search(r"\.layers\.(\d+)\.", "." + name)
+    return int(match.group(1)) if match else None
+
+
 def nf4_weight_bytes(params: int, *, double_quant: bool) -> int:
     """Bytes of one 4-bit linear weight: packed nibbles + absmax scales + code tables."""
     blocks = math.ceil(params / QUANT_BLOCK)
@@ -219,6 +226,7 @@ def activation_bytes(
     stream_bytes: int = BF16,
     trainable_bytes: int = FP32,
     norms_trainable: bool = False,
+    active_layers: int | None = None,
 ) -> int:
     """Tensors autograd keeps for backward in the decoder stack (logits excluded), Llama-like block.
 
@@ -236,19 +244,21 @@ def activation_bytes(
     plus the final norm's fp32 input (4h) and the labels (8 bytes). When the norm weights train too
     (full fine-tuning) each norm also keeps its normalised output (a * h), and lm_head its input.
     With gradient checkpointing only each layer's input is kept (a * h per layer and token) and
-    one layer's activations are rebuilt at a time during backward.
+    one layer's activations are rebuilt at a time during backward. `active_layers`: how many of
+    the upper layers backward reaches (LoRA on the upper layers only); below them nothing is kept.
     Checked against autograd's saved tensors on a tiny Llama in tests/test_plan.py.
     """
     tokens = batch_size * seq_len
     h, i, kv, layers = shape.hidden_size, shape.intermediate_size, shape.kv_dim, shape.num_layers
+    active = layers if active_layers is None else max(1, min(active_layers, layers))
     fixed = 2 * FP32 * h + stream_bytes * (2 * h + 2 * kv) + stream_bytes * 3 * i
     if lora_r and trainable_bytes != stream_bytes:
         inputs = trainable_bytes * sum(ln.in_features for ln in trainable)
     else:
         inputs = stream_bytes * sum(width for _, width in {(ln.parent, ln.in_features) for ln in trainable})
     inputs += trainable_bytes * lora_r * len(trainable)
-    per_layer = fixed + inputs / layers + (2 * stream_bytes * h if norms_trainable else 0)
-    kept = layers * stream_bytes * h + per_layer if gradient_checkpointing else layers * per_layer
+    per_layer = fixed + inputs / active + (2 * stream_bytes * h if norms_trainable else 0)
+    kept = active * stream_bytes * h + per_layer if gradient_checkpointing else active * per_layer
     outside = FP32 * h + 8 + (2 * stream_bytes * h if norms_trainable else 0)
     return int(tokens * (kept + outside))
 
@@ -272,6 +282,7 @@ def estimate_memory(
     double_quant: bool = True,
     upcast_non_quantized: bool = True,
     dtype_bytes: int = BF16,
+    lora_layers: Sequence[int] | None = None,
 ) -> MemoryEstimate:
     """Peak training memory for one method ("qlora", "lora" or "full"); see the module docstring."""
     if method not in METHODS:
@@ -286,7 +297,7 @@ def estimate_memory(
         lora_r=lora_r, lora_targets=lora_targets if isinstance(lora_targets, str) else list(lora_targets),
         batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing,
         optimizer=optimizer, double_quant=double_quant, upcast_non_quantized=upcast_non_quantized,
-        dtype_bytes=dtype_bytes,
+        dtype_bytes=dtype_bytes, lora_layers=list(lora_layers) if lora_layers else None,
     )
     stream = dtype_bytes
     if method == "full":
@@ -296,6 +307,8 @@ def estimate_memory(
         adapter, gradients, rank, trainable_bytes = 0, dtype_bytes * trainable, 0, dtype_bytes
     else:
         layers = shape.targets(lora_targets)
+        if lora_layers is not None:
+            layers = [ln for ln in layers if layer_index(ln.name) in set(lora_layers)]
         trainable = sum(lora_r * (ln.in_features + ln.out_features) for ln in layers)
         if method == "qlora":
             kept_bytes = FP32 if upcast_non_quantized else dtype_bytes
@@ -311,6 +324,7 @@ def estimate_memory(
         shape, batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=gradient_checkpointing,
         trainable=layers, lora_r=rank, stream_bytes=stream, trainable_bytes=trainable_bytes,
         norms_trainable=method == "full",
+        active_layers=shape.num_layers - min(lora_layers) if lora_layers and method != "full" else None,
     )
     return MemoryEstimate(
         method=method,

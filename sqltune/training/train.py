@@ -1,6 +1,9 @@
-"""The QLoRA run: frozen NF4 base + bf16 LoRA adapters, trained with trl's SFTTrainer.
+"""The QLoRA run: frozen NF4 base + LoRA adapters, trained with trl's SFTTrainer.
 
-Read top to bottom: config -> data -> model -> checks -> trainer -> save adapter + run record.
+`train()` reads as its steps, each a function below it:
+  inputs (`_output_folder`, `build_datasets`) -> model (`load_training_model`, `fresh_adapter_check`)
+  -> time budget (`plan_budget`, see budget.py) -> trainer (`build_trainer`, `ProgressReporter`)
+  -> run (`run_trainer`) -> adapter + run record (`_save_adapter`, `run_record`, `_record_run`).
 The loss covers the SQL completion only, and on every device only completion positions are
 projected through the LM head (`CompletionOnlySFTTrainer`): with a 49k vocabulary and a long
 schema prompt, scoring every prompt token is most of a small model's step.
@@ -24,8 +27,10 @@ from sqltune.inference.adapter import write_meta
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.core.paths import atomic_write_text
-from sqltune.inference.models import QuantConfig, compute_dtype, device, load_model, load_tokenizer, resolve_base
+from sqltune.inference.models import QuantConfig, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
+from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
+                                     load_plan, parse_duration, progress_line)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ class LoraSettings:
     dropout: float = setting(0.05, help="Dropout on the LoRA input (0 is fastest on CPU).", min=0.0, max=1.0)
     target_modules: list[str] = setting(default_factory=lambda: list(ALL_PROJECTIONS),
                                         help="Linear layers that get adapters (default: every attention and MLP projection).")
+    top_layers: int | None = setting(None, help="Adapters on the upper N decoder layers only: backward stops below them (less work per pair); default: every layer.", min=1)
 
 
 @dataclass
@@ -55,7 +61,9 @@ class TrainConfig:
     prompt: PromptConfig = setting(default_factory=PromptConfig, help="How prompts are built (saved with the adapter).")
     completion_only_loss: bool = setting(True, help="Loss on the SQL only; off reproduces the seeds' whole-sequence loss (benchmarks only).")
     num_epochs: float = setting(1.0, flag="--epochs", help="Epochs over the training pairs.", min=0.0)
-    max_steps: int = setting(-1, help="Stop after N optimizer steps; > 0 overrides --epochs.")
+    max_steps: int = setting(-1, help="Stop after N optimizer steps; > 0 overrides --epochs (with --time-budget: an upper bound).")
+    time_budget: str | None = setting(None, help="Wall-clock budget for training, e.g. 15m, 900s, 1h: the first steps are timed, then steps, schedule and eval cadence are set to end inside it (--epochs and --max-steps become upper bounds).")
+    budget_evals: int = setting(4, help="With --time-budget: held-out evaluations over the run (the learning curve's points), the final one included.", min=1)
     max_examples: int | None = setting(None, help="Train on the first N pairs (after shuffling with --seed).", min=1)
     eval_fraction: float = setting(0.02, help="Share of the training pairs held out for the periodic eval loss.", min=0.0, max=0.5)
     eval_steps: int = setting(50, help="Steps between evaluations of the held-out loss.", min=1)
@@ -79,6 +87,10 @@ class TrainConfig:
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
     allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
+
+    def __post_init__(self) -> None:
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)  # a budget that cannot be read fails when the config loads
 
 
 @dataclass
@@ -145,11 +157,16 @@ class RssSampler:
         self._thread.join()
 
 
-def lora_parameter_count(model: Any, lora: LoraSettings) -> int:
-    """r * (in + out) for every targeted linear layer: what the adapter should train."""
+def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
+    """r * (in + out) for every targeted linear layer (in `layers` when given): what the adapter should train."""
+    import re
+
     total = 0
     for name, module in model.named_modules():
         if name.split(".")[-1] in lora.target_modules and hasattr(module, "in_features"):
+            index = re.search(r"\.layers\.(\d+)\.", name)
+            if layers is not None and (index is None or int(index.group(1)) not in layers):
+                continue
             total += lora.r * (module.in_features + module.out_features)
     return total
 
@@ -294,21 +311,26 @@ def _completion_only_trainer_class() -> type:
     return CompletionOnlySFTTrainer
 
 
-def _progress_callback(progress: ProgressFn | None, kill_after_step: int | None = None) -> Any:
-    from transformers import TrainerCallback
+def _trainer_class(completion_only: bool) -> type:
+    """SFTTrainer (completion-only head when asked) whose LR schedule can follow a time budget's
+    plan: with `trainer.schedule` set, the scheduler is a LambdaLR over that `ScheduleShape`."""
+    import torch
+    from trl import SFTTrainer
 
-    class Progress(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
-            if progress:
-                progress({"event": "step", "step": state.global_step, "total": state.max_steps})
-            if kill_after_step is not None and state.global_step >= kill_after_step:
-                os._exit(137)  # test hook: die like a SIGKILL, mid-run, after a checkpoint
+    base = _completion_only_trainer_class() if completion_only else SFTTrainer
 
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if progress and logs:
-                progress({"event": "log", "step": state.global_step, "total": state.max_steps, **logs})
+    class SqltuneTrainer(base):
+        schedule: ScheduleShape | None = None
 
-    return Progress()
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            if self.schedule is None:
+                return super().create_scheduler(num_training_steps, optimizer)
+            if self.lr_scheduler is None:
+                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.schedule)
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+    return SqltuneTrainer
 
 
 def keep_training_layout(model: Any) -> int:
@@ -366,57 +388,128 @@ def check_step0(with_adapter: float, frozen: float, vocab_size: int) -> None:
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
           kill_after_step: int | None = None) -> TrainResult:
+    """Train one adapter: inputs -> data -> model -> checks -> trainer -> run -> adapter + run record."""
+    started = time.monotonic()
     require_inputs(config)
-    import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from trl import SFTConfig
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+    out = _output_folder(config, resume)
+    base_path = resolve_base(config.base)
+    tokenizer = load_tokenizer(base_path)
+    schema = _load_schema(config.db)
+    train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
 
-    from sqltune.schema import load_schema
+    loaded = load_training_model(config, base_path)
+    log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
+             100 * loaded.trainable / loaded.total, _dtype_name(loaded.dtype))
+    collator = _collator(tokenizer)
+    step0 = None
+    if config.step0_check and not resume:
+        step0 = fresh_adapter_check(loaded.model, train_ds, collator, config.completion_only_loss)
+
+    budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress)
+    reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step)
+    trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
+                            callbacks=[reporter.callback(), *([budget.callback] if budget else [])],
+                            schedule=budget.schedule if budget else None)
+    run = run_trainer(trainer, out / "checkpoints", resume)
+    eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
+    if eval_loss is not None:
+        reporter.held_out(trainer.state.global_step, eval_loss)
+
+    _save_adapter(loaded.model, out, config, schema, data_facts)
+    record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
+    run_id = _record_run(record, out, config.register)
+    return TrainResult(
+        adapter_dir=out,
+        run_id=run_id,
+        steps=trainer.state.global_step,
+        wall_s=run.wall_s,
+        train_tokens=record["train_tokens"],
+        tokens_per_s=record["tokens_per_s"] or 0.0,
+        trainable_params=loaded.trainable,
+        total_params=loaded.total,
+        peak_rss_bytes=record["peak_rss_bytes"],
+        final_train_loss=run.output.training_loss,
+        eval_loss=eval_loss,
+        record=record,
+    )
+
+
+# -- step 1: inputs ------------------------------------------------------------------------------------
+def _output_folder(config: TrainConfig, resume: bool) -> Path:
+    import torch
 
     if config.method not in ("qlora", "lora"):
         raise ConfigError(f"method must be 'qlora' or 'lora', got {config.method!r}")
+    if config.time_budget is not None:
+        parse_duration(config.time_budget)  # a bad budget fails before any model loads
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     out = Path(config.output_dir)
-    checkpoints = out / "checkpoints"
     if not resume and (out / "adapter_config.json").exists():
         raise ConfigError(f"{out} already holds an adapter; choose another --out or pass --resume")
+    return out
 
-    base_path = resolve_base(config.base)
-    tokenizer = load_tokenizer(base_path)
-    schema_source = config.db
-    schema = load_schema(schema_source)
-    train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
+
+def _load_schema(source: str) -> Any:
+    from sqltune.schema import load_schema
+
+    return load_schema(source)
+
+
+# -- step 2: the model ---------------------------------------------------------------------------------
+@dataclass
+class LoadedModel:
+    """The base with fresh LoRA adapters, ready to train."""
+
+    model: Any
+    dtype: Any
+    dtype_probe: dict | None
+    trainable: int
+    total: int
+    rss_before_model: int | None
+    layers_to_transform: list[int] | None
+
+
+def adapter_layers(num_layers: int, lora: LoraSettings) -> list[int] | None:
+    """The decoder layers that get adapters: the upper `top_layers`, or None for every layer."""
+    if lora.top_layers is None or lora.top_layers >= num_layers:
+        return None
+    return list(range(num_layers - lora.top_layers, num_layers))
+
+
+def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
+    """Frozen base (4-bit NF4 for qlora) + LoRA adapters in the compute dtype, checked to train
+    exactly the analytic LoRA parameters."""
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     quant = config.quant if config.method == "qlora" else None
     dtype = quant.torch_compute_dtype() if quant is not None else compute_dtype()
+    probe = dtype_probe().to_dict() if device() == "cpu" else None
     rss_before_model = current_rss_bytes()
     model = load_model(base_path, quant=quant, dtype=dtype)
+    checkpointing = {"use_reentrant": False}  # non-reentrant: no input gradients needed below the adapters
     if quant is not None:
-        model = prepare_model_for_kbit_training(
-            model,
-            use_gradient_checkpointing=config.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
-        )
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs=checkpointing)
         if not _upcasts(config):
             # peft upcasts norms and embeddings to fp32 (an fp16 safeguard); with bf16 compute that
             # only turns the residual stream into fp32 traffic: measured 1.4x slower on CPU.
             for param in model.parameters():
                 if param.dtype == torch.float32:
                     param.data = param.data.to(dtype)
-    elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.enable_input_require_grads()
-    if quant is not None:
         keep_training_layout(model)
-    expected = lora_parameter_count(model, config.lora)
+    elif config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=checkpointing)
+    layers = adapter_layers(model.config.num_hidden_layers, config.lora)
+    expected = lora_parameter_count(model, config.lora, layers)
     peft_config = LoraConfig(
         r=config.lora.r,
         lora_alpha=config.lora.alpha,
         lora_dropout=config.lora.dropout,
         target_modules=list(config.lora.target_modules),
+        layers_to_transform=layers,
         bias="none",
         task_type="CAUSAL_LM",
     )
@@ -424,22 +517,162 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     for name, param in model.named_parameters():
         if "lora_" in name:
             param.data = param.data.to(dtype)  # adapters in bf16 (or the compute dtype)
-    n_trainable, n_total = check_trainable(model, expected, config.max_trainable_fraction)
-    log.info("trainable parameters: %d of %d (%.2f%%)", n_trainable, n_total, 100 * n_trainable / n_total)
+    trainable, total = check_trainable(model, expected, config.max_trainable_fraction)
+    return LoadedModel(model, dtype, probe, trainable, total, rss_before_model, layers)
 
-    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
-    step0 = None
-    if config.step0_check and not resume:
-        probe = with_loss_labels(train_ds.select(range(min(4, len(train_ds)))), config.completion_only_loss)
-        with_adapter, frozen = step0_losses(model, probe, collator)
-        check_step0(with_adapter, frozen, model.config.vocab_size)
-        step0 = {"with_adapter": with_adapter, "frozen_base": frozen}
 
-    use_bf16 = dtype == torch.bfloat16
+def _collator(tokenizer: Any) -> Any:
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    return DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+
+
+def fresh_adapter_check(model: Any, train_ds: Any, collator: Any, completion_only: bool) -> dict:
+    """Step 0: the fresh adapter must leave the base's loss unchanged (LoRA's B = 0)."""
+    probe = with_loss_labels(train_ds.select(range(min(4, len(train_ds)))), completion_only)
+    with_adapter, frozen = step0_losses(model, probe, collator)
+    check_step0(with_adapter, frozen, model.config.vocab_size)
+    return {"with_adapter": with_adapter, "frozen_base": frozen}
+
+
+# -- step 3: the time budget ---------------------------------------------------------------------------
+@dataclass
+class BudgetRun:
+    planner: BudgetPlanner
+    schedule: ScheduleShape
+    callback: Any
+    cap_steps: int
+    resumed_plan: bool
+
+
+def _steps_cap(config: TrainConfig, train_pairs: int) -> int:
+    """The most steps a run may take: --max-steps, else --epochs over the training pairs."""
+    if config.max_steps > 0:
+        return config.max_steps
+    per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum))
+    return max(1, math.ceil(config.num_epochs * per_epoch))
+
+
+def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
+                started: float, progress: ProgressFn | None = None) -> BudgetRun | None:
+    """With --time-budget: the planner, the stretchable LR schedule and the callback joining them
+    to the Trainer; a resumed run reloads the plan it stored."""
+    if config.time_budget is None:
+        return None
+    budget_s = parse_duration(config.time_budget)
+    stored = load_plan(out) if resume else None
+    if stored is not None:
+        log.info("resuming with the stored plan: %s", stored.summary())
+    pairs_per_step = config.batch_size * config.grad_accum
+    cap = _steps_cap(config, data_facts["train_pairs"])
+    eval_batches = math.ceil(len(eval_ds) / config.batch_size) if eval_ds is not None else 0
+    planner = BudgetPlanner(
+        budget_s, pairs_per_step=pairs_per_step, train_pairs=data_facts["train_pairs"], max_steps_cap=cap,
+        evals=config.budget_evals, has_eval=eval_ds is not None, warmup_steps=config.warmup_steps,
+        reserve_s=min(30.0, 0.02 * budget_s), eval_step_ratio=eval_batches / 3, plan=stored,
+    )
+    schedule = ScheduleShape(config.lr_scheduler, stored.max_steps if stored else cap,
+                             stored.warmup_steps if stored else config.warmup_steps)
+
+    def announce(plan: StepPlan, event: str) -> None:
+        log.info("%s: %s", "plan" if event == "planned" else "re-planned", plan.summary())
+        if progress:
+            progress({"event": "plan", "kind": event, "summary": plan.summary(), **plan.to_dict()})
+
+    if progress:
+        progress({"event": "budget", "budget_s": budget_s, "train_pairs": data_facts["train_pairs"],
+                  "line": f"time budget {format_duration(budget_s)}: timing the first steps to plan the run"
+                          + (" (resumed: keeping the stored plan)" if stored else "")})
+
+    callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
+    return BudgetRun(planner, schedule, callback, cap, stored is not None)
+
+
+# -- step 4: the trainer -------------------------------------------------------------------------------
+class ProgressReporter:
+    """Plain progress lines (`step 40/280 loss 0.812 elapsed 3m10s left 9m50s`) to the log and the
+    caller's progress function, and the learning curve (held-out loss against minutes)."""
+
+    def __init__(self, progress: ProgressFn | None, started: float, planner: BudgetPlanner | None,
+                 kill_after_step: int | None = None) -> None:
+        self.progress = progress
+        self.started = started
+        self.planner = planner
+        self.kill_after_step = kill_after_step
+        self.curve: list[dict] = []
+        self._first: tuple[int, float] | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def total(self, state: Any) -> int | None:
+        if self.planner is not None and self.planner.plan is None:
+            return None  # calibrating: the step count is not known yet
+        return state.max_steps
+
+    def left(self, step: int, total: int | None, now: float) -> float | None:
+        if self.planner is not None:
+            return self.planner.expected_left(step)
+        if self._first is None or total is None or step <= self._first[0]:
+            return None
+        first_step, first_at = self._first
+        return (now - first_at) / (step - first_step) * max(total - step, 0)
+
+    def held_out(self, step: int, loss: float) -> None:
+        if self.curve and self.curve[-1]["step"] == step:
+            return
+        point = {"step": step, "minutes": round(self.elapsed() / 60, 3), "eval_loss": loss}
+        self.curve.append(point)
+        log.info("step %d: held-out loss %.4f at %s", step, loss, format_duration(self.elapsed()))
+        if self.progress:
+            self.progress({"event": "eval", **point})
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        reporter = self
+
+        class Progress(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if reporter._first is None:
+                    reporter._first = (state.global_step, reporter.elapsed())
+                if reporter.progress:
+                    reporter.progress({"event": "step", "step": state.global_step, "total": reporter.total(state)})
+                if reporter.kill_after_step is not None and state.global_step >= reporter.kill_after_step:
+                    os._exit(137)  # test hook: die like a SIGKILL, mid-run, after a checkpoint
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if not logs or "loss" not in logs:
+                    return
+                now = reporter.elapsed()
+                total = reporter.total(state)
+                left = reporter.left(state.global_step, total, now)
+                line = progress_line(state.global_step, total, logs["loss"], now, left)
+                log.info(line)
+                if reporter.progress:
+                    reporter.progress({"event": "log", "step": state.global_step, "total": total, **logs,
+                                       "elapsed_s": now, "left_s": left, "line": line})
+
+            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+                if metrics and "eval_loss" in metrics:
+                    reporter.held_out(state.global_step, metrics["eval_loss"])
+
+        return Progress()
+
+
+def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, collator: Any, train_ds: Any,
+                  eval_ds: Any, checkpoints: Path, *, callbacks: list, schedule: ScheduleShape | None) -> Any:
+    """trl's SFTTrainer (completion-only head when the loss is on the SQL only), quiet: progress
+    goes through `callbacks`, not transformers' printed log dictionaries."""
+    import torch
+    from transformers import PrinterCallback
+    from trl import SFTConfig
+
+    dtype = loaded.dtype
     sft_args = SFTConfig(
         output_dir=str(checkpoints),
         num_train_epochs=config.num_epochs,
-        max_steps=config.max_steps,
+        max_steps=schedule.total_steps if schedule is not None else config.max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
@@ -450,7 +683,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         optim=choose_optimizer(config.optimizer),
         gradient_checkpointing=config.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},
-        bf16=use_bf16,
+        bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
         logging_steps=config.logging_steps,
         eval_strategy="steps" if eval_ds is not None else "no",
@@ -471,78 +704,99 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         use_cpu=device() == "cpu",
         remove_unused_columns=True,
     )
-    trainer_cls = _completion_only_trainer_class() if config.completion_only_loss else __import__("trl").SFTTrainer
+    trainer_cls = _trainer_class(config.completion_only_loss)
     trainer = trainer_cls(
-        model=model,
+        model=loaded.model,
         args=sft_args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         data_collator=collator,
-        callbacks=[_progress_callback(progress, kill_after_step)],
+        callbacks=callbacks,
     )
+    trainer.remove_callback(PrinterCallback)
+    trainer.schedule = schedule
+    return trainer
+
+
+# -- step 5: run ---------------------------------------------------------------------------------------
+@dataclass
+class TrainerRun:
+    output: Any
+    wall_s: float
+    training_peak_rss: int | None
+    resumed_from: Path | None
+
+
+def run_trainer(trainer: Any, checkpoints: Path, resume: bool) -> TrainerRun:
+    """Train (from the last checkpoint with `resume`), sampling resident memory meanwhile."""
     last_checkpoint = _last_checkpoint(checkpoints) if resume else None
     if resume and last_checkpoint is None:
         log.warning("--resume: no checkpoint in %s, starting from step 0", checkpoints)
-    started = time.time()
+    began = time.time()
     with RssSampler() as rss:
         output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
-    wall = time.time() - started
-    eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
+    return TrainerRun(output, time.time() - began, rss.peak, last_checkpoint)
 
-    _save_adapter(model, out, config, schema, data_facts)
+
+# -- step 6: the run record ----------------------------------------------------------------------------
+def run_record(config: TrainConfig, base_path: str, loaded: LoadedModel, data_facts: dict, trainer: Any,
+               run: TrainerRun, step0: dict | None, eval_loss: float | None, reporter: ProgressReporter,
+               budget: BudgetRun | None, out: Path) -> dict:
+    """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
+    import torch
+
     history = trainer.state.log_history
     train_tokens = trainer._total_train_tokens
-    record = {
+    rss_before = loaded.rss_before_model
+    plan = budget.planner.plan if budget else None
+    return {
         "kind": "train",
         "method": config.method,
         "base_model": config.base,
         "base_path": base_path,
-        "schema_source": schema_source,
+        "schema_source": config.db,
         "device": device(),
-        "compute_dtype": str(dtype).replace("torch.", ""),
-        "quant_config": asdict(config.quant) if quant is not None else None,
+        "compute_dtype": _dtype_name(loaded.dtype),
+        "dtype_probe": loaded.dtype_probe,
+        "quant_config": asdict(config.quant) if config.method == "qlora" else None,
         "lora_config": asdict(config.lora),
+        "lora_layers": loaded.layers_to_transform,
         "prompt_config": asdict(config.prompt),
         "train_config": asdict(config),
         "data": data_facts,
         "steps": trainer.state.global_step,
-        "resumed_from": str(last_checkpoint) if last_checkpoint else None,
-        "wall_s": wall,
+        "resumed_from": str(run.resumed_from) if run.resumed_from else None,
+        "wall_s": run.wall_s,
         "train_tokens": train_tokens,
-        "tokens_per_s": train_tokens / wall if wall > 0 else None,
+        "tokens_per_s": train_tokens / run.wall_s if run.wall_s > 0 else None,
+        "pairs_per_minute": 60 * trainer.state.global_step * config.batch_size * config.grad_accum / run.wall_s if run.wall_s > 0 else None,
+        "time_budget_s": budget.planner.budget_s if budget else None,
+        "budget_plan": plan.to_dict() if plan else None,
         "peak_rss_bytes": _peak_rss_bytes(),
         # Comparable with the estimate: peak while training minus what the process held before the
         # model was loaded (Python, torch, tokenizer, data); the estimate counts model state only.
-        "training_peak_rss_bytes": rss.peak,
-        "rss_before_model_bytes": rss_before_model,
-        "model_training_rss_bytes": rss.peak - rss_before_model if rss.peak and rss_before_model else None,
+        "training_peak_rss_bytes": run.training_peak_rss,
+        "rss_before_model_bytes": rss_before,
+        "model_training_rss_bytes": run.training_peak_rss - rss_before if run.training_peak_rss and rss_before else None,
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len),
-        "trainable_params": n_trainable,
-        "total_params": n_total,
+        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len,
+                                               loaded),
+        "trainable_params": loaded.trainable,
+        "total_params": loaded.total,
         "step0_loss": step0,
-        "final_train_loss": output.training_loss,
+        "final_train_loss": run.output.training_loss,
         "eval_loss": eval_loss,
         "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "eval_history": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
+        # held-out loss against minutes since training began (model loading included)
+        "learning_curve": reporter.curve,
         "adapter_bytes": (out / "adapter_model.safetensors").stat().st_size,
     }
-    run_id = _record_run(record, out, config.register)
-    return TrainResult(
-        adapter_dir=out,
-        run_id=run_id,
-        steps=trainer.state.global_step,
-        wall_s=wall,
-        train_tokens=train_tokens,
-        tokens_per_s=record["tokens_per_s"] or 0.0,
-        trainable_params=n_trainable,
-        total_params=n_total,
-        peak_rss_bytes=record["peak_rss_bytes"],
-        final_train_loss=output.training_loss,
-        eval_loss=eval_loss,
-        record=record,
-    )
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
 
 
 def _final_eval_loss(trainer: Any) -> float:
@@ -574,7 +828,7 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     write_meta(out, meta)
 
 
-def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int) -> int | None:
+def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int, loaded: "LoadedModel") -> int | None:
     """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
     try:
         from sqltune.training.plan import estimate_memory
@@ -593,6 +847,8 @@ def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int) -> int | N
         optimizer=choose_optimizer(config.optimizer),
         double_quant=config.quant.double_quant,
         upcast_non_quantized=_upcasts(config),
+        dtype_bytes=loaded.dtype.itemsize,
+        lora_layers=loaded.layers_to_transform,
     )
     return int(est.total)
 
