@@ -156,13 +156,26 @@ def build_messages(
     Pass the model tokenizer's counter (`make_token_counter`) so the schema budget is in real
     tokens; without it a tokenizer-free estimate is used.
     """
+    return build_prompt(schema, question, config, count_tokens=count_tokens, scorer=scorer)[0]
+
+
+def build_prompt(
+    schema: Schema,
+    question: str,
+    config: PromptConfig = PromptConfig(),
+    *,
+    count_tokens: Callable[[str], int] | None = None,
+    scorer: Scorer | None = None,
+) -> tuple[list[dict[str, str]], Schema]:
+    """`build_messages` and the (pruned) schema the messages show: constrained decoding keeps the
+    answer's names within it."""
     question = clean_question(question)
     selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
     schema_text = render_schema(selected.schema, config.render_options)
     return [
         {"role": "system", "content": config.system_message()},
         {"role": "user", "content": user_message(schema_text, question)},
-    ]
+    ], selected.schema
 
 
 def prepare_questions(
@@ -200,6 +213,7 @@ __all__ = [
     "TokenCounter",
     "approx_token_count",
     "build_messages",
+    "build_prompt",
     "clean_question",
     "make_token_counter",
     "prepare_questions",
