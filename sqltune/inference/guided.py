@@ -105,7 +105,7 @@ def choose_candidate(
             run.error, run.error_kind = "not run: the request's time limit was reached", "deadline"
             continue
         result = execute(run.sql, timeout_s if left is None else min(timeout_s, left))
-        run.ran = True
+        run.ran = result.guard_code is None  # the guard refused it before it ran
         if not result.ok:
             run.error, run.error_kind = result.error or "failed", str(result.error_kind or "runtime")
             continue
@@ -113,7 +113,7 @@ def choose_candidate(
         results[i] = result
         if unknown_values is not None:
             run.unknown_values = unknown_values(run.sql)
-    ran = sum(r.ran for r in ordered)
+    ran = sum(r.ran for r in ordered)  # ran in the sandbox (guard refusals not counted)
     ok = [i for i, r in enumerate(ordered) if r.ok]
     if not ok:
         best = ordered[0]
