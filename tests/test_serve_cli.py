@@ -16,8 +16,9 @@ from sqltune.serve.testing import FakeGenerator
 def captured(monkeypatch):
     calls: dict = {}
 
-    def fake_load(base, adapters, merged, *, db):
+    def fake_load(base, adapters, merged, *, db, decode=None):
         calls["load"] = dict(base=base, adapters=adapters, merged=merged, db=db)
+        calls["decode"] = decode
         return FakeGenerator(adapters=list(adapters))
 
     def fake_serve(settings, generator, *, host, port):
@@ -36,6 +37,7 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     code = main([
         "serve", "--db", "wh.duckdb", "--adapter", f"harbor={tmp_path / 'a1'}", "--adapter", f"finance={tmp_path / 'a2'}",
         "--port", "9123", "--audit-log", str(audit), "--max-queue", "3", "--timeout", "2.5",
+        "--no-execution-guided", "--candidates", "6",
     ])
     assert code == 0
     assert captured["load"] == dict(
@@ -46,6 +48,8 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     settings = served["settings"]
     assert settings.default_adapter == "harbor" and settings.audit_log == str(audit)
     assert settings.max_queue == 3 and settings.query_timeout_s == 2.5
+    decode = captured["decode"]
+    assert decode is settings.decode and not decode.execution_guided and decode.candidates == 6 and decode.constrain_schema
 
 
 @pytest.mark.parametrize(

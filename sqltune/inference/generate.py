@@ -37,13 +37,13 @@ class DecodeConfig:
     batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
     answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
-    constrain_schema: bool = setting(True, help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
-    execution_guided: bool = setting(True, help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
-    candidates: int = setting(4, help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
-    temperature: float = setting(0.7, help="Sampling temperature of the extra candidates.", min=0.01)
+    constrain_schema: bool = setting(True, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
+    execution_guided: bool = setting(True, flag="--execution-guided", help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
+    candidates: int = setting(4, flag="--candidates", help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
+    temperature: float = setting(0.7, flag="--temperature", help="Sampling temperature of the extra candidates.", min=0.01)
     candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
-    drop_empty: bool = setting(True, help="Prefer candidates that return rows over those that return none.")
-    ground_values: bool = setting(True, help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
+    drop_empty: bool = setting(True, flag="--drop-empty", help="Prefer candidates that return rows over those that return none.")
+    ground_values: bool = setting(True, flag="--ground-values", help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
 
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":
@@ -401,8 +401,10 @@ def load_sql_model(
     )
 
 
-def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str) -> SqlModel:
-    """The serving generator: one base with named adapters, or a merged checkpoint."""
+def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str,
+                   decode: DecodeConfig | None = None) -> SqlModel:
+    """The serving generator: one base with named adapters, or a merged checkpoint (the server
+    attaches its warehouse, where candidates run)."""
     from sqltune.schema import load_schema
 
-    return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged)
+    return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged, decode=decode)

@@ -16,7 +16,7 @@ from sqltune.serve.pool import BoundedPool, Overloaded, StartTimeout
 from sqltune.serve.schemas import Problem, SqlRequest
 
 if TYPE_CHECKING:
-    from sqltune.serve.app import ServeSettings, SqlGenerator
+    from sqltune.serve.settings import ServeSettings, SqlGenerator
     from sqltune.warehouse.execute import ExecutionResult, Warehouse
 
 
