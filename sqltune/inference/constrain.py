@@ -152,7 +152,7 @@ class SqlLexer:
     identifier within the schema's names (False: the text breaks the constraint)."""
 
     __slots__ = ("names", "phase", "mode", "buf", "slot", "frames", "expect", "aliases", "ctes", "pending",
-                 "pending_cols", "last", "last_word", "must_follow", "quote", "prev", "broken", "_frames_shared")
+                 "pending_cols", "last", "last_word", "must_follow", "quote", "prev", "broken", "tail", "_frames_shared")
 
     def __init__(self, names: SchemaNames):
         self.names = names
@@ -173,6 +173,7 @@ class SqlLexer:
         self.quote = ""
         self.prev = ""
         self.broken = False
+        self.tail = ""  # the last few characters (stop strings)
 
     def copy(self) -> "SqlLexer":
         other = SqlLexer.__new__(SqlLexer)
@@ -180,6 +181,7 @@ class SqlLexer:
         other.frames, other.expect, other.aliases, other.ctes = self.frames, self.expect, self.aliases, self.ctes
         other.pending, other.pending_cols, other.last, other.last_word = self.pending, self.pending_cols, self.last, self.last_word
         other.must_follow, other.quote, other.prev, other.broken = self.must_follow, self.quote, self.prev, self.broken
+        other.tail = self.tail
         other._frames_shared = self._frames_shared = True  # copy on write
         return other
 
@@ -227,6 +229,7 @@ class SqlLexer:
 
     # -- feeding ----------------------------------------------------------------------------------
     def feed(self, text: str) -> bool:
+        self.tail = (self.tail + text)[-8:]
         for char in text:
             if not self._char(char):
                 return False
@@ -724,13 +727,14 @@ class SchemaConstraint:
     valid tokens is computed (`allowed_mask`)."""
 
     def __init__(self, tokenizer: Any, names: list[SchemaNames], *, rows_per_prompt: int = 1, answer_prefix: str = "",
-                 end_ids: Iterable[int] = (), keep: int | None = 1, top_k: int = 64):
+                 end_ids: Iterable[int] = (), keep: int | None = 1, top_k: int = 64, stop_strings: Iterable[str] = ()):
         self.index = vocab_index(tokenizer)
         self.names = names
         self.rows_per_prompt = max(1, rows_per_prompt)
         self.answer_prefix = answer_prefix
         self.end_ids = sorted({int(i) for i in end_ids if i is not None})
         self.keep = keep
+        self.stop_strings = tuple(s for s in stop_strings if s)
         self.top_k = max(1, top_k)
         self.prompt_len: int | None = None
         self._states: dict[tuple[int, tuple[int, ...]], SqlLexer] = {}
@@ -802,7 +806,13 @@ class SchemaConstraint:
             return lexer.end()
         if token >= self.index.size or token in self.index.special:
             return False
-        return lexer.copy().feed(self.index.strings[token])
+        text = self.index.strings[token]
+        probe = lexer.copy()
+        if not probe.feed(text):
+            return False
+        if self.stop_strings and any(stop in probe.tail for stop in self.stop_strings):
+            return probe.end()  # a stop string ends the answer: only where the query may end
+        return True
 
     def _advance(self, lexer: SqlLexer, token: int) -> None:
         if token in self.end_ids or token >= self.index.size:

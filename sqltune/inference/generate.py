@@ -230,6 +230,7 @@ class SqlModel:
             constraint = SchemaConstraint(
                 self.tokenizer, [schema_names(s, self.dialect) for s in shown], rows_per_prompt=n,
                 answer_prefix=decode.answer_prefix, end_ids=end_ids, keep=None if sample else 1,
+                stop_strings=decode.stop_strings,
             )
             processors.append(constraint)
         if sample:
