@@ -62,6 +62,8 @@ def _blocking_generate(generator: "SqlGenerator", question: str, adapter: str | 
     answer = getattr(generator, "answer", None)
     if callable(answer):  # candidates run in the warehouse's sandbox, all within the request's deadline
         item = answer(question, adapter=adapter, deadline=deadline)
+        if item.candidates <= 1 and not item.candidates_ran:  # one greedy answer: nothing ran, nothing to report
+            return Generated(str(item.sql))
         return Generated(str(item.sql), item.candidates, item.candidates_ran, item.candidates_agreeing, item.choice_reason)
     generated = generator.generate_sql(question, adapter=adapter)
     return Generated(generated if isinstance(generated, str) else str(generated))
