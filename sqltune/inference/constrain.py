@@ -235,6 +235,10 @@ class SqlLexer:
                 return False
         return True
 
+    def feed_ok(self, text: str) -> bool:
+        """Whether `text` would keep the query valid (this lexer unchanged)."""
+        return self.copy().feed(text)
+
     def end(self) -> bool:
         """Whether the query may end here (end of text)."""
         if self.phase != SQL or self.broken:
@@ -697,13 +701,6 @@ def _quoted_ids(index: VocabIndex, lexer: SqlLexer) -> list[int]:
         if len(name) > n and name.startswith(buf):
             pieces.update(name[n:k] for k in range(n + 1, len(name) + 1))
     return [i for piece in pieces for i in table.get(piece, ())]
-
-
-def _feed_ok(self: SqlLexer, text: str) -> bool:
-    return self.copy().feed(text)
-
-
-SqlLexer.feed_ok = _feed_ok  # type: ignore[attr-defined]
 
 
 def start_lexer(names: SchemaNames, answer_prefix: str = "") -> SqlLexer:
