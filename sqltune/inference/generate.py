@@ -221,8 +221,8 @@ class SqlModel:
         batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         end_ids = [self.tokenizer.eos_token_id]
-        recorder = LoglikRecorder(end_ids)
-        processors = LogitsProcessorList([recorder])
+        recorder = LoglikRecorder(end_ids) if self.guided else None  # likelihoods only rank candidates
+        processors = LogitsProcessorList([recorder] if recorder is not None else [])
         constraint = None
         if decode.constrain_schema:
             from sqltune.inference.constrain import SchemaConstraint, schema_names
@@ -251,12 +251,14 @@ class SqlModel:
             logits_processor=processors,
             **kwargs,
         )
-        recorder.finish(out)
+        if recorder is not None:
+            recorder.finish(out)
         if constraint is not None:
             stats["seconds"] += constraint.seconds
             stats["rows"] += constraint.rows
         decoded = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        return [[(decoded[p * n + j], recorder.loglik[p * n + j]) for j in range(n)] for p in range(len(texts))]
+        loglik = recorder.loglik if recorder is not None and len(recorder.loglik) == len(decoded) else [0.0] * len(decoded)
+        return [[(decoded[p * n + j], loglik[p * n + j]) for j in range(n)] for p in range(len(texts))]
 
     def chat(self, prompts: Sequence[str], *, max_new_tokens: int = 60) -> list[str]:
         """Plain chat answers with no schema and no SQL extraction: the general-capability spot check."""
