@@ -201,15 +201,28 @@ def build_messages(
     Pass the model tokenizer's counter (`make_token_counter`) so the schema budget is in real
     tokens; without it a tokenizer-free estimate is used.
     """
+    return build_prompt(schema, question, config, count_tokens=count_tokens, scorer=scorer)[0]
+
+
+def build_prompt(
+    schema: Schema,
+    question: str,
+    config: PromptConfig = PromptConfig(),
+    *,
+    count_tokens: Callable[[str], int] | None = None,
+    scorer: Scorer | None = None,
+) -> tuple[list[dict[str, str]], Schema]:
+    """`build_messages` and the (pruned) schema the messages show: constrained decoding keeps the
+    answer's names within it."""
     question = clean_question(question)
-    schema_text = None
+    schema_text, shown = None, schema  # no schema text: the adapter may use every name of the warehouse
     if config.shows_schema:
-        selected = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer)
-        schema_text = render_schema(selected.schema, config.render_options)
+        shown = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer).schema
+        schema_text = render_schema(shown, config.render_options)
     return [
         {"role": "system", "content": config.system_message(schema.dialect)},
         {"role": "user", "content": user_message(schema_text, question)},
-    ]
+    ], shown
 
 
 def prepare_questions(
@@ -249,6 +262,7 @@ __all__ = [
     "approx_token_count",
     "build_messages",
     "check_dialect",
+    "build_prompt",
     "clean_question",
     "make_token_counter",
     "prepare_questions",

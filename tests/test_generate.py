@@ -99,8 +99,8 @@ def test_each_adapter_is_asked_with_its_own_prompt_settings(tmp_path, tiny_model
     model = load_sql_model(str(tiny_model_dir), schema=schema, adapters={"a": first, "b": second},
                            decode=DecodeConfig(max_new_tokens=2))
     seen: list[str] = []
-    real = SqlModel._greedy
-    monkeypatch.setattr(SqlModel, "_greedy", lambda self, texts, *a, **k: seen.extend(texts) or real(self, texts, *a, **k))
+    real = SqlModel._decode
+    monkeypatch.setattr(SqlModel, "_decode", lambda self, texts, *a, **k: seen.extend(texts) or real(self, texts, *a, **k))
     model.generate_sql("How many stores are there?", adapter="b")
     model.generate_sql("How many stores are there?", adapter="a")
     model.generate_sql("How many stores are there?", adapter=None)

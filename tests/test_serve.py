@@ -17,7 +17,7 @@ from sqltune.core.errors import ConfigError
 from sqltune.serve import ServeSettings, create_app
 from sqltune.serve.jsonable import jsonable
 from sqltune.serve.pool import BoundedPool, Overloaded
-from sqltune.serve.testing import FakeGenerator, build_demo_warehouse
+from sqltune.serve.testing import FakeCandidateGenerator, FakeGenerator, build_demo_warehouse
 
 TIMEOUT_S = 1.0
 
@@ -381,6 +381,40 @@ def test_overload_answers_503_with_retry_after(warehouse_file, tmp_path):
             if r.status_code == 503:
                 assert r.headers["retry-after"] == "2" and r.json()["error"]["code"] == "overloaded"
         assert client.get("/healthz").json()["generation_in_flight"] == 0
+
+
+def test_guided_answers_say_how_many_candidates_ran_and_agreed(warehouse_file, outside):
+    copy_target = outside / "candidate.csv"
+    generator = FakeCandidateGenerator(candidates={
+        "how many ships": [f"COPY ships TO '{copy_target}'", "SELECT count(*) FROM ships",
+                           "SELECT count(*) AS n FROM ships", "SELECT 1"],
+        "nonsense": ["SELECT nope FROM ships", "DROP TABLE ships"],
+    })
+    settings = ServeSettings(db=str(warehouse_file), query_timeout_s=TIMEOUT_S, request_timeout_s=7.0)
+    with TestClient(create_app(settings, generator)) as client:
+        body = client.post("/v1/sql", json={"question": "how many ships", "execute": True}).json()
+        assert body["sql"] == "SELECT count(*) FROM ships" and body["rows"] == [[50]]
+        assert (body["candidates"], body["candidates_ran"], body["candidates_agreeing"]) == (4, 3, 2)
+        assert not copy_target.exists()  # the hostile candidate was refused in the sandbox, never run
+        failed = client.post("/v1/sql", json={"question": "nonsense"}).json()
+        assert failed["candidates_agreeing"] == 0 and "none of 2" in failed["choice_reason"]
+        assert failed["sql"] == "SELECT nope FROM ships"
+    assert generator.warehouse is not None and all(0 < left <= 7.0 for left in generator.deadlines)
+
+
+def test_overload_holds_for_guided_answers(warehouse_file):
+    generator = FakeCandidateGenerator(candidates={"how many ships": ["SELECT count(*) FROM ships"]}, delay_s=0.3)
+    app = create_app(ServeSettings(db=str(warehouse_file), workers=1, max_queue=1, retry_after_s=2), generator)
+    results: list = []
+    with TestClient(app) as client:
+        threads = [threading.Thread(target=lambda: results.append(client.post("/v1/sql", json={"question": "how many ships"})))
+                   for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses.count(200) >= 2 and statuses.count(503) >= 1 and set(statuses) <= {200, 503}
 
 
 def test_bounded_pool_counts():

@@ -16,9 +16,10 @@ from sqltune.serve.testing import FakeGenerator
 def captured(monkeypatch):
     calls: dict = {}
 
-    def fake_load(base, adapters, merged, *, db, allow_dialect_mismatch=False):
+    def fake_load(base, adapters, merged, *, db, allow_dialect_mismatch=False, decode=None):
         calls["load"] = dict(base=base, adapters=adapters, merged=merged, db=db)
         calls["allow_dialect_mismatch"] = allow_dialect_mismatch
+        calls["decode"] = decode
         return FakeGenerator(adapters=list(adapters))
 
     def fake_serve(settings, generator, *, host, port):
@@ -37,6 +38,7 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     code = main([
         "serve", "--db", "wh.duckdb", "--adapter", f"harbor={tmp_path / 'a1'}", "--adapter", f"finance={tmp_path / 'a2'}",
         "--port", "9123", "--audit-log", str(audit), "--max-queue", "3", "--timeout", "2.5",
+        "--no-execution-guided", "--candidates", "6",
     ])
     assert code == 0
     assert captured["load"] == dict(
@@ -47,6 +49,8 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     settings = served["settings"]
     assert settings.default_adapter == "harbor" and settings.audit_log == str(audit)
     assert settings.max_queue == 3 and settings.query_timeout_s == 2.5
+    decode = captured["decode"]
+    assert decode is settings.decode and not decode.execution_guided and decode.candidates == 6 and decode.constrain_schema
     assert captured["allow_dialect_mismatch"] is False
     assert main(["serve", "--db", "wh.duckdb", "--allow-dialect-mismatch"]) == 0
     assert captured["allow_dialect_mismatch"] is True

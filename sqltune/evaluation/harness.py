@@ -45,6 +45,7 @@ class EvalConfig:
     register: bool = setting(True, help="Add an eval record per model form to the registry.")
     allow_dialect_mismatch: bool = setting(False, help="Evaluate a model trained for another SQL dialect than the warehouse's.")
     allow_invalid: bool = setting(False, help="Evaluate without the pairs that fail validation (default: refuse, listing every problem by line).")
+    compare_decoding: bool = setting(False, help="Also evaluate each form with plain greedy decoding (no schema constraint, one candidate), side by side.")
 
 
 @dataclass
@@ -69,6 +70,14 @@ def spread_subset(items: list, limit: int | None) -> list:
         return items
     step = len(items) / limit
     return [items[int(i * step)] for i in range(limit)]
+
+
+def decoding_variants(label: str, decode: DecodeConfig, compare: bool) -> list[tuple[str, DecodeConfig]]:
+    """(label, decoding) pairs to evaluate a form with: `decode`, and with `compare` plain greedy first."""
+    if not compare:
+        return [(label, decode)]
+    greedy = dataclasses.replace(decode, constrain_schema=False, execution_guided=False, ground_values=False, candidates=1)
+    return [(f"{label} greedy", greedy), (f"{label} guided", decode)]
 
 
 def evaluate_forms(
@@ -106,7 +115,7 @@ def evaluate_forms(
     )
     schema = load_schema(db)
     rules = config.rules
-    reports, spot_answers = [], {}
+    reports, spot_answers, evaluated = [], {}, []
     with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows) as warehouse:
         for form in forms:
             prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
@@ -117,14 +126,18 @@ def evaluate_forms(
             sql_model = load_sql_model(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
+                warehouse=warehouse,  # execution-guided decoding runs candidates here
                 db=db, allow_dialect_mismatch=config.allow_dialect_mismatch,
             )
-            report = evaluate_model(
-                sql_model, pairs, warehouse, rules=rules, workers=config.workers,
-                progress=(lambda done, total, label=form.label: progress(label, done, total)) if progress else None,
-            )
-            report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": mask_url(db)})
-            reports.append(report)
+            for label, variant in decoding_variants(form.label, decode, config.compare_decoding):
+                sql_model.decode, sql_model.label = variant, label
+                report = evaluate_model(
+                    sql_model, pairs, warehouse, rules=rules, workers=config.workers,
+                    progress=(lambda done, total, label=label: progress(label, done, total)) if progress else None,
+                )
+                report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": mask_url(db)})
+                reports.append(report)
+                evaluated.append(form)
             if config.spot_checks:
                 spot_answers[form.label] = sql_model.chat(list(SPOT_CHECK_PROMPTS))
             del sql_model
@@ -135,7 +148,7 @@ def evaluate_forms(
     ] if spot_answers else None
     paths = write_report(reports, out_dir, spot_checks=spot_checks, learning_curve=learning_curve) if out_dir is not None else None
     if config.register:
-        _register(forms, reports, config, paths, pairs)
+        _register(evaluated, reports, config, paths, pairs)
     return reports, paths
 
 

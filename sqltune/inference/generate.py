@@ -1,8 +1,13 @@
 """Questions -> SQL with any model form: base (prompt-only), base + adapter(s), or merged.
 
-Generation is batched and greedy and stops at the end-of-turn token; prompts come from
-`sqltune.prompts`, the same function training used, with the prompt settings recorded beside the
-adapter. One base in memory can carry several named adapters (tenants), switched per call.
+Generation is batched and stops at the end-of-turn token; prompts come from `sqltune.prompts`,
+the same function training used, with the prompt settings recorded beside the adapter. One base
+in memory can carry several named adapters (tenants), switched per call.
+
+Decoding (`DecodeConfig`): greedy, with identifiers constrained to the shown schema
+(`sqltune.inference.constrain`); with a warehouse attached, also sampled candidates that run in
+the sandbox and are chosen by vote over their results (`sqltune.inference.guided`), preferring
+candidates whose string literals are values of the compared column (`sqltune.warehouse.values`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from sqltune.inference.adapter import read_prompt_config
 from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
-from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prompt_text
+from sqltune.prompts import PromptConfig, build_prompt, make_token_counter, prompt_text
 from sqltune.schema.model import Schema
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,18 @@ class DecodeConfig:
     batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
     answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
+    constrain_schema: bool = setting(True, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
+    execution_guided: bool = setting(True, flag="--execution-guided", help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
+    candidates: int = setting(4, flag="--candidates", help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
+    temperature: float = setting(0.7, flag="--temperature", help="Sampling temperature of the extra candidates.", min=0.01)
+    candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
+    drop_empty: bool = setting(True, flag="--drop-empty", help="Prefer candidates that return rows over those that return none.")
+    ground_values: bool = setting(True, flag="--ground-values", help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
+
+    @classmethod
+    def greedy(cls, **changes: Any) -> "DecodeConfig":
+        """Plain greedy decoding: no constraint, one candidate, nothing run."""
+        return cls(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, **changes)
 
 
 @dataclass
@@ -40,6 +57,11 @@ class GeneratedSql:
     sql: str
     raw_output: str
     latency_s: float
+    candidates: int = 1  # generated
+    candidates_ran: int = 0  # executed in the sandbox
+    candidates_agreeing: int = 0  # returned the chosen result
+    choice_reason: str | None = None  # why the choice is doubtful (every candidate failed, ...)
+    constrain_s_per_step: float | None = None  # schema-constraint time per generated token and row
 
 
 _FENCE = re.compile(r"```(?:sql)?\s*(.*?)(?:```|$)", re.S | re.I)
@@ -73,11 +95,23 @@ class SqlModel:
     label: str = "model"
     adapters: list[str] = field(default_factory=list)
     adapter_prompts: dict[str, PromptConfig] = field(default_factory=dict)  # each tenant is asked as it was trained
+    warehouse: Any = None  # a Warehouse: candidates run there (guarded, sandboxed) when execution-guided
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _values: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
         self._count = make_token_counter(self.tokenizer)
+
+    def attach_warehouse(self, warehouse: Any) -> None:
+        """Candidates run on `warehouse` (its guard and sandbox) from now on."""
+        self.warehouse = warehouse
+        self._values = None
+
+    @property
+    def guided(self) -> bool:
+        """Whether answers are chosen by running candidates (a warehouse is attached and asked for)."""
+        return self.warehouse is not None and self.decode.execution_guided and self.decode.candidates > 1
 
     def prompt_config(self, adapter: str | None = None) -> PromptConfig:
         """The prompt settings of `adapter` (None: the first adapter; "": the bare base)."""
@@ -85,8 +119,16 @@ class SqlModel:
         return self.adapter_prompts.get(name, self.prompt) if name else self.prompt
 
     def prompt_for(self, question: str, adapter: str | None = None) -> str:
-        messages = build_messages(self.schema, question, self.prompt_config(adapter), count_tokens=self._count)
-        return prompt_text(self.tokenizer, messages) + self.decode.answer_prefix
+        return self._prompt(question, adapter)[0]
+
+    def _prompt(self, question: str, adapter: str | None) -> tuple[str, Schema]:
+        """The model input for `question` and the (pruned) schema it shows."""
+        messages, shown = build_prompt(self.schema, question, self.prompt_config(adapter), count_tokens=self._count)
+        return prompt_text(self.tokenizer, messages) + self.decode.answer_prefix, shown
+
+    @property
+    def dialect(self) -> str:
+        return getattr(self.warehouse, "dialect", None) or self.schema.dialect or self.prompt.dialect
 
     def generate(
         self,
@@ -95,10 +137,11 @@ class SqlModel:
         adapter: str | None = None,
         on_batch: Callable[[list[int], list[GeneratedSql]], None] | None = None,
     ) -> list[GeneratedSql]:
-        """Greedy SQL for each question, in input order. Batches group prompts of similar length."""
+        """SQL for each question, in input order. Batches group prompts of similar length."""
         import torch
 
-        prompts = [self.prompt_for(q, adapter) for q in questions]
+        entries = [self._prompt(q, adapter) for q in questions]
+        prompts = [e[0] for e in entries]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[GeneratedSql | None] = [None] * len(prompts)
@@ -106,17 +149,116 @@ class SqlModel:
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
-                started = time.time()
-                texts = self._greedy([prompts[i] for i in idx], self.decode.max_new_tokens, self.decode.stop_strings)
-                per_item = (time.time() - started) / len(idx)
-                done = []
-                for i, text in zip(idx, texts):
-                    raw = self.decode.answer_prefix + text
-                    results[i] = GeneratedSql(questions[i], extract_sql(raw), raw, per_item)
-                    done.append(results[i])
+                done = self._answer_batch([questions[i] for i in idx], [entries[i] for i in idx], deadline=None)
+                for i, item in zip(idx, done):
+                    results[i] = item
                 if on_batch is not None:
                     on_batch(idx, done)
         return [r for r in results if r is not None]
+
+    def answer(self, question: str, *, adapter: str | None = None, deadline: float | None = None) -> GeneratedSql:
+        """One question -> the chosen SQL with its candidate counts; `deadline` (a `time.monotonic()`
+        time) bounds generation and candidate runs together (the serving protocol)."""
+        import torch
+
+        entry = self._prompt(question, adapter)
+        with self._lock, torch.inference_mode(), self._adapter_context(adapter):
+            return self._answer_batch([question], [entry], deadline=deadline)[0]
+
+    def _answer_batch(self, questions: Sequence[str], entries: Sequence[tuple[str, Schema]], *,
+                      deadline: float | None) -> list[GeneratedSql]:
+        from sqltune.inference.guided import Candidate, choose_candidate
+
+        decode = self.decode
+        started = time.time()
+        prompts = [e[0] for e in entries]
+        shown = [e[1] for e in entries]
+        stats: dict[str, float] = {"seconds": 0.0, "rows": 0}
+        greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats)
+        extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
+        if self.guided and (deadline is None or time.monotonic() < deadline):
+            extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
+        per_step = stats["seconds"] / stats["rows"] if stats["rows"] else None
+        out = []
+        for question, first, more in zip(questions, greedy, extra):
+            cands = [Candidate(extract_sql(decode.answer_prefix + text), loglik, decode.answer_prefix + text)
+                     for text, loglik in first + more]
+            if not self.guided:
+                out.append(GeneratedSql(question, cands[0].sql, cands[0].raw_output, 0.0, constrain_s_per_step=per_step))
+                continue
+            choice = choose_candidate(
+                cands, self._run_candidate, timeout_s=decode.candidate_timeout_s, deadline=deadline,
+                drop_empty=decode.drop_empty, unknown_values=self._value_check(),
+            )
+            raw = next((c.raw_output for c in cands if c.sql.strip() == choice.sql), cands[0].raw_output)
+            out.append(GeneratedSql(question, choice.sql, raw, 0.0, candidates=len(cands), candidates_ran=choice.ran,
+                                    candidates_agreeing=choice.agreeing, choice_reason=choice.reason,
+                                    constrain_s_per_step=per_step))
+        per_item = (time.time() - started) / max(1, len(out))
+        for item in out:
+            item.latency_s = per_item
+        return out
+
+    def _run_candidate(self, sql: str, timeout_s: float) -> Any:
+        """One candidate through the warehouse's guard and sandbox (never anywhere else)."""
+        return self.warehouse.execute(sql, max_rows=1000, timeout_s=timeout_s)
+
+    def _value_check(self) -> Callable[[str], list[str]] | None:
+        if not self.decode.ground_values or self.warehouse is None:
+            return None
+        if self._values is None:
+            from sqltune.warehouse.values import ValueIndex
+
+            self._values = ValueIndex.for_warehouse(self.warehouse, self.schema)
+        return self._values.unknown_literals
+
+    def _decode(self, texts: Sequence[str], shown: Sequence[Schema], *, n: int, sample: bool, deadline: float | None,
+                stats: dict[str, float]) -> list[list[tuple[str, float]]]:
+        """`n` continuations per prompt (greedy or sampled), each with its log-likelihood under the model."""
+        from transformers import LogitsProcessorList, TemperatureLogitsWarper
+
+        decode = self.decode
+        batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        end_ids = [self.tokenizer.eos_token_id]
+        recorder = LoglikRecorder(end_ids) if self.guided else None  # likelihoods only rank candidates
+        processors = LogitsProcessorList([recorder] if recorder is not None else [])
+        constraint = None
+        if decode.constrain_schema:
+            from sqltune.inference.constrain import SchemaConstraint, schema_names
+
+            constraint = SchemaConstraint(
+                self.tokenizer, [schema_names(s, self.dialect) for s in shown], rows_per_prompt=n,
+                answer_prefix=decode.answer_prefix, end_ids=end_ids, keep=None if sample else 1,
+                stop_strings=decode.stop_strings,
+            )
+            processors.append(constraint)
+        if sample:
+            processors.append(TemperatureLogitsWarper(decode.temperature))
+        kwargs: dict[str, Any] = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {}
+        if deadline is not None:
+            kwargs["max_time"] = max(0.01, deadline - time.monotonic())
+        out = self.model.generate(
+            **batch,
+            max_new_tokens=decode.max_new_tokens,
+            do_sample=sample,
+            num_beams=1,
+            num_return_sequences=n,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            stop_strings=list(decode.stop_strings) or None,
+            tokenizer=self.tokenizer,
+            logits_processor=processors,
+            **kwargs,
+        )
+        if recorder is not None:
+            recorder.finish(out)
+        if constraint is not None:
+            stats["seconds"] += constraint.seconds
+            stats["rows"] += constraint.rows
+        decoded = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        loglik = recorder.loglik if recorder is not None and len(recorder.loglik) == len(decoded) else [0.0] * len(decoded)
+        return [[(decoded[p * n + j], loglik[p * n + j]) for j in range(n)] for p in range(len(texts))]
 
     def chat(self, prompts: Sequence[str], *, max_new_tokens: int = 60) -> list[str]:
         """Plain chat answers with no schema and no SQL extraction: the general-capability spot check."""
@@ -144,7 +286,7 @@ class SqlModel:
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
     def generate_sql(self, question: str, *, adapter: str | None = None) -> str:
-        """One question -> SQL (the serving protocol)."""
+        """One question -> SQL."""
         return self.generate([question], adapter=adapter)[0].sql
 
     def _adapter_context(self, adapter: str | None) -> Any:
@@ -166,7 +308,48 @@ class SqlModel:
     def setup(self) -> dict:
         """What produced these answers, recorded with every score."""
         return {"label": self.label, "prompt": asdict(self.prompt), "decode": asdict(self.decode), "adapters": self.adapters,
-                "adapter_prompts": {name: asdict(p) for name, p in self.adapter_prompts.items()}}
+                "adapter_prompts": {name: asdict(p) for name, p in self.adapter_prompts.items()},
+                "execution_guided_active": self.guided}
+
+
+class LoglikRecorder:
+    """A logits processor placed first: sums, per row, the log-probability the model (before any
+    constraint, temperature or truncation) gave each token it generated, until end of answer.
+    Rows keep their place between steps (greedy and sampling; not beam search)."""
+
+    def __init__(self, end_ids: Sequence[int]):
+        self.end_ids = {int(i) for i in end_ids if i is not None}
+        self.prompt_len: int | None = None
+        self.loglik: list[float] = []
+        self._done: list[bool] = []
+        self._prev: Any = None
+
+    def _take(self, input_ids: Any) -> None:
+        if self._prev is None:
+            return
+        chosen = input_ids[:, -1]
+        gained = self._prev.gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
+        for row, (token, value) in enumerate(zip(chosen.tolist(), gained)):
+            if not self._done[row]:
+                self.loglik[row] += float(value)
+                self._done[row] = token in self.end_ids
+        self._prev = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.prompt_len is None:
+            self.prompt_len = input_ids.shape[1]
+            self.loglik = [0.0] * input_ids.shape[0]
+            self._done = [False] * input_ids.shape[0]
+        self._take(input_ids)
+        self._prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, sequences: Any) -> None:
+        """Count the last generated token (no step follows it)."""
+        if self.prompt_len is not None and sequences.shape[1] > self.prompt_len:
+            self._take(sequences)
 
 
 def load_sql_model(
@@ -181,6 +364,7 @@ def load_sql_model(
     label: str | None = None,
     db: str | None = None,
     allow_dialect_mismatch: bool = False,
+    warehouse: Any = None,
 ) -> SqlModel:
     """Load the base (16-bit by default, 4-bit NF4 with `quantized`), a merged checkpoint, or the
     base with named adapters. The prompt settings default to those the (first) adapter was trained with.
@@ -230,13 +414,15 @@ def load_sql_model(
         label=label or ("merged" if merged else ("adapter" if names else "prompt-only")),
         adapters=names,
         adapter_prompts=adapter_prompts,
+        warehouse=warehouse,
     )
 
 
 def load_generator(base: str | None, adapters: dict[str, str], merged: str | None = None, *, db: str,
-                   allow_dialect_mismatch: bool = False) -> SqlModel:
-    """The serving generator: one base with named adapters, or a merged checkpoint."""
+                   allow_dialect_mismatch: bool = False, decode: DecodeConfig | None = None) -> SqlModel:
+    """The serving generator: one base with named adapters, or a merged checkpoint (the server
+    attaches its warehouse, where candidates run)."""
     from sqltune.schema import load_schema
 
     return load_sql_model(base or "default", schema=load_schema(db), adapters=adapters or None, merged=merged, db=db,
-                          allow_dialect_mismatch=allow_dialect_mismatch)
+                          allow_dialect_mismatch=allow_dialect_mismatch, decode=decode)

@@ -28,7 +28,7 @@ def parse_adapter_specs(specs: list[str]) -> dict[str, str]:
 
 
 def load_generator(base: str | None, adapters: dict[str, str], merged: str | None, *, db: str,
-                   allow_dialect_mismatch: bool = False) -> SqlGenerator:
+                   allow_dialect_mismatch: bool = False, decode: object = None) -> SqlGenerator:
     """The real model behind the server (imported lazily: torch and transformers are heavy)."""
     if merged and adapters:
         raise ConfigError("give either --merged or --adapter, not both: a merged model already contains its adapter")
@@ -36,7 +36,7 @@ def load_generator(base: str | None, adapters: dict[str, str], merged: str | Non
         from sqltune.inference.generate import load_generator as load
     except ImportError as exc:
         raise ConfigError(f"model serving is not available: {exc}") from None
-    return load(base, adapters, merged, db=db, allow_dialect_mismatch=allow_dialect_mismatch)
+    return load(base, adapters, merged, db=db, allow_dialect_mismatch=allow_dialect_mismatch, decode=decode)
 
 
 def launch(
@@ -53,7 +53,8 @@ def launch(
         raise ConfigError("serve needs a warehouse (--db) for the schema in the prompt")
     settings.validate()  # fail on bad limits before spending time on the model
     adapters = adapters or {}
-    generator = load_generator(base, adapters, merged, db=settings.db, allow_dialect_mismatch=settings.allow_dialect_mismatch)
+    generator = load_generator(base, adapters, merged, db=settings.db, allow_dialect_mismatch=settings.allow_dialect_mismatch,
+                               decode=settings.decode)
     if settings.default_adapter is None and generator.adapters:
         settings.default_adapter = generator.adapters[0]
     log.info("serving %s on http://%s:%d", merged or base or "default base", host, port)

@@ -37,6 +37,10 @@ class SqlResponse(BaseModel):
     truncated: bool | None = Field(None, description="More rows existed than were returned.")
     latency_ms: float
     adapter: str | None
+    candidates: int | None = Field(None, description="Candidate queries generated (execution-guided decoding).")
+    candidates_ran: int | None = Field(None, description="Candidates that ran in the sandbox before the choice.")
+    candidates_agreeing: int | None = Field(None, description="Candidates that returned the chosen SQL's result.")
+    choice_reason: str | None = Field(None, description="Why the choice is doubtful, e.g. every candidate failed.")
 
 
 class ErrorDetail(BaseModel):

@@ -35,6 +35,36 @@ class FakeGenerator:
         return self.answers.get(question, self.fallback)
 
 
+@dataclass
+class FakeCandidateGenerator(FakeGenerator):
+    """Like `FakeGenerator`, but each question has several candidate queries (best first) that run
+    on the attached warehouse and are chosen by vote, as an execution-guided model does.
+    `deadlines` records the deadline of each call, as seconds left when it arrived."""
+
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    warehouse: Any = None
+    deadlines: list[float] = field(default_factory=list)
+
+    def attach_warehouse(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+
+    def answer(self, question: str, *, adapter: str | None, deadline: float | None) -> Any:
+        from sqltune.inference.generate import GeneratedSql
+        from sqltune.inference.guided import Candidate, choose_candidate
+
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        self.calls.append((question, adapter))
+        self.deadlines.append(float("inf") if deadline is None else deadline - time.monotonic())
+        sqls = self.candidates.get(question) or [self.fallback]
+        choice = choose_candidate(
+            [Candidate(sql, -float(i)) for i, sql in enumerate(sqls)],
+            lambda sql, timeout_s: self.warehouse.execute(sql, timeout_s=timeout_s), timeout_s=1.0, deadline=deadline,
+        )
+        return GeneratedSql(question, choice.sql, choice.sql, 0.0, candidates=len(sqls), candidates_ran=choice.ran,
+                            candidates_agreeing=choice.agreeing, choice_reason=choice.reason)
+
+
 def build_demo_warehouse(path: str | Path, *, rows: int = 50) -> Path:
     """A small DuckDB file: `ships(id, name, tonnage)` and `ports(id, name, country)`."""
     import duckdb

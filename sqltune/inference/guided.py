@@ -1,0 +1,143 @@
+"""Execution-guided choice among SQL candidates: run each (guarded, sandboxed, time-limited),
+drop those that are refused or fail, and pick by majority vote over their result sets.
+
+Self-consistency over execution results: candidates that return the same rows agree, whatever
+their text. Candidates with the same text run once and count once per copy. Ties go to the
+candidate the model found likelier (sum of token log-probabilities). Empty results, and results
+of queries comparing a column with a string it never holds, count only when nothing better ran.
+The whole choice keeps a deadline: a candidate runs only with the time left, and none runs after.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqltune.warehouse.execute import ExecutionResult
+from sqltune.warehouse.results import result_key
+
+
+@dataclass
+class Candidate:
+    """One generated answer: its SQL and the model's log-likelihood of it."""
+
+    sql: str
+    loglik: float = 0.0
+    raw_output: str = ""
+
+
+@dataclass
+class CandidateRun:
+    """What happened to one distinct candidate query."""
+
+    sql: str
+    copies: int
+    loglik: float
+    ran: bool = False
+    ok: bool = False
+    rows: int | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    unknown_values: list[str] = field(default_factory=list)
+    key: tuple | None = field(default=None, repr=False)
+
+    def describe(self) -> dict:
+        return {"sql": self.sql, "copies": self.copies, "loglik": round(self.loglik, 3), "ran": self.ran, "ok": self.ok,
+                "rows": self.rows, "error_kind": self.error_kind, "error": self.error, "unknown_values": self.unknown_values}
+
+
+@dataclass
+class GuidedChoice:
+    """The chosen SQL, how many candidates ran and agreed with it, and why when none succeeded."""
+
+    sql: str
+    candidates: int
+    ran: int
+    agreeing: int
+    reason: str | None
+    runs: list[CandidateRun]
+    result: ExecutionResult | None = field(default=None, repr=False)
+
+
+Execute = Callable[[str, float], ExecutionResult]
+
+
+def _same_text(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql.strip().rstrip(";")).strip()
+
+
+def choose_candidate(
+    candidates: Sequence[Candidate],
+    execute: Execute,
+    *,
+    timeout_s: float = 2.0,
+    deadline: float | None = None,
+    drop_empty: bool = True,
+    unknown_values: Callable[[str], list[str]] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> GuidedChoice:
+    """Run the candidates (likeliest first) through `execute(sql, timeout_s)` and vote.
+
+    `execute` must guard and sandbox (`Warehouse.execute` does). `deadline` is a `clock()` time:
+    each run gets at most the time left, and candidates left when it passes do not run.
+    """
+    if not candidates:
+        raise ValueError("choose_candidate needs at least one candidate")
+    runs: dict[str, CandidateRun] = {}
+    for cand in candidates:
+        text = _same_text(cand.sql)
+        run = runs.get(text)
+        if run is None:
+            runs[text] = CandidateRun(sql=cand.sql.strip(), copies=1, loglik=cand.loglik)
+        else:
+            run.copies += 1
+            run.loglik = max(run.loglik, cand.loglik)
+    ordered = sorted(runs.values(), key=lambda r: -r.loglik)
+    results: dict[int, ExecutionResult] = {}
+    for i, run in enumerate(ordered):
+        if not run.sql:
+            run.error, run.error_kind = "empty answer", "syntax"
+            continue
+        left = None if deadline is None else deadline - clock()
+        if left is not None and left <= 0:
+            run.error, run.error_kind = "not run: the request's time limit was reached", "deadline"
+            continue
+        result = execute(run.sql, timeout_s if left is None else min(timeout_s, left))
+        run.ran = result.guard_code is None  # the guard refused it before it ran
+        if not result.ok:
+            run.error, run.error_kind = result.error or "failed", str(result.error_kind or "runtime")
+            continue
+        run.ok, run.rows, run.key = True, len(result.rows), result_key(result)
+        results[i] = result
+        if unknown_values is not None:
+            run.unknown_values = unknown_values(run.sql)
+    ran = sum(r.ran for r in ordered)  # ran in the sandbox (guard refusals not counted)
+    ok = [i for i, r in enumerate(ordered) if r.ok]
+    if not ok:
+        best = ordered[0]
+        kinds = ", ".join(f"{r.error_kind}: {r.error}" for r in ordered[:3])
+        reason = f"none of {len(ordered)} distinct candidates ran successfully ({ran} ran); likeliest failed with {kinds}"
+        return GuidedChoice(best.sql, len(candidates), ran, 0, reason, ordered)
+    pool = ok
+    if drop_empty and any(ordered[i].rows for i in pool):
+        pool = [i for i in pool if ordered[i].rows]
+    if any(not ordered[i].unknown_values for i in pool):
+        pool = [i for i in pool if not ordered[i].unknown_values]
+    votes: dict[tuple, list[int]] = {}
+    for i in pool:
+        votes.setdefault(ordered[i].key, []).append(i)
+
+    def strength(members: list[int]) -> tuple:
+        return (sum(ordered[i].copies for i in members), max(ordered[i].loglik for i in members))
+
+    winners = max(votes.values(), key=strength)
+    chosen = max(winners, key=lambda i: ordered[i].loglik)
+    run = ordered[chosen]
+    reason = None
+    if not run.rows and drop_empty:
+        reason = "every candidate that ran returned no rows"
+    elif run.unknown_values:
+        reason = "every candidate that ran compares a column with a value it does not hold: " + run.unknown_values[0]
+    return GuidedChoice(run.sql, len(candidates), ran, strength(winners)[0], reason, ordered, results[chosen])

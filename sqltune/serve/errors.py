@@ -1,0 +1,115 @@
+"""Error answers of the HTTP API: one JSON shape (`{"error": {"code", "message"}}`) for every
+non-2xx status, FastAPI's own errors included."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sqltune.serve.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, machine-readable code, message, optional headers."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, *, details: list | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (400, "Malformed JSON, JSON nested too deeply, or a body that is not UTF-8"),
+        (404, "Unknown adapter"),
+        (413, "Question or body too long"),
+        (422, "Wrong field names or types, an empty question, or text that is not valid Unicode"),
+        (503, "Overloaded, or the request could not start in time: retry after `Retry-After` seconds"),
+    )
+}
+
+
+def overloaded(retry_after_s: int, code: str = "overloaded", message: str | None = None) -> ApiError:
+    return ApiError(
+        503, code, message or f"the server is busy; retry in {retry_after_s} s",
+        headers={"Retry-After": str(retry_after_s)},
+    )
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(field: str, text: str) -> ApiError | None:
+    """JSON may carry "\\ud800" (a lone UTF-16 surrogate), which is not text: say so instead of failing later."""
+    bad = _LONE_SURROGATE.search(text)
+    if bad is None:
+        return None
+    return ApiError(
+        422, "invalid_unicode",
+        f"the {field} contains an unpaired UTF-16 surrogate (\\u{ord(bad.group()):04x}) at character {bad.start()}; "
+        "send valid Unicode text",
+    )
+
+
+def body_problem(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"request body is not valid UTF-8: byte 0x{cause.object[cause.start]:02x} at position {cause.start}"
+    if isinstance(cause, RecursionError):
+        return "request body JSON is nested too deeply"
+    return "request body could not be read as JSON" + (f" ({type(cause).__name__})" if cause is not None else "")
+
+
+def install_error_handlers(app: FastAPI, write_audit: Callable[..., None]) -> None:
+    """Every error becomes a JSON body with a code, and an audit line for /v1/sql."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        write_audit(request, exc.status, error=exc.code)
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        invalid = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if invalid is not None:
+            status, code = 400, "malformed_json"
+            where = invalid.get("loc", ())
+            detail = (invalid.get("ctx") or {}).get("error")
+            message = "request body is not valid JSON" + (f": {detail}" if detail else "") + (
+                f" at character {where[1]}" if len(where) > 1 else "")
+        else:
+            status, code = 422, "invalid_request"
+            message = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5])
+        details = [{"loc": list(e.get("loc", ())), "type": e.get("type"), "msg": e.get("msg")} for e in errors[:20]]
+        write_audit(request, status, error=code)
+        return error_response(status, code, message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "malformed_body", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        message = body_problem(exc.__cause__) if exc.status_code == 400 else str(exc.detail)
+        write_audit(request, exc.status_code, error=code)
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s", request.url.path)
+        write_audit(request, 500, error="internal_error")
+        return error_response(500, "internal_error", "internal server error; see the server log")

@@ -1,0 +1,100 @@
+"""The HTTP routes: the playground page, /healthz and POST /v1/sql."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from sqltune.serve import steps
+from sqltune.serve.errors import ERROR_RESPONSES
+from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
+from sqltune.serve.pool import BoundedPool
+from sqltune.serve.schemas import Health, Problem, SqlRequest, SqlResponse
+
+if TYPE_CHECKING:
+    from sqltune.serve.settings import ServeSettings, SqlGenerator
+    from sqltune.warehouse.execute import Warehouse
+
+
+@dataclass
+class Server:
+    """What the routes share: settings, model, warehouse, pools and the audit writer."""
+
+    settings: "ServeSettings"
+    generator: "SqlGenerator"
+    warehouse: "Warehouse | None"
+    dialect: str
+    gen_pool: BoundedPool
+    exec_pool: BoundedPool
+    write_audit: Callable[..., None]
+
+
+def register_routes(app: FastAPI, server: Server) -> None:
+    settings, generator, warehouse = server.settings, server.generator, server.warehouse
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def playground() -> HTMLResponse:
+        return HTMLResponse(PAGE, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz() -> Health:
+        return Health(
+            status="ok",
+            adapters=list(generator.adapters),
+            default_adapter=settings.default_adapter,
+            execution=warehouse is not None,
+            generation_in_flight=server.gen_pool.in_flight,
+            generation_capacity=server.gen_pool.capacity,
+        )
+
+    @app.post("/v1/sql", response_model=SqlResponse, responses=ERROR_RESPONSES)
+    async def sql(body: SqlRequest, request: Request) -> SqlResponse:
+        """Generate SQL for a question; with `execute`, run it read-only and return the rows."""
+        request.state.audit = {
+            "question": body.question[: settings.max_question_chars],
+            "question_chars": len(body.question),
+            "adapter": body.adapter,
+            "execute": body.execute,
+        }
+        question, adapter = steps.validated_request(body, settings, generator, warehouse)
+        request.state.audit["adapter"] = adapter
+        deadline = steps.deadline_for(settings, request.state.started_monotonic)
+        generated = await steps.generate(server.gen_pool, generator, settings, question, adapter, deadline)
+        response: dict[str, Any] = {"request_id": request.state.request_id, "sql": generated.sql, "adapter": adapter,
+                                    **generated.fields()}
+        if generated.candidates is not None:
+            request.state.audit.update(candidates=generated.candidates, candidates_ran=generated.candidates_ran,
+                                       candidates_agreeing=generated.candidates_agreeing)
+        # One guard check, in a sandbox worker under the time limit; what runs is `generated.sql` itself.
+        if body.execute:
+            result = await steps.execute(warehouse, server.exec_pool, settings, generated.sql, body.max_rows)
+            response.update(steps.result_fields(result))
+            request.state.audit.update(
+                executed=response["executed"], rows=len(response.get("rows") or []),
+                execution_error=response["execution_error"].code if response.get("execution_error") else None,
+            )
+        else:
+            verdict = await steps.check(warehouse, server.exec_pool, settings, generated.sql, server.dialect)
+            response["valid"] = verdict.ok
+            if not verdict.ok:
+                response["validation_error"] = Problem(code=verdict.code or "rejected", message=verdict.reason or "rejected")
+        problem = response.get("validation_error")
+        request.state.audit.update(sql=generated.sql, valid=response["valid"], verdict=problem.code if problem else None)
+        response["latency_ms"] = steps.elapsed_ms(request.state.started)
+        server.write_audit(request, 200)
+        return SqlResponse(**response)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next):
+        import uuid
+
+        request.state.request_id = uuid.uuid4().hex
+        request.state.started = time.perf_counter()
+        request.state.started_monotonic = time.monotonic()
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response

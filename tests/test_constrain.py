@@ -1,0 +1,233 @@
+"""Schema-constrained decoding: the lexer's verdicts, and a property test with a tiny random model:
+every identifier of every constrained query is a name of the shown schema or an alias the query defines."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlglot
+from sqlglot.tokens import TokenType
+
+from sqltune.inference.constrain import KEYWORDS, SchemaConstraint, schema_names, start_lexer, vocab_index
+from sqltune.schema.model import Column, Schema, Table
+
+RETAIL = Schema("retail", [
+    Table("stores", [Column("store_id", "INTEGER"), Column("city", "VARCHAR"), Column("region_id", "INTEGER")]),
+    Table("regions", [Column("region_id", "INTEGER"), Column("region_name", "VARCHAR")]),
+    Table("sales", [Column("sale_id", "INTEGER"), Column("store_id", "INTEGER"), Column("amount", "DOUBLE"),
+                    Column("sold_on", "DATE")]),
+], "duckdb")
+
+# PostgreSQL: mixed case and a space need double quotes, and quoted names keep their case.
+SHIPPING = Schema("shipping", [
+    Table("Vessels", [Column("VesselId", "integer"), Column("vessel name", "text"), Column("tonnage", "numeric")]),
+    Table("port_calls", [Column("call_id", "integer"), Column("VesselId", "integer"), Column("port", "text"),
+                         Column("arrived", "timestamp")]),
+], "postgres")
+
+LIBRARY = Schema("library", [
+    Table("books", [Column("book_id", "INT"), Column("title", "VARCHAR(200)"), Column("author_id", "INT")]),
+    Table("authors", [Column("author_id", "INT"), Column("full_name", "VARCHAR(100)")]),
+], "mysql")
+
+
+def accepts(schema: Schema, text: str) -> bool:
+    lexer = start_lexer(schema_names(schema))
+    return lexer.feed(text) and lexer.end()
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT city FROM stores",
+    "SELECT COUNT(*) FROM sales",
+    "SELECT s.city FROM stores AS s JOIN regions AS r ON s.region_id = r.region_id WHERE r.region_name = 'North'",
+    "SELECT T1.city FROM stores AS T1",  # an alias used before FROM defines it
+    "SELECT st.city, SUM(sa.amount) AS total FROM sales sa JOIN stores st ON sa.store_id = st.store_id GROUP BY st.city ORDER BY total DESC",
+    "WITH big AS (SELECT store_id FROM sales WHERE amount > 50) SELECT COUNT(*) FROM big",
+    "SELECT EXTRACT(year FROM sold_on), CAST(amount AS INTEGER) FROM sales",
+    "SELECT \"city\" FROM \"stores\" WHERE city <> 'it''s' LIMIT 5",
+    "SELECT CITY FROM Stores",
+    "Here is the query:\nSELECT city FROM stores;",
+    "SELECT x.store_id FROM (SELECT store_id, COUNT(*) AS n FROM sales GROUP BY store_id) x WHERE x.n > 1",
+])
+def test_lexer_accepts_queries_over_the_schema(text):
+    assert accepts(RETAIL, text)
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT citx FROM stores",  # no such column
+    "SELECT city FROM store",  # no such table
+    "SELECT s.amount FROM stores s",  # stores has no amount
+    "SELECT st.amount FROM stores AS st",
+    "SELECT r.city FROM stores AS s JOIN regions AS r ON s.region_id = r.region_id",
+    "SELECT T1.city FROM stores",  # T1 never defined
+    "SELECT count FROM sales",  # a function that is not called
+    "SELECT city FROM stores WHERE store_name = 'x'",
+    "SELECT \"cityx\" FROM stores",
+    "SELECT city FROM stores AS s JOIN \"region\" ON true",
+])
+def test_lexer_refuses_names_outside_the_schema(text):
+    assert not accepts(RETAIL, text)
+
+
+def test_quoting_per_dialect():
+    assert accepts(SHIPPING, 'SELECT "vessel name", v."VesselId" FROM "Vessels" AS v')
+    assert not accepts(SHIPPING, 'SELECT "vesselid" FROM "Vessels"')  # quoted: PostgreSQL keeps the case
+    assert not accepts(SHIPPING, 'SELECT "vessel nam" FROM "Vessels"')
+    assert accepts(SHIPPING, "SELECT port, COUNT(*) FROM port_calls GROUP BY port")
+    assert accepts(LIBRARY, "SELECT `title` FROM `books` WHERE title = \"Dune\"")  # MySQL: backticks quote names
+    assert not accepts(LIBRARY, "SELECT `titles` FROM `books`")
+
+
+def test_masks_allow_only_name_continuations(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from sqltune.inference.constrain import allowed_mask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    index = vocab_index(tokenizer)
+    assert vocab_index(tokenizer) is index  # built once per tokenizer
+    lexer = start_lexer(schema_names(RETAIL), "SELECT city FROM st")
+    allowed = {index.strings[i] for i in allowed_mask(index, lexer, [tokenizer.eos_token_id]).nonzero()[0]}
+    assert allowed and all("stores".startswith("st" + s.lower()) for s in allowed)
+    lexer = start_lexer(schema_names(RETAIL), "SELECT city FROM stores WHERE city = 'Bos")
+    assert allowed_mask(index, lexer, []).sum() > len(index.strings) // 2  # string literals are free
+
+
+# -- the property: an independent check with sqlglot's tokenizer -----------------------------------------
+_FORWARD = re.compile(r"[a-z]{1,3}[0-9]*")
+
+
+def _tokens(sql: str, dialect: str):
+    text = sql
+    for _ in range(8):
+        try:
+            return sqlglot.tokenize(text, read=dialect)
+        except Exception:  # an answer cut off inside a string or quoted name: drop the open part
+            cut = max(text.rfind(q) for q in "'\"`")
+            if cut < 0:
+                raise
+            text = text[:cut]
+    return []
+
+
+def unknown_identifiers(sql: str, schema: Schema, *, complete: bool) -> list[str]:
+    """Identifiers in `sql` that are neither a name of `schema`, an alias or CTE the query defines,
+    a keyword of the constraint's list, nor a called function."""
+    dialect = schema.dialect
+    sensitive = dialect == "postgres"
+    tables = {t.name.lower(): t for t in schema.tables}
+    columns = {c.name.lower() for t in schema.tables for c in t.columns}
+    exact = {t.name for t in schema.tables} | {c.name for t in schema.tables for c in t.columns}
+    tokens = _tokens(sql, dialect)
+    names = {TokenType.VAR, TokenType.IDENTIFIER}
+    aliases: dict[str, str | None] = {}
+    for i, tok in enumerate(tokens):
+        if tok.token_type not in names:
+            continue
+        prev = tokens[i - 1] if i else None
+        before = tokens[i - 2] if i > 1 else None
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if prev is not None and prev.token_type == TokenType.ALIAS:  # AS x
+            target = before.text.lower() if before is not None and before.text.lower() in tables else None
+            aliases[tok.text.lower()] = target
+        elif prev is not None and prev.token_type in names and prev.text.lower() in tables and before is not None \
+                and before.token_type in (TokenType.FROM, TokenType.JOIN, TokenType.COMMA):
+            aliases[tok.text.lower()] = prev.text.lower()  # FROM t x
+        elif prev is not None and prev.token_type in (TokenType.R_PAREN, TokenType.WITH):
+            aliases[tok.text.lower()] = None  # (subquery) x, WITH x AS (...)
+        elif prev is not None and prev.token_type == TokenType.COMMA and nxt is not None and nxt.token_type == TokenType.ALIAS:
+            aliases[tok.text.lower()] = None  # , y AS (...) in WITH
+    bad = []
+    last = max((i for i, t in enumerate(tokens) if t.token_type in names), default=-1)
+    for i, tok in enumerate(tokens):
+        if tok.token_type not in names or (not complete and i == last and i == len(tokens) - 1):
+            continue  # an answer cut off by the token limit may end inside a name
+        text, low = tok.text, tok.text.lower()
+        prev = tokens[i - 1] if i else None
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        quoted = tok.token_type == TokenType.IDENTIFIER
+        if low in aliases and (prev is None or prev.token_type != TokenType.DOT):
+            continue
+        if nxt is not None and nxt.token_type == TokenType.L_PAREN and not quoted:
+            continue  # a function call (the constraint allows only the guard's functions)
+        known = (text in exact if sensitive and quoted else low in {n.lower() for n in exact})
+        if prev is not None and prev.token_type == TokenType.DOT and i > 1 and tokens[i - 2].token_type in names:
+            qualifier = tokens[i - 2].text.lower()
+            target = aliases.get(qualifier, qualifier if qualifier in tables else None)
+            if target in tables:
+                owned = {c.name.lower() for c in tables[target].columns}
+                if low not in owned and not (sensitive and quoted and text in {c.name for c in tables[target].columns}):
+                    bad.append(f"{qualifier}.{text}")
+                continue
+            if not (known or low in aliases):
+                bad.append(f"{qualifier}.{text}")
+            continue
+        if nxt is not None and nxt.token_type == TokenType.DOT:
+            if known or low in aliases or (not complete and _FORWARD.fullmatch(low)):
+                continue
+            bad.append(text)
+            continue
+        if known or (not quoted and low in KEYWORDS):
+            continue
+        bad.append(text)
+    return bad
+
+
+def test_checker_catches_unknown_names():
+    assert unknown_identifiers("SELECT s.city FROM stores AS s", RETAIL, complete=True) == []
+    assert unknown_identifiers("SELECT s.amount FROM stores AS s", RETAIL, complete=True) == ["s.amount"]
+    assert unknown_identifiers("SELECT citx FROM stores", RETAIL, complete=True) == ["citx"]
+    assert unknown_identifiers('SELECT "vesselid" FROM "Vessels"', SHIPPING, complete=True) == ["vesselid"]
+
+
+class _WordBias:
+    """Pushes a random model towards writing words, dots and quotes: the constraint must then keep
+    every word within the schema."""
+
+    def __init__(self, index, seed: int):
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        self.bias = torch.randn(index.size, generator=generator) * 2.0
+        for i, s in enumerate(index.strings):
+            core = s.strip()
+            if core.isalpha() or core in (".", ",", '"', "(", ")", "*", "=") or core.upper() in ("FROM", "WHERE", "AS", "JOIN", "ON"):
+                self.bias[i] += 6.0
+
+    def __call__(self, input_ids, scores):
+        return scores + self.bias[: scores.shape[1]].to(scores.dtype)
+
+
+@pytest.mark.parametrize("schema", [RETAIL, SHIPPING], ids=["duckdb", "postgres"])
+def test_every_constrained_identifier_exists(tiny_model_dir, schema):
+    import torch
+    from transformers import AutoTokenizer, LogitsProcessorList
+
+    from sqltune.inference.generate import extract_sql
+    from sqltune.inference.models import load_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = load_model(str(tiny_model_dir))
+    index = vocab_index(tokenizer)
+    names = schema_names(schema)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Write SQL."}], tokenize=False, add_generation_prompt=True) + "SELECT"
+    batch = tokenizer([prompt], return_tensors="pt", add_special_tokens=False)
+    checked = identifiers = 0
+    for seed in range(4):
+        constraint = SchemaConstraint(tokenizer, [names], rows_per_prompt=4, answer_prefix="SELECT",
+                                      end_ids=[tokenizer.eos_token_id], keep=None)
+        torch.manual_seed(seed)
+        out = model.generate(**batch, max_new_tokens=20, do_sample=True, num_return_sequences=4, top_k=0, temperature=1.0,
+                             logits_processor=LogitsProcessorList([_WordBias(index, seed), constraint]),
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        for row in out[:, batch["input_ids"].shape[1]:].tolist():
+            complete = tokenizer.eos_token_id in row
+            text = "SELECT" + tokenizer.decode(row, skip_special_tokens=True)
+            sql = extract_sql(text)
+            bad = unknown_identifiers(sql, schema, complete=complete)
+            assert bad == [], f"seed {seed}: {sql!r} names {bad}"
+            checked += 1
+            identifiers += sum(t.token_type in (TokenType.VAR, TokenType.IDENTIFIER) for t in _tokens(sql, schema.dialect))
+    assert checked == 16
+    assert identifiers >= 16  # the bias made the model write names: the property was exercised
