@@ -161,7 +161,7 @@ def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, 
 
     with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
         model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=warehouse,
-                               decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT"))
+                               decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT", constrain_schema=True))
         assert model.guided and model.setup()["execution_guided_active"]
         (answer,) = model.generate(["How many stores are there?"])
         assert answer.candidates == 3 and 1 <= answer.candidates_ran <= 3

@@ -50,7 +50,7 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     assert settings.default_adapter == "harbor" and settings.audit_log == str(audit)
     assert settings.max_queue == 3 and settings.query_timeout_s == 2.5
     decode = captured["decode"]
-    assert decode is settings.decode and not decode.execution_guided and decode.candidates == 6 and decode.constrain_schema
+    assert decode is settings.decode and not decode.execution_guided and decode.candidates == 6 and not decode.constrain_schema
     assert captured["allow_dialect_mismatch"] is False
     assert main(["serve", "--db", "wh.duckdb", "--allow-dialect-mismatch"]) == 0
     assert captured["allow_dialect_mismatch"] is True

@@ -37,7 +37,7 @@ class DecodeConfig:
     batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
     answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
-    constrain_schema: bool = setting(True, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
+    constrain_schema: bool = setting(False, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
     execution_guided: bool = setting(True, flag="--execution-guided", help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
     candidates: int = setting(4, flag="--candidates", help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
     temperature: float = setting(0.7, flag="--temperature", help="Sampling temperature of the extra candidates.", min=0.01)
