@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sqltune.core.errors import TrainingCheckFailed
-from sqltune.training.train import LoraSettings, TrainConfig, check_step0, check_trainable, lora_parameter_count, train
+from sqltune.training.train import LoraSettings, TrainConfig, check_trainable, lora_parameter_count, train
+from sqltune.training.trainer import check_step0
 
 
 def tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **overrides) -> TrainConfig:
@@ -74,7 +75,8 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
 
     from sqltune.inference.models import load_tokenizer
     from sqltune.schema import load_schema
-    from sqltune.training.train import build_datasets, step0_losses, with_loss_labels
+    from sqltune.training.train import build_datasets
+    from sqltune.training.trainer import step0_losses, with_loss_labels
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     train_ds, _, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
@@ -166,7 +168,7 @@ def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
     """An eval-mode forward (step-0 check, periodic eval) must not repack weights for bnb's
     inference-only CPU kernel, which has no autograd: gradients would stop flowing."""
     from sqltune.inference.models import QuantConfig, load_model
-    from sqltune.training.train import keep_training_layout
+    from sqltune.training.trainer import keep_training_layout
 
     model = load_model(str(tiny_model_dir), quant=QuantConfig())
     assert keep_training_layout(model) == 14  # 7 projections x 2 layers
@@ -186,7 +188,7 @@ def test_eval_forward_keeps_4bit_training_layout(tiny_model_dir):
 def test_right_padding_mask_can_be_dropped(tiny_model_dir):
     """Dropping the mask of a right-padded batch leaves every real token's logits unchanged."""
     from sqltune.inference.models import load_model
-    from sqltune.training.train import causal_only_mask
+    from sqltune.training.trainer import causal_only_mask
 
     model = load_model(str(tiny_model_dir)).float().eval()
     ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0]])

@@ -8,6 +8,8 @@ a switch in `MatchRules`, and `MatchRules.describe()` is recorded with every sco
 Cells are compared by value: 3 == 3.0 == Decimal("3"), floats within a relative tolerance,
 NULL == NULL (and NaN == NaN), a date equals its ISO string, nested lists/structs element-wise.
 Booleans are not numbers here (TRUE != 1).
+Length (~560 lines): every rule of `MatchRules` (row order, column permutation, column subsets,
+the row cap, value equality) is decided here, together, so the rules cannot disagree.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ A row may list several gold queries: the prediction is correct when it matches a
 The result is an `EvalReport`: headline figures, breakdowns, category counts, the match rules and
 the harness `setup` (model, adapter, prompt, decoding) that every score must carry.
 How a miss is categorised lives in `sqltune.evaluation.categories`.
+Length (~700 lines): the streaming scorer, the batch form and the several-database file form share
+the report type and its breakdowns; splitting them would scatter one data structure over three files.
 """
 
 from __future__ import annotations

@@ -6,17 +6,17 @@
   -> run (`run_trainer`) -> adapter + run record (`_save_adapter`, `run_record`, `_record_run`).
 The loss covers the SQL completion only, and on every device only completion positions are
 projected through the LM head (`CompletionOnlySFTTrainer`): with a 49k vocabulary and a long
-schema prompt, scoring every prompt token is most of a small model's step.
+schema prompt, scoring every prompt token is most of a small model's step (trainer.py).
+What the run leaves besides the adapter is in record.py. At ~590 lines this module is longer than
+the others because the time budget's wiring (`plan_budget`, `ProgressReporter`) lives beside the
+steps it changes; budget.py holds its arithmetic.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import resource
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -26,9 +26,10 @@ from typing import Any
 from sqltune.inference.adapter import write_meta
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
-from sqltune.core.paths import atomic_write_text
 from sqltune.inference.models import QuantConfig, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
+from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, _upcasts, current_rss_bytes, run_record
+from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
                                      load_plan, parse_duration, progress_line)
 
@@ -110,51 +111,6 @@ class TrainResult:
 
 
 ProgressFn = Callable[[dict], None]
-
-
-def choose_optimizer(name: str) -> str:
-    """Paged 8-bit AdamW where bitsandbytes pages to a GPU; plain AdamW on CPU."""
-    if name != "auto":
-        return name
-    return "paged_adamw_8bit" if device() == "cuda" else "adamw_torch"
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def current_rss_bytes() -> int | None:
-    """Resident memory now (Linux /proc); None where it cannot be read."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-class RssSampler:
-    """Samples resident memory every `interval` seconds in a thread, for the peak while training
-    runs (the process's lifetime peak can come from model loading instead)."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self.peak = current_rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            now = current_rss_bytes()
-            if now is not None and (self.peak is None or now > self.peak):
-                self.peak = now
-
-    def __enter__(self) -> "RssSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
@@ -259,131 +215,6 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "completion_tokens_mean": sum(len(ex.completion_ids) for ex in train_ex) / len(train_ex),
     }
     return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts
-
-
-def causal_only_mask(attention_mask: Any) -> Any:
-    """None when every row is right-padded: under a causal mask no real token can see a later pad,
-    so the padding mask changes nothing the loss reads, and without it SDPA takes its fast causal
-    kernel instead of materialising a masked bias (measured ~1.3x per step on CPU)."""
-    if attention_mask is None:
-        return None
-    right_padded = bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all())
-    return None if right_padded else attention_mask
-
-
-def _completion_only_trainer_class() -> type:
-    import torch
-    import torch.nn.functional as F
-    from trl import SFTTrainer
-
-    class CompletionOnlySFTTrainer(SFTTrainer):
-        """SFTTrainer whose loss projects only completion positions through the LM head.
-
-        trl's fused head scores only label positions on Triton devices and every position
-        elsewhere; this does the compact version on every device. Same loss, far fewer FLOPs
-        when the prompt is most of the sequence.
-        """
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs["labels"]
-            core = model.get_base_model() if hasattr(model, "get_base_model") else model
-            backbone = core.base_model
-            hidden = backbone(
-                input_ids=inputs["input_ids"], attention_mask=causal_only_mask(inputs.get("attention_mask")), use_cache=False
-            ).last_hidden_state
-            targets = labels[:, 1:]
-            mask = targets != -100
-            logits = core.get_output_embeddings()(hidden[:, :-1][mask]).float()
-            picked = targets[mask]
-            n_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = F.cross_entropy(logits, picked, reduction="sum") / torch.as_tensor(n_tokens).clamp(min=1)
-            mode = "train" if model.training else "eval"
-            with torch.no_grad():
-                accuracy = (logits.argmax(-1) == picked).float().mean().item() if picked.numel() else 0.0
-            self._metrics[mode]["mean_token_accuracy"].append(accuracy)
-            if mode == "train":
-                self._total_train_tokens += int(inputs["attention_mask"].sum().item())
-            self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
-            if return_outputs:
-                return loss, {"logits": logits}
-            return loss
-
-    return CompletionOnlySFTTrainer
-
-
-def _trainer_class(completion_only: bool) -> type:
-    """SFTTrainer (completion-only head when asked) whose LR schedule can follow a time budget's
-    plan: with `trainer.schedule` set, the scheduler is a LambdaLR over that `ScheduleShape`."""
-    import torch
-    from trl import SFTTrainer
-
-    base = _completion_only_trainer_class() if completion_only else SFTTrainer
-
-    class SqltuneTrainer(base):
-        schedule: ScheduleShape | None = None
-
-        def create_scheduler(self, num_training_steps, optimizer=None):
-            if self.schedule is None:
-                return super().create_scheduler(num_training_steps, optimizer)
-            if self.lr_scheduler is None:
-                self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, self.schedule)
-                self._created_lr_scheduler = True
-            return self.lr_scheduler
-
-    return SqltuneTrainer
-
-
-def keep_training_layout(model: Any) -> int:
-    """Stop bitsandbytes from repacking 4-bit weights for its CPU inference kernel mid-training.
-
-    bitsandbytes (0.50) repacks a Linear4bit's weight for its AVX512-BF16 inference kernel on the
-    first eval-mode forward and never unpacks it when training resumes; that kernel has no
-    autograd, so after a step-0 check or a periodic eval the gradient through every frozen
-    layer would silently vanish. Returns how many layers were pinned.
-    """
-    pinned = 0
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-            pinned += 1
-    return pinned
-
-
-def with_loss_labels(dataset: Any, completion_only: bool) -> Any:
-    """`input_ids` + `labels` (-100 on prompt tokens when `completion_only`), as the trainer scores them."""
-    def label(ex: dict) -> dict:
-        mask = ex["completion_mask"] if completion_only else [1] * len(ex["input_ids"])
-        return {"labels": [t if m else -100 for t, m in zip(ex["input_ids"], mask)]}
-
-    return dataset.map(label, remove_columns=[c for c in dataset.column_names if c != "input_ids"])
-
-
-def step0_losses(model: Any, dataset: Any, collator: Any, n: int = 4) -> tuple[float, float]:
-    """Loss with the fresh adapter and with the adapter disabled; LoRA's B=0 makes them equal."""
-    import torch
-
-    batch = collator([dataset[i] for i in range(min(n, len(dataset)))])
-    batch = {k: v.to(model.device) for k, v in batch.items()}
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        with_adapter = model(**batch).loss.item()
-        with model.disable_adapter():
-            frozen = model(**batch).loss.item()
-    model.train(was_training)
-    return with_adapter, frozen
-
-
-def check_step0(with_adapter: float, frozen: float, vocab_size: int) -> None:
-    if not math.isfinite(with_adapter) or not math.isfinite(frozen):
-        raise TrainingCheckFailed(f"step-0 loss is not finite ({with_adapter}, {frozen})")
-    if abs(with_adapter - frozen) > 1e-3 * max(1.0, frozen):
-        raise TrainingCheckFailed(
-            f"step-0 loss with the fresh adapter ({with_adapter:.4f}) differs from the frozen base ({frozen:.4f}): "
-            "the adapter is not initialised to identity or the base is not the one trained on"
-        )
-    if frozen > 1.5 * math.log(vocab_size):
-        raise TrainingCheckFailed(f"step-0 loss {frozen:.2f} is worse than uniform guessing: broken base or labels")
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
@@ -740,71 +571,6 @@ def run_trainer(trainer: Any, checkpoints: Path, resume: bool) -> TrainerRun:
 
 
 # -- step 6: the run record ----------------------------------------------------------------------------
-def run_record(config: TrainConfig, base_path: str, loaded: LoadedModel, data_facts: dict, trainer: Any,
-               run: TrainerRun, step0: dict | None, eval_loss: float | None, reporter: ProgressReporter,
-               budget: BudgetRun | None, out: Path) -> dict:
-    """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
-    import torch
-
-    history = trainer.state.log_history
-    train_tokens = trainer._total_train_tokens
-    rss_before = loaded.rss_before_model
-    plan = budget.planner.plan if budget else None
-    return {
-        "kind": "train",
-        "method": config.method,
-        "base_model": config.base,
-        "base_path": base_path,
-        "schema_source": config.db,
-        "device": device(),
-        "compute_dtype": _dtype_name(loaded.dtype),
-        "dtype_probe": loaded.dtype_probe,
-        "quant_config": asdict(config.quant) if config.method == "qlora" else None,
-        "lora_config": asdict(config.lora),
-        "lora_layers": loaded.layers_to_transform,
-        "prompt_config": asdict(config.prompt),
-        "train_config": asdict(config),
-        "data": data_facts,
-        "steps": trainer.state.global_step,
-        "resumed_from": str(run.resumed_from) if run.resumed_from else None,
-        "wall_s": run.wall_s,
-        "train_tokens": train_tokens,
-        "tokens_per_s": train_tokens / run.wall_s if run.wall_s > 0 else None,
-        "pairs_per_minute": 60 * trainer.state.global_step * config.batch_size * config.grad_accum / run.wall_s if run.wall_s > 0 else None,
-        "time_budget_s": budget.planner.budget_s if budget else None,
-        "budget_plan": plan.to_dict() if plan else None,
-        "peak_rss_bytes": _peak_rss_bytes(),
-        # Comparable with the estimate: peak while training minus what the process held before the
-        # model was loaded (Python, torch, tokenizer, data); the estimate counts model state only.
-        "training_peak_rss_bytes": run.training_peak_rss,
-        "rss_before_model_bytes": rss_before,
-        "model_training_rss_bytes": run.training_peak_rss - rss_before if run.training_peak_rss and rss_before else None,
-        "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len,
-                                               loaded),
-        "trainable_params": loaded.trainable,
-        "total_params": loaded.total,
-        "step0_loss": step0,
-        "final_train_loss": run.output.training_loss,
-        "eval_loss": eval_loss,
-        "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
-        "eval_history": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
-        # held-out loss against minutes since training began (model loading included)
-        "learning_curve": reporter.curve,
-        "adapter_bytes": (out / "adapter_model.safetensors").stat().st_size,
-    }
-
-
-def _dtype_name(dtype: Any) -> str:
-    return str(dtype).replace("torch.", "")
-
-
-def _final_eval_loss(trainer: Any) -> float:
-    """The eval loss at the last step: the periodic eval's when it ran there, else a fresh one."""
-    last = [h for h in trainer.state.log_history if "eval_loss" in h]
-    if last and last[-1].get("step") == trainer.state.global_step:
-        return last[-1]["eval_loss"]
-    return trainer.evaluate()["eval_loss"]
 
 
 def _last_checkpoint(checkpoints: Path) -> Path | None:
@@ -828,65 +594,3 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     write_meta(out, meta)
 
 
-def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int, loaded: "LoadedModel") -> int | None:
-    """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
-    try:
-        from sqltune.training.plan import estimate_memory
-    except ImportError:
-        return None
-    from transformers import AutoConfig
-
-    est = estimate_memory(
-        AutoConfig.from_pretrained(base_path),
-        method=config.method,
-        lora_r=config.lora.r,
-        lora_targets=list(config.lora.target_modules),
-        batch_size=config.batch_size,
-        seq_len=seq_len,
-        gradient_checkpointing=config.gradient_checkpointing,
-        optimizer=choose_optimizer(config.optimizer),
-        double_quant=config.quant.double_quant,
-        upcast_non_quantized=_upcasts(config),
-        dtype_bytes=loaded.dtype.itemsize,
-        lora_layers=loaded.layers_to_transform,
-    )
-    return int(est.total)
-
-
-def _upcasts(config: TrainConfig) -> bool:
-    """Whether norms and embeddings are kept in fp32 (peft's fp16 safeguard; not under bf16)."""
-    import torch
-
-    if config.fp32_non_quantized is not None:
-        return config.fp32_non_quantized
-    return config.method == "qlora" and config.quant.torch_compute_dtype() == torch.float16
-
-
-def _record_run(record: dict, out: Path, register: bool) -> str:
-    from sqltune.core.connections import mask_in
-    from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
-
-    run_id = new_run_id("train")
-    record = mask_in({"run_id": run_id, **record})  # no warehouse password in run.json or the registry
-    atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
-    if register:
-        Registry().add(
-            RunRecord(
-                run_id=run_id,
-                kind="train",
-                created_at=now_iso(),
-                base_model=record["base_model"],
-                adapter_dir=str(out.resolve()),
-                output_dir=str(out.resolve()),
-                status="completed",
-                config=record["train_config"],
-                quant_config=record["quant_config"],
-                lora_config=record["lora_config"],
-                data_hashes={"train_pairs": record["data"]["train_pairs_hash"],
-                             "train_examples": record["data"]["train_examples_hash"]},
-                metrics={k: record[k] for k in ("steps", "wall_s", "tokens_per_s", "peak_rss_bytes",
-                                                 "estimated_peak_bytes", "final_train_loss", "eval_loss",
-                                                 "trainable_params", "adapter_bytes")},
-            )
-        )
-    return run_id

@@ -1,0 +1,188 @@
+"""What a training run leaves behind besides the adapter: memory measured while it ran, the run
+record (run.json and the registry), with the figures a later reader needs."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqltune.core.paths import atomic_write_text
+from sqltune.inference.models import device
+from sqltune.training.trainer import choose_optimizer
+
+if TYPE_CHECKING:
+    from sqltune.training.train import BudgetRun, LoadedModel, ProgressReporter, TrainConfig, TrainerRun
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def current_rss_bytes() -> int | None:
+    """Resident memory now (Linux /proc); None where it cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class RssSampler:
+    """Samples resident memory every `interval` seconds in a thread, for the peak while training
+    runs (the process's lifetime peak can come from model loading instead)."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak = current_rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            now = current_rss_bytes()
+            if now is not None and (self.peak is None or now > self.peak):
+                self.peak = now
+
+    def __enter__(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_record(config: TrainConfig, base_path: str, loaded: LoadedModel, data_facts: dict, trainer: Any,
+               run: TrainerRun, step0: dict | None, eval_loss: float | None, reporter: ProgressReporter,
+               budget: BudgetRun | None, out: Path) -> dict:
+    """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
+    import torch
+
+    history = trainer.state.log_history
+    train_tokens = trainer._total_train_tokens
+    rss_before = loaded.rss_before_model
+    plan = budget.planner.plan if budget else None
+    return {
+        "kind": "train",
+        "method": config.method,
+        "base_model": config.base,
+        "base_path": base_path,
+        "schema_source": config.db,
+        "device": device(),
+        "compute_dtype": _dtype_name(loaded.dtype),
+        "dtype_probe": loaded.dtype_probe,
+        "quant_config": asdict(config.quant) if config.method == "qlora" else None,
+        "lora_config": asdict(config.lora),
+        "lora_layers": loaded.layers_to_transform,
+        "prompt_config": asdict(config.prompt),
+        "train_config": asdict(config),
+        "data": data_facts,
+        "steps": trainer.state.global_step,
+        "resumed_from": str(run.resumed_from) if run.resumed_from else None,
+        "wall_s": run.wall_s,
+        "train_tokens": train_tokens,
+        "tokens_per_s": train_tokens / run.wall_s if run.wall_s > 0 else None,
+        "pairs_per_minute": 60 * trainer.state.global_step * config.batch_size * config.grad_accum / run.wall_s if run.wall_s > 0 else None,
+        "time_budget_s": budget.planner.budget_s if budget else None,
+        "budget_plan": plan.to_dict() if plan else None,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        # Comparable with the estimate: peak while training minus what the process held before the
+        # model was loaded (Python, torch, tokenizer, data); the estimate counts model state only.
+        "training_peak_rss_bytes": run.training_peak_rss,
+        "rss_before_model_bytes": rss_before,
+        "model_training_rss_bytes": run.training_peak_rss - rss_before if run.training_peak_rss and rss_before else None,
+        "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
+        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len,
+                                               loaded),
+        "trainable_params": loaded.trainable,
+        "total_params": loaded.total,
+        "step0_loss": step0,
+        "final_train_loss": run.output.training_loss,
+        "eval_loss": eval_loss,
+        "loss_history": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
+        "eval_history": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
+        # held-out loss against minutes since training began (model loading included)
+        "learning_curve": reporter.curve,
+        "adapter_bytes": (out / "adapter_model.safetensors").stat().st_size,
+    }
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _final_eval_loss(trainer: Any) -> float:
+    """The eval loss at the last step: the periodic eval's when it ran there, else a fresh one."""
+    last = [h for h in trainer.state.log_history if "eval_loss" in h]
+    if last and last[-1].get("step") == trainer.state.global_step:
+        return last[-1]["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
+
+
+def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int, loaded: "LoadedModel") -> int | None:
+    """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
+    try:
+        from sqltune.training.plan import estimate_memory
+    except ImportError:
+        return None
+    from transformers import AutoConfig
+
+    est = estimate_memory(
+        AutoConfig.from_pretrained(base_path),
+        method=config.method,
+        lora_r=config.lora.r,
+        lora_targets=list(config.lora.target_modules),
+        batch_size=config.batch_size,
+        seq_len=seq_len,
+        gradient_checkpointing=config.gradient_checkpointing,
+        optimizer=choose_optimizer(config.optimizer),
+        double_quant=config.quant.double_quant,
+        upcast_non_quantized=_upcasts(config),
+        dtype_bytes=loaded.dtype.itemsize,
+        lora_layers=loaded.layers_to_transform,
+    )
+    return int(est.total)
+
+
+def _upcasts(config: TrainConfig) -> bool:
+    """Whether norms and embeddings are kept in fp32 (peft's fp16 safeguard; not under bf16)."""
+    import torch
+
+    if config.fp32_non_quantized is not None:
+        return config.fp32_non_quantized
+    return config.method == "qlora" and config.quant.torch_compute_dtype() == torch.float16
+
+
+def _record_run(record: dict, out: Path, register: bool) -> str:
+    from sqltune.core.connections import mask_in
+    from sqltune.core.registry import Registry, RunRecord, new_run_id, now_iso
+
+    run_id = new_run_id("train")
+    record = mask_in({"run_id": run_id, **record})  # no warehouse password in run.json or the registry
+    atomic_write_text(out / "run.json", json.dumps(record, indent=2, default=str))
+    if register:
+        Registry().add(
+            RunRecord(
+                run_id=run_id,
+                kind="train",
+                created_at=now_iso(),
+                base_model=record["base_model"],
+                adapter_dir=str(out.resolve()),
+                output_dir=str(out.resolve()),
+                status="completed",
+                config=record["train_config"],
+                quant_config=record["quant_config"],
+                lora_config=record["lora_config"],
+                data_hashes={"train_pairs": record["data"]["train_pairs_hash"],
+                             "train_examples": record["data"]["train_examples_hash"]},
+                metrics={k: record[k] for k in ("steps", "wall_s", "tokens_per_s", "peak_rss_bytes",
+                                                 "estimated_peak_bytes", "final_train_loss", "eval_loss",
+                                                 "trainable_params", "adapter_bytes")},
+            )
+        )
+    return run_id
