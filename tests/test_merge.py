@@ -261,7 +261,7 @@ def test_choose_form_and_judge():
 def test_fp16_tolerance_is_tighter_than_bf16():
     fp16, bf16 = DEFAULT_TOLERANCE["fp16"], DEFAULT_TOLERANCE["bf16"]
     assert fp16.logits_mean_abs < bf16.logits_mean_abs and fp16.logits_max_abs < bf16.logits_max_abs
-    assert fp16.sql_agreement == bf16.sql_agreement == 1.0
+    assert fp16.sql_agreement == 1.0 and 0.9 <= bf16.sql_agreement < 1.0  # bf16 may flip a greedy near-tie
 
 
 def test_spread_picks_distinct_questions_over_the_whole_list():

@@ -1,5 +1,7 @@
 """What a training run leaves behind besides the adapter: memory measured while it ran, the run
-record (run.json and the registry), with the figures a later reader needs."""
+record (run.json and the registry), with the figures a later reader needs.
+Its functions take train.py's dataclasses (TrainConfig, LoadedModel, ...) typed as Any: this module
+is imported by train.py and must not import it back."""
 
 from __future__ import annotations
 
@@ -9,14 +11,11 @@ import resource
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqltune.core.paths import atomic_write_text
 from sqltune.inference.models import device
 from sqltune.training.trainer import choose_optimizer
-
-if TYPE_CHECKING:
-    from sqltune.training.train import BudgetRun, LoadedModel, ProgressReporter, TrainConfig, TrainerRun
 
 
 def _peak_rss_bytes() -> int:
@@ -57,9 +56,9 @@ class RssSampler:
         self._thread.join()
 
 
-def run_record(config: TrainConfig, base_path: str, loaded: LoadedModel, data_facts: dict, trainer: Any,
-               run: TrainerRun, step0: dict | None, eval_loss: float | None, reporter: ProgressReporter,
-               budget: BudgetRun | None, out: Path) -> dict:
+def run_record(config: Any, base_path: str, loaded: Any, data_facts: dict, trainer: Any,
+               run: Any, step0: dict | None, eval_loss: float | None, reporter: Any,
+               budget: Any | None, out: Path) -> dict:
     """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
     import torch
 
@@ -124,7 +123,7 @@ def _final_eval_loss(trainer: Any) -> float:
     return trainer.evaluate()["eval_loss"]
 
 
-def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int, loaded: "LoadedModel") -> int | None:
+def _estimate_peak(base_path: str, config: Any, seq_len: int, loaded: Any) -> int | None:
     """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
     try:
         from sqltune.training.plan import estimate_memory
@@ -149,7 +148,7 @@ def _estimate_peak(base_path: str, config: TrainConfig, seq_len: int, loaded: "L
     return int(est.total)
 
 
-def _upcasts(config: TrainConfig) -> bool:
+def _upcasts(config: Any) -> bool:
     """Whether norms and embeddings are kept in fp32 (peft's fp16 safeguard; not under bf16)."""
     import torch
 
