@@ -223,6 +223,11 @@ def plan_job(config: PipelineConfig) -> JobPlan:
                                                          f"{DEFAULT_N_CHECK} questions x 3 models in fp32"))
     forms = ["prompt-only", "qlora-adapter"] + (["bf16-lora-adapter"] if config.lora_baseline else []) + (["merged"] if config.merge else [])
     n = config.eval.limit or _count_pairs(config.eval.data)
+    decode = config.eval.decode
+    if decode.execution_guided and decode.candidates > 1:
+        # each question samples its candidates and runs them: measured ~4x greedy's time with 4
+        # candidates (bench/guided_decoding.py), so cost it as one greedy answer per candidate
+        s_per_question *= decode.candidates
     if config.eval_budget:
         fit = max(int(parse_duration(config.eval_budget) // (len(forms) * s_per_question)), 1)
         n = min(n, fit) if n else fit
