@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +27,10 @@ from sqltune.schema import load_schema
 from sqltune.schema.render import render_schema
 from sqltune.training.examples import completion_text
 
+from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
+
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = {"harbor": REPO / "eval" / "train.jsonl", "ports": REPO / "eval" / "ports" / "train.jsonl"}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

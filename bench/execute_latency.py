@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
+
 QUERIES = [
     "SELECT count(*) FROM ships",
     "SELECT name, tonnage FROM ships ORDER BY tonnage DESC LIMIT 5",
@@ -33,16 +35,6 @@ QUERIES = [
     "SELECT p.country, count(*) AS n FROM ships s JOIN ports p ON p.id = s.home_port GROUP BY 1 ORDER BY 1",
     "SELECT id, name FROM ships WHERE name LIKE 'ship 1%' ORDER BY id LIMIT 20",
 ]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def boost(pid: int) -> None:

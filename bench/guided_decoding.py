@@ -22,9 +22,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import time
 from pathlib import Path
+
+from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
 
 MODES = ("greedy", "constrained", "guided", "guided+values", "all")
 
@@ -40,16 +41,6 @@ def mode_decode(mode: str, base):
         "all": dict(constrain_schema=True, execution_guided=True, ground_values=True),
     }[mode]
     return dataclasses.replace(base, **changes)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
