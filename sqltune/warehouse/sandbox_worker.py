@@ -127,6 +127,19 @@ def _approx_bytes(value) -> int:
 
 
 # -- backends ------------------------------------------------------------------------------------
+
+def _fetch(cursor, sql: str, max_rows: int, supervisor: "_Supervisor"):
+    """Run `sql` on a DB-API cursor, fetch one row past the cap (so a cut result is known), then
+    disarm the watchdog the caller armed and close the cursor, whatever happened."""
+    try:
+        cursor.execute(sql)
+        columns = [d[0] for d in (cursor.description or [])]
+        rows = cursor.fetchmany(max_rows + 1) if columns else []
+        return columns, rows
+    finally:
+        supervisor.disarm()
+        cursor.close()
+
 class _Refused(Exception):
     def __init__(self, kind: str, message: str, guard_code: str | None = None):
         super().__init__(message)
@@ -171,14 +184,7 @@ class _DuckDB:
     def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
         cursor = self.connection.cursor()  # a fresh connection: temp tables, variables, prepared statements die with it
         supervisor.arm(timeout_s, cursor.interrupt)
-        try:
-            cursor.execute(sql)
-            columns = [d[0] for d in (cursor.description or [])]
-            rows = cursor.fetchmany(max_rows + 1) if columns else []
-            return columns, rows
-        finally:
-            supervisor.disarm()
-            cursor.close()
+        return _fetch(cursor, sql, max_rows, supervisor)
 
     def error_kind(self, error: BaseException) -> str:
         duckdb = self.duckdb
@@ -327,15 +333,7 @@ class _SQLite:
 
     def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
         supervisor.arm(timeout_s, self.connection.interrupt)
-        cursor = self.connection.cursor()
-        try:
-            cursor.execute(sql)
-            columns = [d[0] for d in (cursor.description or [])]
-            rows = cursor.fetchmany(max_rows + 1) if columns else []
-            return columns, rows
-        finally:
-            supervisor.disarm()
-            cursor.close()
+        return _fetch(self.connection.cursor(), sql, max_rows, supervisor)
 
     def error_kind(self, error: BaseException) -> str:
         message = str(error).lower()
