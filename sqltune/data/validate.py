@@ -216,13 +216,16 @@ def validate_pairs(
         report.problems.extend(static[pair.id])
         if executed.get(pair.id) is not None:
             report.problems.append(executed[pair.id])
-    report.problems.extend(_duplicate_problems(items))
-    if against is not None:
-        leaks, report.shared_sql_with_other = _leak_problems(items, against)
-        report.problems.extend(leaks)
+    _add_cross_pair_problems(report, items, against)
     return report
 
 
+def _add_cross_pair_problems(report: "ValidationReport", pairs: Sequence[Pair], against: Sequence[Pair] | None) -> None:
+    """Problems no single pair shows: duplicates within `pairs`, and SQL shared with `against` (a leak)."""
+    report.problems.extend(_duplicate_problems(pairs))
+    if against is not None:
+        leaks, report.shared_sql_with_other = _leak_problems(pairs, against)
+        report.problems.extend(leaks)
 
 
 # -- validation wherever pairs enter (split, train, eval) -------------------------------------------
@@ -339,10 +342,7 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
 
     if db is None:
         report = ValidationReport(total=len(pairs), content_hash=content_hash(pairs))
-        report.problems.extend(_duplicate_problems(pairs))
-        if against is not None:
-            leaks, report.shared_sql_with_other = _leak_problems(pairs, against)
-            report.problems.extend(leaks)
+        _add_cross_pair_problems(report, pairs, against)
         return report
     if can_execute(db):
         with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s) as warehouse:
