@@ -362,19 +362,23 @@ def test_generator_user_error_is_500_with_its_message(warehouse_file):
 
 
 # -- load shedding ----------------------------------------------------------------------------
+def post_at_once(client, question: str, n: int) -> list:
+    """`n` requests for `question` from `n` threads at once; their responses."""
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(client.post("/v1/sql", json={"question": question})))
+               for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 def test_overload_answers_503_with_retry_after(warehouse_file, tmp_path):
     generator = FakeGenerator(GOOD, delay_s=0.3)
     app = create_app(ServeSettings(db=str(warehouse_file), workers=1, max_queue=1, retry_after_s=2), generator)
-    results: list = []
     with TestClient(app) as client:
-        def call():
-            results.append(client.post("/v1/sql", json={"question": "how many ships"}))
-
-        threads = [threading.Thread(target=call) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = post_at_once(client, "how many ships", 6)
         statuses = sorted(r.status_code for r in results)
         assert statuses.count(200) >= 2 and statuses.count(503) >= 1 and set(statuses) <= {200, 503}
         for r in results:
@@ -405,14 +409,8 @@ def test_guided_answers_say_how_many_candidates_ran_and_agreed(warehouse_file, o
 def test_overload_holds_for_guided_answers(warehouse_file):
     generator = FakeCandidateGenerator(candidates={"how many ships": ["SELECT count(*) FROM ships"]}, delay_s=0.3)
     app = create_app(ServeSettings(db=str(warehouse_file), workers=1, max_queue=1, retry_after_s=2), generator)
-    results: list = []
     with TestClient(app) as client:
-        threads = [threading.Thread(target=lambda: results.append(client.post("/v1/sql", json={"question": "how many ships"})))
-                   for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = post_at_once(client, "how many ships", 6)
     statuses = sorted(r.status_code for r in results)
     assert statuses.count(200) >= 2 and statuses.count(503) >= 1 and set(statuses) <= {200, 503}
 
