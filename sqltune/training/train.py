@@ -26,7 +26,7 @@ from typing import Any
 from sqltune.inference.adapter import write_meta
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
-from sqltune.inference.models import QuantConfig, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
+from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, _upcasts, current_rss_bytes, run_record
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
@@ -75,6 +75,7 @@ class TrainConfig:
     warmup_steps: int = setting(10, help="Linear warm-up steps.", min=0)
     weight_decay: float = setting(0.0, help="AdamW weight decay.", min=0.0)
     max_seq_len: int = setting(1024, help="Pairs longer than this many tokens are dropped (and counted).", min=16)
+    attention: str = setting("auto", choices=("auto", "eager", "sdpa"), help="Attention kernel for training: auto is eager on CPU (faster than SDPA's CPU flash kernel at these lengths), transformers' default elsewhere.")
     gradient_checkpointing: bool = setting(True, help="Recompute activations in the backward pass: less memory, more compute.")
     fp32_non_quantized: bool | None = setting(None, help="Keep norms and embeddings in fp32 (default: only with fp16 compute).")
     optimizer: str = setting("auto", help="auto: paged 8-bit AdamW on CUDA, AdamW on CPU; or any transformers optim name.")
@@ -319,7 +320,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
     dtype = quant.torch_compute_dtype() if quant is not None else compute_dtype()
     probe = dtype_probe().to_dict() if device() == "cpu" else None
     rss_before_model = current_rss_bytes()
-    model = load_model(base_path, quant=quant, dtype=dtype)
+    model = load_model(base_path, quant=quant, dtype=dtype, attention=attention_implementation(config.attention))
     checkpointing = {"use_reentrant": False}  # non-reentrant: no input gradients needed below the adapters
     if quant is not None:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
