@@ -50,7 +50,7 @@ def run(
                     bar.update(t, note=info["line"].split(" ", 2)[-1])
                     if plain:
                         bar.console.print(info["line"], highlight=False)
-                elif info.get("event") == "budget":
+                elif info.get("event") in ("budget", "note"):
                     bar.console.print(info["line"], highlight=False)
                 elif info.get("event") == "plan":
                     bar.console.print(("plan: " if info["kind"] == "planned" else "re-planned: ") + info["summary"], highlight=False)

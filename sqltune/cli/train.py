@@ -73,7 +73,7 @@ def train(
                 bar.update(task, loss=f"loss {event['loss']:.3f}")
                 if plain:
                     console.print(event["line"], highlight=False)
-            elif event["event"] == "budget":
+            elif event["event"] in ("budget", "note"):
                 console.print(event["line"], highlight=False)
             elif event["event"] == "plan":
                 console.print(("plan: " if event["kind"] == "planned" else "re-planned: ") + event["summary"], highlight=False)

@@ -14,6 +14,7 @@ steps it changes; budget.py holds its arithmetic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from sqltune.inference.models import QuantConfig, attention_implementation, comp
 from sqltune.prompts import PromptConfig
 from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, _upcasts, current_rss_bytes, run_record
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
+from sqltune.training.lower_cache import LowerCache, prepare_lower_cache, upper_layers_only
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
                                      load_plan, parse_duration, progress_line)
 
@@ -76,6 +78,7 @@ class TrainConfig:
     weight_decay: float = setting(0.0, help="AdamW weight decay.", min=0.0)
     max_seq_len: int = setting(1024, help="Pairs longer than this many tokens are dropped (and counted).", min=16)
     attention: str = setting("auto", choices=("auto", "eager", "sdpa"), help="Attention kernel for training: auto is eager on CPU (faster than SDPA's CPU flash kernel at these lengths), transformers' default elsewhere.")
+    cache_lower_layers: bool = setting(False, help="With lora.top_layers: compute the frozen lower layers' outputs once per pair and train the upper layers on them (a step costs about a third); with --time-budget the run trains on as many pairs as fit --epochs passes.")
     gradient_checkpointing: bool = setting(True, help="Recompute activations in the backward pass: less memory, more compute.")
     fp32_non_quantized: bool | None = setting(None, help="Keep norms and embeddings in fp32 (default: only with fp16 compute).")
     optimizer: str = setting("auto", help="auto: paged 8-bit AdamW on CUDA, AdamW on CPU; or any transformers optim name.")
@@ -237,15 +240,23 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if config.step0_check and not resume:
         step0 = fresh_adapter_check(loaded.model, train_ds, collator, config.completion_only_loss)
 
-    budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress)
+    reuse = None
+    if config.cache_lower_layers:
+        train_ds, eval_ds, collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
+                                                                 data_facts, out, resume, started, progress)
+    budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress,
+                         epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step)
     trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                             callbacks=[reporter.callback(), *([budget.callback] if budget else [])],
-                            schedule=budget.schedule if budget else None)
-    run = run_trainer(trainer, out / "checkpoints", resume)
-    eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
+                            schedule=budget.schedule if budget else None, cached=reuse is not None)
+    with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext():
+        run = run_trainer(trainer, out / "checkpoints", resume)
+        eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
     if eval_loss is not None:
         reporter.held_out(trainer.state.global_step, eval_loss)
+    if reuse is not None:
+        data_facts["lower_cache"] = reuse.record()
 
     _save_adapter(loaded.model, out, config, schema, data_facts)
     record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
@@ -377,16 +388,16 @@ class BudgetRun:
     resumed_plan: bool
 
 
-def _steps_cap(config: TrainConfig, train_pairs: int) -> int:
-    """The most steps a run may take: --max-steps, else --epochs over the training pairs."""
+def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None) -> int:
+    """The most steps a run may take: --max-steps, else --epochs (or `epochs`) over the training pairs."""
     if config.max_steps > 0:
         return config.max_steps
     per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum))
-    return max(1, math.ceil(config.num_epochs * per_epoch))
+    return max(1, math.ceil((epochs if epochs is not None else config.num_epochs) * per_epoch))
 
 
 def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
-                started: float, progress: ProgressFn | None = None) -> BudgetRun | None:
+                started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None) -> BudgetRun | None:
     """With --time-budget: the planner, the stretchable LR schedule and the callback joining them
     to the Trainer; a resumed run reloads the plan it stored."""
     if config.time_budget is None:
@@ -396,7 +407,7 @@ def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, 
     if stored is not None:
         log.info("resuming with the stored plan: %s", stored.summary())
     pairs_per_step = config.batch_size * config.grad_accum
-    cap = _steps_cap(config, data_facts["train_pairs"])
+    cap = _steps_cap(config, data_facts["train_pairs"], epochs_cap)
     eval_batches = math.ceil(len(eval_ds) / config.batch_size) if eval_ds is not None else 0
     planner = BudgetPlanner(
         budget_s, pairs_per_step=pairs_per_step, train_pairs=data_facts["train_pairs"], max_steps_cap=cap,
@@ -493,7 +504,8 @@ class ProgressReporter:
 
 
 def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, collator: Any, train_ds: Any,
-                  eval_ds: Any, checkpoints: Path, *, callbacks: list, schedule: ScheduleShape | None) -> Any:
+                  eval_ds: Any, checkpoints: Path, *, callbacks: list, schedule: ScheduleShape | None,
+                  cached: bool = False) -> Any:
     """trl's SFTTrainer (completion-only head when the loss is on the SQL only), quiet: progress
     goes through `callbacks`, not transformers' printed log dictionaries."""
     import torch
@@ -528,13 +540,14 @@ def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, coll
         max_length=config.max_seq_len,
         completion_only_loss=config.completion_only_loss,
         packing=False,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        # cached lower-layer outputs: random batches (their padding is cheap in the upper layers alone)
+        train_sampling_strategy="group_by_length" if config.group_by_length and not cached else "random",
         length_column_name="length",
         report_to=[],
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=device() == "cpu",
-        remove_unused_columns=True,
+        remove_unused_columns=not cached,  # the cached collator reads example_index
     )
     trainer_cls = _trainer_class(config.completion_only_loss)
     trainer = trainer_cls(

@@ -21,9 +21,29 @@ def causal_only_mask(attention_mask: Any) -> Any:
     return None if right_padded else attention_mask
 
 
-def _completion_only_trainer_class() -> type:
+def completion_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) -> tuple[Any, Any, Any]:
+    """Mean cross-entropy over the completion positions, projecting only those through the LM head:
+    (loss, their logits, their targets). Reads `inputs_embeds` instead of `input_ids` when given
+    (cached lower-layer outputs, see lower_cache.py)."""
     import torch
     import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    core = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = core.base_model
+    source = {"inputs_embeds": inputs["inputs_embeds"]} if "inputs_embeds" in inputs else {"input_ids": inputs["input_ids"]}
+    hidden = backbone(**source, attention_mask=causal_only_mask(inputs.get("attention_mask")), use_cache=False).last_hidden_state
+    targets = labels[:, 1:]
+    mask = targets != -100
+    logits = core.get_output_embeddings()(hidden[:, :-1][mask]).float()
+    picked = targets[mask]
+    n_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
+    loss = F.cross_entropy(logits, picked, reduction="sum") / torch.as_tensor(n_tokens).clamp(min=1)
+    return loss, logits, picked
+
+
+def _completion_only_trainer_class() -> type:
+    import torch
     from trl import SFTTrainer
 
     class CompletionOnlySFTTrainer(SFTTrainer):
@@ -35,18 +55,7 @@ def _completion_only_trainer_class() -> type:
         """
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs["labels"]
-            core = model.get_base_model() if hasattr(model, "get_base_model") else model
-            backbone = core.base_model
-            hidden = backbone(
-                input_ids=inputs["input_ids"], attention_mask=causal_only_mask(inputs.get("attention_mask")), use_cache=False
-            ).last_hidden_state
-            targets = labels[:, 1:]
-            mask = targets != -100
-            logits = core.get_output_embeddings()(hidden[:, :-1][mask]).float()
-            picked = targets[mask]
-            n_tokens = mask.sum() if num_items_in_batch is None else num_items_in_batch
-            loss = F.cross_entropy(logits, picked, reduction="sum") / torch.as_tensor(n_tokens).clamp(min=1)
+            loss, logits, picked = completion_loss(model, inputs, num_items_in_batch)
             mode = "train" if model.training else "eval"
             with torch.no_grad():
                 accuracy = (logits.argmax(-1) == picked).float().mean().item() if picked.numel() else 0.0

@@ -1,0 +1,110 @@
+"""Upper-layer training on cached lower-layer outputs: same numbers as the whole model, a plan that
+fits the budget, and an adapter that loads back like any other."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sqltune.core.errors import ConfigError
+from sqltune.training.lower_cache import (cache_lower_outputs, decoder_layers, pad_cached, pairs_that_fit,
+                                          upper_layers_only)
+from sqltune.training.train import LoraSettings, TrainConfig, train
+
+
+def _peft_model(tiny_model_dir, top_layers: int):
+    from peft import LoraConfig, get_peft_model
+
+    from sqltune.inference.models import QuantConfig, load_model
+
+    model = load_model(str(tiny_model_dir), quant=QuantConfig())
+    layers = model.config.num_hidden_layers
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                             layers_to_transform=list(range(layers - top_layers, layers))))
+    torch.manual_seed(1)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # a trained-looking adapter, so the upper layers really differ from the base
+            param.data.normal_(0, 0.5)
+    return model.eval()
+
+
+def test_upper_layers_on_cached_outputs_equal_the_whole_model(tiny_model_dir):
+    model = _peft_model(tiny_model_dir, top_layers=1)
+    cut = model.config.num_hidden_layers - 1
+    torch.manual_seed(0)
+    sequences = [torch.randint(5, 90, (n,)).tolist() for n in (3, 9, 6, 12)]
+    cached = cache_lower_outputs(model, sequences, cut, pad_token_id=0, batch_size=3)
+    assert [h.shape[0] for h in cached] == [len(s) for s in sequences]
+    layers_before = list(decoder_layers(model))
+    batch = pad_cached(cached, [[-100] * len(s) for s in sequences])
+    core = model.get_base_model()
+    with torch.no_grad():
+        with upper_layers_only(model, cut):
+            upper = core.model(inputs_embeds=batch["inputs_embeds"], use_cache=False).last_hidden_state
+        assert list(decoder_layers(model)) == layers_before  # the lower layers are back after the block
+        for row, seq in enumerate(sequences):
+            whole = core.model(input_ids=torch.tensor([seq]), use_cache=False).last_hidden_state[0]
+            assert torch.allclose(upper[row, :len(seq)].float(), whole.float(), atol=1e-2, rtol=1e-2), row
+
+
+@pytest.mark.parametrize("budget_s,expected_pairs", [(1000.0, 1000), (100.0, 100), (10.0, 10), (0.0, 8)])
+def test_pairs_that_fit_the_budget(budget_s, expected_pairs):
+    # 0.4 s to cache a pair, 0.3 s per pair and epoch: 2 epochs cost 1.0 s per pair
+    plan = pairs_that_fit(budget_left_s=budget_s, total_pairs=1000, cache_s_per_pair=0.4, step_s_per_pair=0.3,
+                          epochs=2.0, min_pairs=8)
+    assert plan.pairs == expected_pairs
+    if 8 < expected_pairs < 1000:
+        assert plan.pairs * (0.4 + 2 * 0.3) <= budget_s and plan.epochs == pytest.approx(2.0)
+
+
+def test_all_pairs_when_the_budget_leaves_more_epochs():
+    plan = pairs_that_fit(budget_left_s=5000.0, total_pairs=1000, cache_s_per_pair=0.4, step_s_per_pair=0.3, epochs=2.0)
+    assert plan.pairs == 1000 and plan.epochs == pytest.approx((5000 - 400) / 300)
+
+
+def _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **overrides) -> TrainConfig:
+    config = TrainConfig(base=str(tiny_model_dir), train_file=str(tiny_pairs_file), db=str(tiny_warehouse),
+                         output_dir=str(tmp_path / "adapter"), batch_size=4, learning_rate=2e-2, warmup_steps=0,
+                         eval_fraction=0.2, eval_steps=2, save_steps=2, logging_steps=1, register=False,
+                         step0_check=False, cache_lower_layers=True,
+                         lora=LoraSettings(r=4, alpha=8, dropout=0.0, top_layers=1))
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def test_cached_training_changes_upper_adapters_and_loads_back(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    from sqltune.inference.models import QuantConfig, load_model
+
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=6)
+    result = train(config)
+    assert result.steps == 6
+    facts = result.record["data"]["lower_cache"]
+    assert facts["first_trained_layer"] == 1 and facts["pairs"] == result.record["data"]["train_pairs"]
+    assert facts["cached_tokens"] > 0 and result.eval_loss is not None
+    tensors = load_file(str(result.adapter_dir / "adapter_model.safetensors"))
+    assert tensors and all(".layers.1." in k for k in tensors), list(tensors)[:4]
+    assert any(t.abs().sum() > 0 for k, t in tensors.items() if "lora_B" in k)  # the upper adapters trained
+    model = PeftModel.from_pretrained(load_model(str(tiny_model_dir), quant=QuantConfig()), str(result.adapter_dir))
+    assert len(decoder_layers(model)) == 2  # saved from the whole model: no pass-through left behind
+
+
+def test_cached_training_under_a_budget_picks_pairs_and_epochs(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    lines = []
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, time_budget="10m", num_epochs=2.0)
+    result = train(config, progress=lambda e: lines.append(e["line"]) if e.get("line") else None)
+    facts = result.record["data"]["lower_cache"]
+    assert 4 <= facts["pairs"] <= result.record["data"]["pairs_available"]
+    assert result.steps <= 2 * -(-facts["pairs"] // 4)  # --epochs stays the upper bound, over the cached pairs
+    assert any("cached once" in line for line in lines), lines
+    assert (result.adapter_dir / "lower_cache_plan.json").exists()
+
+
+def test_cache_needs_adapters_on_upper_layers_only(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2,
+                     lora=LoraSettings(r=4, alpha=8, dropout=0.0))
+    with pytest.raises(ConfigError, match="top_layers"):
+        train(config)
