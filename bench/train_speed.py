@@ -11,6 +11,8 @@ on the same pairs for the same number of steps, each in its own process so its p
 * schema-none-- the default with prompt.schema_style none (the question alone);
 * no-ckpt    -- the default without gradient checkpointing;
 * top-N      -- the default with LoRA on the upper N decoder layers only;
+* cached-top-N -- top-N with the frozen lower layers' outputs computed once per pair (train.cache_lower_layers):
+                one epoch here, so the caching is paid in full; later epochs cost the upper layers only;
 * fp32       -- the default computing in fp32 (what a CPU without fast bf16 runs; memory check).
 
 Prints tokens/s (every token processed, prompt included), pairs/minute, peak RSS, the measured
@@ -30,6 +32,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
 
 CHILD = r"""
 import dataclasses, json, sys
@@ -56,6 +60,9 @@ elif v == "fp32":
     config.quant.compute_dtype = "float32"
 elif v.startswith("top-"):
     config.lora.top_layers = int(v.split("-")[1])
+elif v.startswith("cached-top-"):
+    # one epoch over the same pairs: caching each pair's lower layers once is part of the cost
+    config.lora.top_layers, config.cache_lower_layers = int(v.split("-")[2]), True
 result = train(config)
 r = result.record
 print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s, "steps": result.steps,
@@ -65,7 +72,7 @@ print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": res
       "completion_only": config.completion_only_loss}))
 """
 
-DEFAULT_VARIANTS = "seed,default,schema-none,no-ckpt,top-8"
+DEFAULT_VARIANTS = "seed,default,schema-none,no-ckpt,top-8,cached-top-8"
 
 
 def run_variant(variant: str, args: argparse.Namespace, db: str, out: str) -> dict:
@@ -107,7 +114,7 @@ def main() -> None:
     # the ceiling at a training-sized matmul (tokens of a batch x hidden @ hidden x MLP width), after the runs
     ceilings = {name: measure_matmul(name, m=1024, k=shape.hidden_size, n=shape.intermediate_size, min_s=0.5)[0]
                 for name in ("bfloat16", "float32")}
-    cpu = _cpu_name()
+    cpu = cpu_name()
     print(f"CPU: {cpu}, {probe.threads} threads; matmul ceiling (1024x{shape.hidden_size} @ {shape.hidden_size}x"
           f"{shape.intermediate_size}) " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in ceilings.items())
           + f"; the dtype probe chose {probe.choice} (" + ", ".join(f"{k} {v:.1f}" for k, v in probe.gflops.items()) + " GFLOP/s)")
@@ -125,18 +132,6 @@ def main() -> None:
         seed, ours = results["seed"], results["default"]
         print(f"default vs seed: {ours['pairs_per_minute'] / seed['pairs_per_minute']:.2f}x pairs/minute, "
               f"peak RSS {ours['peak_rss'] / seed['peak_rss']:.2f}x")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
