@@ -24,6 +24,7 @@ def test_shipped_recipe_loads():
     assert config.train.method == "qlora" and config.train.lora.r == 16
     assert config.train.quant.quant_type == "nf4" and config.train.quant.double_quant
     assert config.train.time_budget == "15m" and config.train.max_steps == -1 and config.eval_budget
+    assert config.train.cache_lower_layers and config.train.lora.top_layers == 8 and config.train.num_epochs == 2
 
 
 def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
@@ -35,7 +36,7 @@ def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
     job = plan_job(config)
     names = [s.name for s in job.stages]
     assert names == ["training", "merge", "eval prompt-only", "eval qlora-adapter", "eval merged"]
-    assert job.stages[0].expected_s == 900 and "steps" in job.stages[0].note
+    assert job.stages[0].expected_s == 900 and "passes" in job.stages[0].note
     assert all(s.expected_s > 0 for s in job.stages)
     assert job.total_s == sum(s.expected_s for s in job.stages)
     assert "whole job" in job.lines()[-1]

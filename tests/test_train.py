@@ -257,3 +257,19 @@ def test_time_budget_plans_and_records(tmp_path, tiny_model_dir, tiny_warehouse,
     assert any(line.startswith("step ") and " elapsed " in line for line in lines), lines
     probe = record["dtype_probe"]
     assert probe["choice"] == record["compute_dtype"] and set(probe["gflops"]) == {"bfloat16", "float16", "float32"}
+
+
+def test_attention_kernel_is_a_setting_and_auto_is_eager_on_cpu(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    from sqltune.core.errors import ConfigError
+    from sqltune.inference.models import attention_implementation, device
+
+    assert attention_implementation("sdpa") == "sdpa" and attention_implementation("eager") == "eager"
+    assert attention_implementation("auto") == ("eager" if device() == "cpu" else None)
+    with pytest.raises(ConfigError, match="attention"):
+        attention_implementation("flash")
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=1, eval_fraction=0.0,
+                         step0_check=False, attention="sdpa")
+    from sqltune.training.train import load_training_model
+
+    loaded = load_training_model(config, str(tiny_model_dir))
+    assert loaded.model.get_base_model().config._attn_implementation == "sdpa"

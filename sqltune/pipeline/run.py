@@ -204,9 +204,14 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         steps = int(budget_s // step_s)
         if tc.max_steps > 0:
             steps = min(steps, tc.max_steps)
-        stages.append(JobStage("training", budget_s, f"time budget {format_duration(budget_s)}: about {steps} steps x "
-                                                     f"{tc.batch_size * tc.grad_accum} pairs at a predicted {step_s:.1f} s/step "
-                                                     "(measured in its first steps, then planned)"))
+        if tc.cache_lower_layers and tc.lora.top_layers:
+            note = (f"time budget {format_duration(budget_s)}: the upper {tc.lora.top_layers} layers trained on the lower "
+                    f"layers' outputs, cached once per pair, over as many pairs as fit {tc.num_epochs:g} passes "
+                    "(costs measured on its first pairs, then planned)")
+        else:
+            note = (f"time budget {format_duration(budget_s)}: about {steps} steps x {tc.batch_size * tc.grad_accum} "
+                    f"pairs at a predicted {step_s:.1f} s/step (measured in its first steps, then planned)")
+        stages.append(JobStage("training", budget_s, note))
     else:
         steps = tc.max_steps if tc.max_steps > 0 else None
         expected = (steps or 0) * step_s
