@@ -49,6 +49,7 @@ def accepts(schema: Schema, text: str) -> bool:
     "SELECT CITY FROM Stores",
     "Here is the query:\nSELECT city FROM stores;",
     "SELECT x.store_id FROM (SELECT store_id, COUNT(*) AS n FROM sales GROUP BY store_id) x WHERE x.n > 1",
+    "SELECT s.\"city\" FROM \"stores\" s WHERE s.region_id = 1",  # a quoted table takes an alias
 ])
 def test_lexer_accepts_queries_over_the_schema(text):
     assert accepts(RETAIL, text)
@@ -65,6 +66,9 @@ def test_lexer_accepts_queries_over_the_schema(text):
     "SELECT city FROM stores WHERE store_name = 'x'",
     "SELECT \"cityx\" FROM stores",
     "SELECT city FROM stores AS s JOIN \"region\" ON true",
+    "SELECT city.store_id FROM stores",  # a column is no qualifier
+    "SELECT s.\"amount\" FROM stores AS s",  # quoted: still a column of the qualifier's table
+    "SELECT city FROM \"city\"",  # quoted: a table after FROM, not any name
 ])
 def test_lexer_refuses_names_outside_the_schema(text):
     assert not accepts(RETAIL, text)
