@@ -69,7 +69,7 @@ def main() -> None:
 
     pairs = spread_subset(list(load_pairs(args.data)), args.limit)
     schema = load_schema(args.db)
-    decode = DecodeConfig.greedy(constrain_schema=args.constrain == "on")
+    decode = dataclasses.replace(DecodeConfig.greedy(), constrain_schema=args.constrain == "on")
     if args.max_new_tokens:
         decode = dataclasses.replace(decode, max_new_tokens=args.max_new_tokens)
     if not args.adapter:

@@ -205,11 +205,15 @@ class SqlLexer:
 
     # -- what a word starting here may be ---------------------------------------------------------
     def current_slot(self) -> tuple | None:
-        """The slot of a word that starts now: None (free), ("table",), ("cols", table), ("loose", in_select)."""
+        """The slot of a word that starts now: None (free), ("table",), ("cols", table), ("loose", in_select),
+        or ("forward", alias): a column through an alias no FROM defined yet (it may name a table's
+        column or a subquery's output, checked when the alias is defined and at the end)."""
         if self.phase != SQL:
             return None
         if self.expect is not None:
             if self.expect[0] == "qual":
+                if self.expect[1] is None and self.last_word in self.pending:
+                    return ("forward", self.last_word)
                 return ("cols", self.expect[1])
             return None  # a definition
         frame = self.frames[-1]
@@ -220,7 +224,7 @@ class SqlLexer:
 
     def dynamic_names(self, slot: tuple | None) -> frozenset[str]:
         """Names the query defined that `slot` accepts."""
-        if slot is None:
+        if slot is None or slot[0] == "forward":
             return frozenset()
         if slot[0] == "table":
             return self.ctes
@@ -229,7 +233,7 @@ class SqlLexer:
         return frozenset(self.aliases) | self.ctes | self.pending
 
     def word_prefix_ok(self, word: str, slot: tuple | None) -> bool:
-        if slot is None:
+        if slot is None or slot[0] == "forward":
             return True
         lw = word.lower()
         static = ("loose",) if slot[0] == "loose" else slot
@@ -259,8 +263,17 @@ class SqlLexer:
             probe = self.copy()
             if not probe._finish_token(""):
                 return False
-            return probe.must_follow is None and not probe.pending
-        return self.must_follow is None and not self.pending
+            return probe.must_follow is None and probe.complete()
+        return self.must_follow is None and self.complete()
+
+    def complete(self) -> bool:
+        """Whether the names read so far make a whole query: every alias used before its FROM is
+        defined, and a column used through one that names a subquery is some name of the query."""
+        if self.pending:
+            return False
+        names = self.names
+        return all(col in names.all_columns or col in self.aliases
+                   for alias, col in self.pending_cols if self.aliases.get(alias) is None)
 
     def _char(self, c: str) -> bool:
         if self.broken or self.phase == ENDED:
@@ -280,7 +293,7 @@ class SqlLexer:
             if c == self.quote:
                 return self._finish_quoted()
             content = self.buf + c
-            if self.phase == SQL and self.slot is not None:
+            if self.phase == SQL and self.slot is not None and self.slot[0] != "forward":
                 check = content if self.names.quoted_case_sensitive else content.lower()
                 static = ("loose",) if self.slot[0] == "loose" else self.slot
                 if check not in self.names.quoted_prefix.get(static, ()) and not any(
@@ -347,7 +360,7 @@ class SqlLexer:
             self.mode = COMMENT
             return True
         if c == ";":
-            if self.pending:
+            if not self.complete():
                 return False
             self.phase = ENDED
             return True
@@ -389,6 +402,10 @@ class SqlLexer:
         slot = self.slot
         if slot is None:
             return self._define(name.lower())
+        if slot[0] == "forward":
+            self.pending_cols = self.pending_cols + ((slot[1], name.lower()),)
+            self._name_done(name.lower(), slot)
+            return True
         check = name if self.names.quoted_case_sensitive else name.lower()
         ok = check in self.names.quoted_names(slot) or name.lower() in self.dynamic_names(slot)
         if not ok:
@@ -398,8 +415,6 @@ class SqlLexer:
             self.expect = ("def", "bare", lw if lw in self.names.columns else None)
             self.last, self.last_word = "table", lw
             return True
-        if slot[0] == "cols" and slot[1] is None and self.last_word in self.pending:
-            self.pending_cols = self.pending_cols + ((self.last_word, lw),)
         self._name_done(lw, slot)
         return True
 
@@ -439,10 +454,12 @@ class SqlLexer:
                 self._keyword(lw)
                 return True
             return False
+        if slot[0] == "forward":
+            self.pending_cols = self.pending_cols + ((slot[1], lw),)
+            self._name_done(lw, slot)
+            return True
         if slot[0] == "cols":
             if lw in (names.all_columns if slot[1] is None else names.columns.get(slot[1], ())):
-                if slot[1] is None and self.last_word in self.pending:
-                    self.pending_cols = self.pending_cols + ((self.last_word, lw),)
                 self._name_done(lw, slot)
                 return True
             if slot[1] is None and lw in self.aliases:
@@ -634,7 +651,7 @@ def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str,
     group = index.groups.get(lead)
     if not group:
         return []
-    if slot is None:
+    if slot is None or slot[0] == "forward":
         return [i for ids in group.values() for i in ids]
     static = ("loose",) if slot[0] == "loose" else slot
     key = ("w", lead, id(names), static, prefix, bool(slot[0] == "loose" and slot[1]))
@@ -712,7 +729,7 @@ def allowed_mask(index: VocabIndex, lexer: SqlLexer, end_ids: Iterable[int]) -> 
 
 def _quoted_ids(index: VocabIndex, lexer: SqlLexer) -> list[int]:
     """Inside a quoted name: tokens (without the closing quote) that keep it a prefix of a name."""
-    if lexer.slot is None:
+    if lexer.slot is None or lexer.slot[0] == "forward":
         return [int(i) for i in index.quote_free[lexer.quote].nonzero()[0]]
     sensitive = lexer.names.quoted_case_sensitive
     table = index.by_text if sensitive else index.by_lower_text
