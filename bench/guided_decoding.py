@@ -5,9 +5,12 @@ execution accuracy (EX), executable rate, answers that return no rows where the 
 some, hallucinated-name errors (a table or column the warehouse lacks), seconds per question,
 and the schema constraint's own time per generated token (per sequence).
 
-Modes: greedy (plain), constrained (schema constraint only), guided (candidates run and voted
-on, no constraint, no value check), guided+values (guided, preferring candidates whose string
-literals the compared column holds), all (constraint + guided + values: the default).
+Modes: greedy (plain), constrained (schema constraint only), constrained+check (the constraint,
+and an answer failing the whole-query name check is decoded again with beams: the best-scoring
+passing beam wins), guided (candidates run and voted on, no constraint, no value check),
+guided+values (guided, preferring candidates whose string literals the compared column holds),
+all (constraint + guided + values + name check before running), all+topup (all, and more
+candidates sampled while none runs: --topup-candidates, --topup-when-empty).
 
     .venv/bin/python bench/guided_decoding.py --adapter /work/adapters/harbor-base \
         --data eval/test.jsonl --db /work/fx/harbor.duckdb --limit 100
@@ -27,18 +30,21 @@ from pathlib import Path
 
 from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
 
-MODES = ("greedy", "constrained", "guided", "guided+values", "all")
+MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup")
 
 
 def mode_decode(mode: str, base):
     """The DecodeConfig of `mode`, from `base` (batch size, token limit, candidates, ...)."""
-    off = dict(constrain_schema=False, execution_guided=False, ground_values=False)
+    off = dict(constrain_schema=False, execution_guided=False, ground_values=False, check_names=False, topup_candidates=0)
+    every = dict(constrain_schema=True, execution_guided=True, ground_values=True, check_names=True)
     changes = {
         "greedy": dict(off, candidates=1),
         "constrained": dict(off, constrain_schema=True, candidates=1),
+        "constrained+check": dict(off, constrain_schema=True, check_names=True, candidates=1),
         "guided": dict(off, execution_guided=True),
         "guided+values": dict(off, execution_guided=True, ground_values=True),
-        "all": dict(constrain_schema=True, execution_guided=True, ground_values=True),
+        "all": dict(every, topup_candidates=0),
+        "all+topup": dict(every, topup_candidates=base.topup_candidates),
     }[mode]
     return dataclasses.replace(base, **changes)
 
@@ -56,6 +62,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--max-new-tokens", type=int, default=None)
+    parser.add_argument("--check-beams", type=int, default=None, help="Beams for an answer failing the name check (constrained+check).")
+    parser.add_argument("--topup-candidates", type=int, default=8, help="Most candidates sampled beyond --candidates (all+topup).")
+    parser.add_argument("--topup-when-empty", action="store_true", help="all+topup: also top up when every candidate returns no rows.")
     parser.add_argument("--timeout", type=float, default=10.0, help="Seconds each scoring query may run.")
     parser.add_argument("--no-quantize", action="store_true", help="Load the base in 16 bits even with --adapter.")
     parser.add_argument("--json", default=None, help="Also write the figures (and each mode's setup) to this file.")
@@ -78,7 +87,9 @@ def main() -> None:
     tuned = bool(args.adapter or args.merged)
     base = DecodeConfig(answer_prefix="" if tuned else "SELECT", stop_strings=(";",) if tuned else (";", "\n\n"))
     overrides = {k: v for k, v in (("candidates", args.candidates), ("temperature", args.temperature),
-                                   ("batch_size", args.batch_size), ("max_new_tokens", args.max_new_tokens)) if v is not None}
+                                   ("batch_size", args.batch_size), ("max_new_tokens", args.max_new_tokens),
+                                   ("check_beams", args.check_beams), ("topup_candidates", args.topup_candidates),
+                                   ("topup_when_empty", args.topup_when_empty or None)) if v is not None}
     base = dataclasses.replace(base, **overrides)
     prompt_source = args.adapter or args.merged
     rows = []
@@ -123,24 +134,32 @@ def main() -> None:
                 "constrain_ms_per_step": 1000 * sum(steps) / len(steps) if steps else None,
                 "candidates_ran_mean": (sum(g.candidates_ran for g in generated) / len(generated)) if model.guided and generated else None,
                 "all_failed": sum(1 for g in generated if g.candidates_ran and g.candidates_agreeing == 0) if model.guided else None,
+                "candidates_drawn_mean": sum(g.candidates for g in generated) / max(1, len(generated)),
+                "topped_up_questions": sum(1 for g in generated if g.topped_up),
                 "categories": dict(report.categories),
+                "questions": [{"id": r.id, "sql": r.pred_sql, "category": r.category, "executable": r.executable,
+                               "rows": r.pred_rows, "gold_rows": r.gold_rows, "error": r.pred_error} for r in report.results],
                 "decode": dataclasses.asdict(model.decode),
             }
             rows.append(row)
             print(f"  {mode}: EX {row['ex']:.1%}  ({wall:.0f} s)", flush=True)
+            if args.json:  # after every mode: a long run that stops early keeps what it measured
+                Path(args.json).write_text(json.dumps({"data": args.data, "db": args.db, "cpu": cpu_name(), "rows": rows}, indent=2))
 
     label = "merged" if args.merged else ("adapter " + args.adapter if args.adapter else f"prompt-only {args.model}")
     print(f"\n{label} on {args.data} ({len(pairs)} questions), warehouse {args.db}")
     print(f"CPU: {cpu_name()}; value index ready in {index_s:.1f} s; candidates {base.candidates}, temperature {base.temperature}")
-    header = f"{'mode':<14} {'EX':>7} {'exec':>7} {'empty/gold>0':>13} {'halluc.':>8} {'s/q':>7} {'constr ms/step':>15} {'ran/q':>6} {'all fail':>8}"
+    header = (f"{'mode':<18} {'EX':>7} {'exec':>7} {'empty/gold>0':>13} {'halluc.':>8} {'s/q':>7} {'constr ms/step':>15} "
+              f"{'drawn/q':>8} {'ran/q':>6} {'all fail':>8} {'topped':>7}")
     print(header)
     print("-" * len(header))
     for r in rows:
         step = "-" if r["constrain_ms_per_step"] is None else f"{r['constrain_ms_per_step']:.2f}"
         ran = "-" if r["candidates_ran_mean"] is None else f"{r['candidates_ran_mean']:.1f}"
         failed = "-" if r["all_failed"] is None else str(r["all_failed"])
-        print(f"{r['mode']:<14} {r['ex']:>7.1%} {r['executable']:>7.1%} {r['empty_when_gold_has_rows']:>13} "
-              f"{r['hallucinated_names']:>8} {r['s_per_question']:>7.2f} {step:>15} {ran:>6} {failed:>8}")
+        print(f"{r['mode']:<18} {r['ex']:>7.1%} {r['executable']:>7.1%} {r['empty_when_gold_has_rows']:>13} "
+              f"{r['hallucinated_names']:>8} {r['s_per_question']:>7.2f} {step:>15} {r['candidates_drawn_mean']:>8.1f} {ran:>6} "
+              f"{failed:>8} {r['topped_up_questions']:>7}")
     if rows and rows[0]["mode"] == "greedy":
         print("\nchange from greedy (EX points):", ", ".join(f"{r['mode']} {100 * (r['ex'] - rows[0]['ex']):+.1f}" for r in rows[1:]))
     if args.json:

@@ -49,6 +49,8 @@ def accepts(schema: Schema, text: str) -> bool:
     "SELECT CITY FROM Stores",
     "Here is the query:\nSELECT city FROM stores;",
     "SELECT x.store_id FROM (SELECT store_id, COUNT(*) AS n FROM sales GROUP BY store_id) x WHERE x.n > 1",
+    "SELECT s.\"city\" FROM \"stores\" s WHERE s.region_id = 1",  # a quoted table takes an alias
+    "SELECT AVG(sub.total) FROM (SELECT SUM(amount) AS total FROM sales GROUP BY store_id) sub",  # a subquery's output, used before it
 ])
 def test_lexer_accepts_queries_over_the_schema(text):
     assert accepts(RETAIL, text)
@@ -65,6 +67,11 @@ def test_lexer_accepts_queries_over_the_schema(text):
     "SELECT city FROM stores WHERE store_name = 'x'",
     "SELECT \"cityx\" FROM stores",
     "SELECT city FROM stores AS s JOIN \"region\" ON true",
+    "SELECT city.store_id FROM stores",  # a column is no qualifier
+    "SELECT s.\"amount\" FROM stores AS s",  # quoted: still a column of the qualifier's table
+    "SELECT city FROM \"city\"",  # quoted: a table after FROM, not any name
+    "SELECT AVG(sub.totl) FROM (SELECT SUM(amount) AS total FROM sales GROUP BY store_id) sub",
+    "SELECT sub.amount FROM stores sub",
 ])
 def test_lexer_refuses_names_outside_the_schema(text):
     assert not accepts(RETAIL, text)
@@ -160,6 +167,8 @@ def unknown_identifiers(sql: str, schema: Schema, *, complete: bool) -> list[str
                 if low not in owned and not (sensitive and quoted and text in {c.name for c in tables[target].columns}):
                     bad.append(f"{qualifier}.{text}")
                 continue
+            if not complete and qualifier not in aliases and _FORWARD.fullmatch(qualifier):
+                continue  # through an alias a FROM not yet written will define: checked when the query ends
             if not (known or low in aliases):
                 bad.append(f"{qualifier}.{text}")
             continue

@@ -172,3 +172,189 @@ def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, 
         assert served.candidates == 3
     greedy = load_sql_model(str(tiny_model_dir), schema=tiny_schema, decode=DecodeConfig.greedy(max_new_tokens=6))
     assert not greedy.guided and greedy.generate(["How many stores are there?"])[0].candidates == 1
+
+
+# -- the whole-query name check before running, and the top-up of candidates ----------------------------
+def test_candidates_naming_unknown_columns_never_run():
+    run = FakeWarehouse({"SELECT good": rows(1), "SELECT bad": rows(2)})
+    check = lambda sql: "unknown column bad" if "bad" in sql else None  # noqa: E731
+    choice = choose_candidate([Candidate("SELECT bad", -0.1), Candidate("SELECT good", -3.0)], run, check_names=check)
+    assert choice.sql == "SELECT good"
+    assert [sql for sql, _ in run.calls] == ["SELECT good"]
+    assert choice.runs[0].error_kind == "unknown_name" and not choice.runs[0].ran
+    choice = choose_candidate([Candidate("SELECT bad", -0.1)], run, check_names=check)
+    assert not choice.succeeded and "unknown column bad" in choice.reason
+
+
+def test_results_run_before_are_reused():
+    run = FakeWarehouse({"SELECT a": rows(1), "SELECT b": rows(1)})
+    before: dict = {}
+    choose_candidate([Candidate("SELECT a", -1.0)], run, ran_before=before)
+    choice = choose_candidate([Candidate("SELECT a", -1.0), Candidate("SELECT b", -2.0)], run, ran_before=before)
+    assert [sql for sql, _ in run.calls] == ["SELECT a", "SELECT b"]  # a ran once
+    assert choice.agreeing == 2 and choice.ran == 2
+
+
+class _Clock:
+    """Stands in for `time` in sqltune.inference.generate: decoding moves it forward."""
+
+    def __init__(self):
+        import time
+
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture()
+def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
+    """A SqlModel whose decoding and candidate runs are scripted: `script(prompt_index, call, sample)`
+    gives the SQL texts of one decode call; a candidate runs when its SQL contains 'good'
+    (returns rows) or 'empty' (returns none)."""
+    from sqltune.inference import generate as generate_module
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=object(),
+                           decode=DecodeConfig(candidates=3, ground_values=False, answer_prefix=""))
+    clock = _Clock()
+    monkeypatch.setattr(generate_module, "time", clock)
+    model.decode_calls = []
+    model.script = lambda i, call, sample: ["SELECT bad"]
+    model.decode_seconds = 0.0
+
+    def fake_decode(texts, shown, *, n, sample, deadline, stats, beams=False):
+        model.decode_calls.append({"prompts": len(texts), "n": n, "sample": sample, "beams": beams, "deadline": deadline})
+        call = len(model.decode_calls) - 1
+        out = []
+        for p in range(len(texts)):
+            script = model.script(p, call, sample)
+            out.append([(script[j % len(script)], -float(j + call)) for j in range(n)])
+        if sample:
+            clock.now += model.decode_seconds
+        return out
+
+    def fake_run(sql, timeout_s):
+        if "good" in sql:
+            return rows(1)
+        if "empty" in sql:
+            return rows()
+        return ExecutionResult.failure("runtime", "no")
+
+    monkeypatch.setattr(model, "_decode", fake_decode)
+    monkeypatch.setattr(model, "_run_candidate", fake_run)
+    model.clock = clock
+    return model
+
+
+def test_no_top_up_when_a_candidate_runs(scripted_model):
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=9)
+    scripted_model.script = lambda i, call, sample: ["SELECT good"]
+    (answer,) = scripted_model.generate(["q"])
+    assert len(scripted_model.decode_calls) == 2  # greedy, then the sampled candidates: nothing more
+    assert answer.topped_up == 0 and answer.candidates == 3
+
+
+def test_top_up_draws_until_one_runs_and_only_for_questions_that_need_it(scripted_model):
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=9)
+    # question 0 never has a runnable candidate until the second top-up round; question 1 runs at once
+    scripted_model.script = lambda i, call, sample: ["SELECT good"] if i == 1 or call >= 3 else ["SELECT bad"]
+    first, second = scripted_model.generate(["q0", "q1"])
+    top_ups = scripted_model.decode_calls[2:]
+    assert [c["prompts"] for c in top_ups] == [1, 1] and all(c["sample"] and c["n"] == 3 for c in top_ups)
+    assert (first.topped_up, first.candidates, first.sql) == (6, 9, "SELECT good")
+    assert (second.topped_up, second.candidates) == (0, 3)
+
+
+def test_top_up_stops_at_its_bound(scripted_model):
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=5)
+    (answer,) = scripted_model.generate(["q"])
+    assert [c["n"] for c in scripted_model.decode_calls[2:]] == [3, 2]
+    assert answer.topped_up == 5 and answer.candidates == 8 and answer.choice_reason
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=0)
+    scripted_model.decode_calls.clear()
+    assert scripted_model.generate(["q"])[0].topped_up == 0 and len(scripted_model.decode_calls) == 2
+
+
+def test_top_up_on_empty_results_only_when_asked(scripted_model):
+    import dataclasses
+
+    scripted_model.script = lambda i, call, sample: ["SELECT empty"] if call < 2 else ["SELECT good"]
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=6)
+    assert scripted_model.generate(["q"])[0].sql == "SELECT empty"
+    scripted_model.decode_calls.clear()
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_when_empty=True)
+    answer = scripted_model.generate(["q"])[0]
+    assert answer.sql == "SELECT good" and answer.topped_up == 3
+
+
+def test_top_up_keeps_the_request_time_limit(scripted_model):
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=30)
+    scripted_model.decode_seconds = 4.0  # each sampling call takes 4 s of the request's 10
+    deadline = scripted_model.clock.now + 10.0
+    answer = scripted_model.answer("q", deadline=deadline)
+    samples = [c for c in scripted_model.decode_calls if c["sample"]]
+    assert len(samples) == 3  # the candidates (0-4 s), one top-up (4-8 s), one more started at 8 s; none after 12 s
+    assert all(c["deadline"] == deadline for c in scripted_model.decode_calls)
+    assert answer.topped_up == 6 and answer.choice_reason
+
+
+def test_constrained_answers_failing_the_name_check_take_the_best_passing_beam(scripted_model):
+    import dataclasses
+
+    scripted_model.warehouse = None  # not execution-guided: nothing runs
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, check_names=True, check_beams=3)
+    beams = ["SELECT colour FROM stores", "SELECT s.city FROM stores s", "SELECT city FROM stores"]
+    scripted_model.script = lambda i, call, sample: beams if call else (["SELECT amount FROM stores"] if i == 0 else ["SELECT city FROM stores"])
+    first, second = scripted_model.generate(["q0", "q1"])
+    assert [c["beams"] for c in scripted_model.decode_calls] == [False, True]
+    assert scripted_model.decode_calls[1]["prompts"] == 1 and scripted_model.decode_calls[1]["n"] == 3
+    assert first.sql == "SELECT s.city FROM stores s" and first.candidates == 4 and first.choice_reason is None
+    assert second.sql == "SELECT city FROM stores" and second.candidates == 1
+    scripted_model.decode_calls.clear()
+    scripted_model.script = lambda i, call, sample: ["SELECT amount FROM stores"]
+    (answer,) = scripted_model.generate(["q"])
+    assert answer.sql == "SELECT amount FROM stores" and "amount" in answer.choice_reason
+
+
+def test_beams_come_best_first(tiny_model_dir, tiny_schema):
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    model = load_sql_model(str(tiny_model_dir), schema=tiny_schema,
+                           decode=DecodeConfig(max_new_tokens=6, answer_prefix="SELECT", constrain_schema=True))
+    prompts = [model.prompt_for("How many stores are there?"), model.prompt_for("List the cities.")]
+    import torch
+
+    with torch.inference_mode():
+        out = model._decode(prompts, [tiny_schema] * 2, n=3, sample=False, beams=True, deadline=None, stats={"seconds": 0.0, "rows": 0})
+    assert [len(found) for found in out] == [3, 3]
+    for found in out:
+        scores = [score for _, score in found]
+        assert scores == sorted(scores, reverse=True) and all(score < 0 for score in scores)
+
+
+def test_the_score_records_the_candidates_drawn(scripted_model, tiny_warehouse):
+    import dataclasses
+
+    from sqltune.data.pairs import Pair
+    from sqltune.evaluation.scoring import evaluate_model
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=2)
+    scripted_model.script = lambda i, call, sample: ["SELECT good"] if i == 0 else ["SELECT bad"]
+    pairs = [Pair("a", "How many stores are there?", "SELECT COUNT(*) FROM stores"),
+             Pair("b", "How many regions exist?", "SELECT COUNT(*) FROM regions")]
+    with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
+        report = evaluate_model(scripted_model, pairs, warehouse)
+    assert report.setup["decode"]["topup_candidates"] == 2
+    assert report.setup["decode_drawn"] == {"candidates": 3 + 5, "topped_up": 2, "questions_topped_up": 1}

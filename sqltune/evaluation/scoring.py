@@ -698,12 +698,18 @@ def evaluate_model(
         setup=setup, progress=progress, total=len(pairs),
     )
 
+    drawn = {"candidates": 0, "topped_up": 0, "questions_topped_up": 0}
+
     def submit(indices: list[int], generated: list[Any]) -> None:
         for i, item in zip(indices, generated):
+            drawn["candidates"] += getattr(item, "candidates", 1)
+            drawn["topped_up"] += getattr(item, "topped_up", 0)
+            drawn["questions_topped_up"] += bool(getattr(item, "topped_up", 0))
             scorer.submit(pairs[i], Prediction(id=pairs[i].id, sql=item.sql, raw_output=item.raw_output, latency_s=item.latency_s))
 
     with scorer:
         sql_model.generate([p.question for p in pairs], adapter=adapter, on_batch=submit)
+        scorer.setup["decode_drawn"] = drawn  # candidates generated in all, and those sampled beyond the set number
         report = scorer.finish()
     # Scorer.finish keeps submission order, which follows prompt length; report in pair order.
     order = {pair.id: i for i, pair in enumerate(pairs)}

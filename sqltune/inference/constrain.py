@@ -91,13 +91,13 @@ class SchemaNames:
     tables: frozenset[str]
     columns: dict[str, frozenset[str]]
     all_columns: frozenset[str]
-    quoted: frozenset[str]  # names as a quoted identifier may spell them (lower case where case-insensitive)
+    quoted: dict[tuple, frozenset[str]]  # slot -> names as a quoted identifier may spell them there (lower case where case-insensitive)
     quoted_case_sensitive: bool
     functions: frozenset[str]
     table_functions: frozenset[str]
     static: dict[tuple, tuple[str, ...]] = field(default_factory=dict)  # slot -> words
     prefix: dict[tuple, frozenset[str]] = field(default_factory=dict)
-    quoted_prefix: frozenset[str] = frozenset()
+    quoted_prefix: dict[tuple, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_schema(cls, schema: Schema, dialect: str | None = None) -> "SchemaNames":
@@ -109,8 +109,12 @@ class SchemaNames:
         tables = frozenset(t.name.lower() for t in schema.tables if plain(t.name))
         all_columns = frozenset(c for cols in columns.values() for c in cols)
         sensitive = dialect in ("postgres", "postgresql", "redshift")
-        spelled = [t.name for t in schema.tables] + [c.name for t in schema.tables for c in t.columns]
-        quoted = frozenset(n if sensitive else n.lower() for n in spelled)
+        spell = (lambda n: n) if sensitive else str.lower  # noqa: E731
+        quoted_tables = frozenset(spell(t.name) for t in schema.tables)
+        quoted_columns = {t.name.lower(): frozenset(spell(c.name) for c in t.columns) for t in schema.tables}
+        every_column = frozenset(c for cols in quoted_columns.values() for c in cols)
+        quoted = {("table",): quoted_tables, ("cols", None): every_column, ("loose",): quoted_tables | every_column,
+                  **{("cols", table): cols for table, cols in quoted_columns.items()}}
         functions = allowed_functions(dialect)
         table_functions = frozenset(allowed_table_functions(dialect))
         names = cls(dialect, tables, columns, all_columns, quoted, sensitive, functions, table_functions)
@@ -120,8 +124,13 @@ class SchemaNames:
             names.static[("cols", table)] = tuple(sorted(cols))
         names.static[("loose",)] = tuple(sorted(all_columns | tables | KEYWORDS | functions))
         names.prefix = {slot: _prefixes(words) for slot, words in names.static.items()}
-        names.quoted_prefix = _prefixes(quoted)
+        names.quoted_prefix = {slot: _prefixes(words) for slot, words in quoted.items()}
         return names
+
+    def quoted_names(self, slot: tuple) -> frozenset[str]:
+        """The names a quoted identifier may spell in `slot` (a table after FROM, a column of the
+        qualifier's table after ``alias.``)."""
+        return self.quoted.get(("loose",) if slot[0] == "loose" else slot, frozenset())
 
 
 @lru_cache(maxsize=64)
@@ -196,11 +205,15 @@ class SqlLexer:
 
     # -- what a word starting here may be ---------------------------------------------------------
     def current_slot(self) -> tuple | None:
-        """The slot of a word that starts now: None (free), ("table",), ("cols", table), ("loose", in_select)."""
+        """The slot of a word that starts now: None (free), ("table",), ("cols", table), ("loose", in_select),
+        or ("forward", alias): a column through an alias no FROM defined yet (it may name a table's
+        column or a subquery's output, checked when the alias is defined and at the end)."""
         if self.phase != SQL:
             return None
         if self.expect is not None:
             if self.expect[0] == "qual":
+                if self.expect[1] is None and self.last_word in self.pending:
+                    return ("forward", self.last_word)
                 return ("cols", self.expect[1])
             return None  # a definition
         frame = self.frames[-1]
@@ -211,7 +224,7 @@ class SqlLexer:
 
     def dynamic_names(self, slot: tuple | None) -> frozenset[str]:
         """Names the query defined that `slot` accepts."""
-        if slot is None:
+        if slot is None or slot[0] == "forward":
             return frozenset()
         if slot[0] == "table":
             return self.ctes
@@ -220,7 +233,7 @@ class SqlLexer:
         return frozenset(self.aliases) | self.ctes | self.pending
 
     def word_prefix_ok(self, word: str, slot: tuple | None) -> bool:
-        if slot is None:
+        if slot is None or slot[0] == "forward":
             return True
         lw = word.lower()
         static = ("loose",) if slot[0] == "loose" else slot
@@ -250,8 +263,17 @@ class SqlLexer:
             probe = self.copy()
             if not probe._finish_token(""):
                 return False
-            return probe.must_follow is None and not probe.pending
-        return self.must_follow is None and not self.pending
+            return probe.must_follow is None and probe.complete()
+        return self.must_follow is None and self.complete()
+
+    def complete(self) -> bool:
+        """Whether the names read so far make a whole query: every alias used before its FROM is
+        defined, and a column used through one that names a subquery is some name of the query."""
+        if self.pending:
+            return False
+        names = self.names
+        return all(col in names.all_columns or col in self.aliases
+                   for alias, col in self.pending_cols if self.aliases.get(alias) is None)
 
     def _char(self, c: str) -> bool:
         if self.broken or self.phase == ENDED:
@@ -271,9 +293,10 @@ class SqlLexer:
             if c == self.quote:
                 return self._finish_quoted()
             content = self.buf + c
-            if self.phase == SQL and self.slot is not None:
+            if self.phase == SQL and self.slot is not None and self.slot[0] != "forward":
                 check = content if self.names.quoted_case_sensitive else content.lower()
-                if check not in self.names.quoted_prefix and not any(
+                static = ("loose",) if self.slot[0] == "loose" else self.slot
+                if check not in self.names.quoted_prefix.get(static, ()) and not any(
                         n.startswith(check.lower()) for n in self.dynamic_names(self.slot)):
                     return False
             self.buf = content
@@ -337,7 +360,7 @@ class SqlLexer:
             self.mode = COMMENT
             return True
         if c == ";":
-            if self.pending:
+            if not self.complete():
                 return False
             self.phase = ENDED
             return True
@@ -345,10 +368,12 @@ class SqlLexer:
             if self.last in ("name", "table", "def", "qual"):
                 q = self.last_word
                 names = self.names
-                if (self.last == "name" and q not in self.aliases and q not in names.tables and q not in self.ctes
-                        and q not in names.all_columns and _FORWARD_ALIAS.fullmatch(q)):
+                known = q in self.aliases or q in names.columns or q in self.ctes
+                if not known and self.last == "name":
+                    if q in names.all_columns or not _FORWARD_ALIAS.fullmatch(q):
+                        return False  # `column.`: no FROM item of that name (struct fields are not names of the schema)
                     self.pending = self.pending | {q}
-                target = self.aliases[q] if q in self.aliases else (q if q in self.names.tables else None)
+                target = self.aliases[q] if q in self.aliases else (q if q in names.columns else None)
                 self.expect = ("qual", target)
             else:
                 self.expect = None
@@ -377,11 +402,20 @@ class SqlLexer:
         slot = self.slot
         if slot is None:
             return self._define(name.lower())
+        if slot[0] == "forward":
+            self.pending_cols = self.pending_cols + ((slot[1], name.lower()),)
+            self._name_done(name.lower(), slot)
+            return True
         check = name if self.names.quoted_case_sensitive else name.lower()
-        ok = check in self.names.quoted or name.lower() in self.dynamic_names(slot)
+        ok = check in self.names.quoted_names(slot) or name.lower() in self.dynamic_names(slot)
         if not ok:
             return False
-        self._name_done(name.lower(), slot)
+        lw = name.lower()
+        if slot[0] == "table":  # a quoted table reads like an unquoted one: an alias may follow
+            self.expect = ("def", "bare", lw if lw in self.names.columns else None)
+            self.last, self.last_word = "table", lw
+            return True
+        self._name_done(lw, slot)
         return True
 
     def _finish_token(self, nxt: str) -> bool:
@@ -420,10 +454,12 @@ class SqlLexer:
                 self._keyword(lw)
                 return True
             return False
+        if slot[0] == "forward":
+            self.pending_cols = self.pending_cols + ((slot[1], lw),)
+            self._name_done(lw, slot)
+            return True
         if slot[0] == "cols":
             if lw in (names.all_columns if slot[1] is None else names.columns.get(slot[1], ())):
-                if slot[1] is None and self.last_word in self.pending:
-                    self.pending_cols = self.pending_cols + ((self.last_word, lw),)
                 self._name_done(lw, slot)
                 return True
             if slot[1] is None and lw in self.aliases:
@@ -615,7 +651,7 @@ def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str,
     group = index.groups.get(lead)
     if not group:
         return []
-    if slot is None:
+    if slot is None or slot[0] == "forward":
         return [i for ids in group.values() for i in ids]
     static = ("loose",) if slot[0] == "loose" else slot
     key = ("w", lead, id(names), static, prefix, bool(slot[0] == "loose" and slot[1]))
@@ -693,14 +729,14 @@ def allowed_mask(index: VocabIndex, lexer: SqlLexer, end_ids: Iterable[int]) -> 
 
 def _quoted_ids(index: VocabIndex, lexer: SqlLexer) -> list[int]:
     """Inside a quoted name: tokens (without the closing quote) that keep it a prefix of a name."""
-    if lexer.slot is None:
+    if lexer.slot is None or lexer.slot[0] == "forward":
         return [int(i) for i in index.quote_free[lexer.quote].nonzero()[0]]
     sensitive = lexer.names.quoted_case_sensitive
     table = index.by_text if sensitive else index.by_lower_text
     buf = lexer.buf if sensitive else lexer.buf.lower()
     n = len(buf)
     pieces = set()
-    for name in list(lexer.names.quoted) + [d for d in lexer.dynamic_names(lexer.slot)]:
+    for name in list(lexer.names.quoted_names(lexer.slot)) + [d for d in lexer.dynamic_names(lexer.slot)]:
         if len(name) > n and name.startswith(buf):
             pieces.update(name[n:k] for k in range(n + 1, len(name) + 1))
     return [i for piece in pieces for i in table.get(piece, ())]

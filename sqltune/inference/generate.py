@@ -44,6 +44,10 @@ class DecodeConfig:
     candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
     drop_empty: bool = setting(True, flag="--drop-empty", help="Prefer candidates that return rows over those that return none.")
     ground_values: bool = setting(True, flag="--ground-values", help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
+    check_names: bool = setting(False, flag="--check-names", help="Check each finished query's tables and columns against the warehouse's schema (aliases and qualifiers resolved): execution-guided decoding does not run a candidate that names an unknown one; otherwise such an answer is decoded again with beam search and the best-scoring beam that passes is taken.")
+    check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
+    topup_candidates: int = setting(0, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
+    topup_when_empty: bool = setting(False, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
 
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":
@@ -61,6 +65,7 @@ class GeneratedSql:
     candidates_ran: int = 0  # executed in the sandbox
     candidates_agreeing: int = 0  # returned the chosen result
     choice_reason: str | None = None  # why the choice is doubtful (every candidate failed, ...)
+    topped_up: int = 0  # candidates sampled beyond `DecodeConfig.candidates` because none ran (or none returned rows)
     constrain_s_per_step: float | None = None  # schema-constraint time per generated token and row
 
 
@@ -167,8 +172,6 @@ class SqlModel:
 
     def _answer_batch(self, questions: Sequence[str], entries: Sequence[tuple[str, Schema]], *,
                       deadline: float | None) -> list[GeneratedSql]:
-        from sqltune.inference.guided import Candidate, choose_candidate
-
         decode = self.decode
         started = time.time()
         prompts = [e[0] for e in entries]
@@ -178,26 +181,94 @@ class SqlModel:
         extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
         if self.guided and (deadline is None or time.monotonic() < deadline):
             extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
+        cands = [self._candidates(first + more) for first, more in zip(greedy, extra)]
+        if self.guided:
+            out = self._guided_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
+        else:
+            out = self._checked_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
         per_step = stats["seconds"] / stats["rows"] if stats["rows"] else None
-        out = []
-        for question, first, more in zip(questions, greedy, extra):
-            cands = [Candidate(extract_sql(decode.answer_prefix + text), loglik, decode.answer_prefix + text)
-                     for text, loglik in first + more]
-            if not self.guided:
-                out.append(GeneratedSql(question, cands[0].sql, cands[0].raw_output, 0.0, constrain_s_per_step=per_step))
-                continue
-            choice = choose_candidate(
-                cands, self._run_candidate, timeout_s=decode.candidate_timeout_s, deadline=deadline,
-                drop_empty=decode.drop_empty, unknown_values=self._value_check(),
-            )
-            raw = next((c.raw_output for c in cands if c.sql.strip() == choice.sql), cands[0].raw_output)
-            out.append(GeneratedSql(question, choice.sql, raw, 0.0, candidates=len(cands), candidates_ran=choice.ran,
-                                    candidates_agreeing=choice.agreeing, choice_reason=choice.reason,
-                                    constrain_s_per_step=per_step))
         per_item = (time.time() - started) / max(1, len(out))
         for item in out:
             item.latency_s = per_item
+            item.constrain_s_per_step = per_step
         return out
+
+    def _candidates(self, decoded: Sequence[tuple[str, float]]) -> list[Any]:
+        from sqltune.inference.guided import Candidate
+
+        prefix = self.decode.answer_prefix
+        return [Candidate(extract_sql(prefix + text), score, prefix + text) for text, score in decoded]
+
+    def _checked_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
+                         *, deadline: float | None, stats: dict[str, float]) -> list[GeneratedSql]:
+        """One answer per question, nothing run. With `check_names`, an answer that names a table or
+        column the schema lacks is decoded again with beam search; the best-scoring beam that passes wins."""
+        decode = self.decode
+        drawn = [len(c) for c in cands]
+        reasons: list[str | None] = [None] * len(cands)
+        if decode.check_names:
+            check = self.name_check
+            reasons = [check(c[0].sql) for c in cands]
+            failing = [i for i, reason in enumerate(reasons) if reason]
+            if failing and (deadline is None or time.monotonic() < deadline):
+                beams = self._decode([prompts[i] for i in failing], [shown[i] for i in failing], n=decode.check_beams,
+                                     sample=False, beams=True, deadline=deadline, stats=stats)
+                for i, found in zip(failing, beams):
+                    drawn[i] += len(found)
+                    passing = next((c for c in self._candidates(found) if c.sql and not check(c.sql)), None)
+                    if passing is not None:
+                        cands[i], reasons[i] = [passing], None
+                    else:
+                        reasons[i] = f"every one of {len(found)} beams names something the schema lacks; the answer: {reasons[i]}"
+        return [GeneratedSql(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason)
+                for q, c, n, reason in zip(questions, cands, drawn, reasons)]
+
+    def _guided_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
+                        *, deadline: float | None, stats: dict[str, float]) -> list[GeneratedSql]:
+        """Candidates run and voted on; while a question has none that runs (or, with
+        `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`."""
+        from sqltune.inference.guided import choose_candidate
+
+        decode = self.decode
+        check = self.name_check if decode.check_names else None
+        unknown_values = self._value_check()
+        ran_before: list[dict[str, Any]] = [{} for _ in cands]
+
+        def choose(i: int) -> Any:
+            return choose_candidate(cands[i], self._run_candidate, timeout_s=decode.candidate_timeout_s, deadline=deadline,
+                                    drop_empty=decode.drop_empty, unknown_values=unknown_values, check_names=check,
+                                    ran_before=ran_before[i])
+
+        choices = [choose(i) for i in range(len(cands))]
+        topped = [0] * len(cands)
+
+        def wanting(i: int) -> bool:
+            choice = choices[i]
+            return topped[i] < decode.topup_candidates and (not choice.succeeded or decode.topup_when_empty and choice.empty)
+
+        need = [i for i in range(len(cands)) if wanting(i)]
+        while need and (deadline is None or time.monotonic() < deadline):
+            n = min(decode.candidates, decode.topup_candidates - topped[need[0]])  # every question in `need` drew as many
+            more = self._decode([prompts[i] for i in need], [shown[i] for i in need], n=n, sample=True, deadline=deadline, stats=stats)
+            for i, found in zip(need, more):
+                cands[i] = cands[i] + self._candidates(found)
+                topped[i] += n
+                choices[i] = choose(i)
+            need = [i for i in need if wanting(i)]
+        out = []
+        for question, cand, choice, extra in zip(questions, cands, choices, topped):
+            raw = next((c.raw_output for c in cand if c.sql.strip() == choice.sql), cand[0].raw_output)
+            out.append(GeneratedSql(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
+                                    candidates_agreeing=choice.agreeing, choice_reason=choice.reason, topped_up=extra))
+        return out
+
+    def name_check(self, sql: str) -> str | None:
+        """Why `sql` names a table or column the warehouse's schema lacks (None: it does not, or it
+        does not parse, which execution reports better)."""
+        from sqltune.schema.query_names import unknown_names
+
+        check = unknown_names(sql, self.schema, self.dialect)
+        return check.reason() if check.parsed and check.problems else None
 
     def _run_candidate(self, sql: str, timeout_s: float) -> Any:
         """One candidate through the warehouse's guard and sandbox (never anywhere else)."""
@@ -213,15 +284,16 @@ class SqlModel:
         return self._values.unknown_literals
 
     def _decode(self, texts: Sequence[str], shown: Sequence[Schema], *, n: int, sample: bool, deadline: float | None,
-                stats: dict[str, float]) -> list[list[tuple[str, float]]]:
-        """`n` continuations per prompt (greedy or sampled), each with its log-likelihood under the model."""
+                stats: dict[str, float], beams: bool = False) -> list[list[tuple[str, float]]]:
+        """`n` continuations per prompt (greedy, sampled, or the `n` best beams), each with its score:
+        the log-likelihood under the model (greedy, sampled) or the beam score (beams, best first)."""
         from transformers import LogitsProcessorList, TemperatureLogitsWarper
 
         decode = self.decode
         batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {k: v.to(self.model.device) for k, v in batch.items()}
         end_ids = [self.tokenizer.eos_token_id]
-        recorder = LoglikRecorder(end_ids) if self.guided else None  # likelihoods only rank candidates
+        recorder = LoglikRecorder(end_ids) if self.guided and not beams else None  # likelihoods only rank candidates
         processors = LogitsProcessorList([recorder] if recorder is not None else [])
         constraint = None
         if decode.constrain_schema:
@@ -229,36 +301,44 @@ class SqlModel:
 
             constraint = SchemaConstraint(
                 self.tokenizer, [schema_names(s, self.dialect) for s in shown], rows_per_prompt=n,
-                answer_prefix=decode.answer_prefix, end_ids=end_ids, keep=None if sample else 1,
+                answer_prefix=decode.answer_prefix, end_ids=end_ids,
+                keep=2 * n if beams else (None if sample else 1),  # beam search picks among 2 tokens per beam
                 stop_strings=decode.stop_strings,
             )
             processors.append(constraint)
         if sample:
             processors.append(TemperatureLogitsWarper(decode.temperature))
         kwargs: dict[str, Any] = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {}
+        if beams:
+            kwargs.update(num_beams=n, early_stopping=True, return_dict_in_generate=True, output_scores=True)
         if deadline is not None:
             kwargs["max_time"] = max(0.01, deadline - time.monotonic())
         out = self.model.generate(
             **batch,
             max_new_tokens=decode.max_new_tokens,
             do_sample=sample,
-            num_beams=1,
             num_return_sequences=n,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
             stop_strings=list(decode.stop_strings) or None,
             tokenizer=self.tokenizer,
             logits_processor=processors,
-            **kwargs,
+            **({"num_beams": 1} | kwargs),
         )
+        sequences = out.sequences if beams else out
         if recorder is not None:
-            recorder.finish(out)
+            recorder.finish(sequences)
         if constraint is not None:
             stats["seconds"] += constraint.seconds
             stats["rows"] += constraint.rows
-        decoded = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
-        loglik = recorder.loglik if recorder is not None and len(recorder.loglik) == len(decoded) else [0.0] * len(decoded)
-        return [[(decoded[p * n + j], loglik[p * n + j]) for j in range(n)] for p in range(len(texts))]
+        decoded = self.tokenizer.batch_decode(sequences[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        if beams and getattr(out, "sequences_scores", None) is not None:
+            scores = [float(v) for v in out.sequences_scores.tolist()]
+        elif recorder is not None and len(recorder.loglik) == len(decoded):
+            scores = recorder.loglik
+        else:
+            scores = [0.0] * len(decoded)
+        return [[(decoded[p * n + j], scores[p * n + j]) for j in range(n)] for p in range(len(texts))]
 
     def chat(self, prompts: Sequence[str], *, max_new_tokens: int = 60) -> list[str]:
         """Plain chat answers with no schema and no SQL extraction: the general-capability spot check."""

@@ -5,6 +5,8 @@ Self-consistency over execution results: candidates that return the same rows ag
 their text. Candidates with the same text run once and count once per copy. Ties go to the
 candidate the model found likelier (sum of token log-probabilities). Empty results, and results
 of queries comparing a column with a string it never holds, count only when nothing better ran.
+A candidate that names a table or column the schema lacks (`check_names`) is rejected before it
+runs: the warehouse would refuse it, and its time is better spent on the others.
 The whole choice keeps a deadline: a candidate runs only with the time left, and none runs after.
 """
 
@@ -60,6 +62,16 @@ class GuidedChoice:
     runs: list[CandidateRun]
     result: ExecutionResult | None = field(default=None, repr=False)
 
+    @property
+    def succeeded(self) -> bool:
+        """Whether some candidate ran without error (the choice is one of those)."""
+        return self.result is not None
+
+    @property
+    def empty(self) -> bool:
+        """Whether the chosen candidate ran and returned no rows."""
+        return self.result is not None and not self.result.rows
+
 
 Execute = Callable[[str, float], ExecutionResult]
 
@@ -76,12 +88,17 @@ def choose_candidate(
     deadline: float | None = None,
     drop_empty: bool = True,
     unknown_values: Callable[[str], list[str]] | None = None,
+    check_names: Callable[[str], str | None] | None = None,
+    ran_before: dict[str, ExecutionResult] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GuidedChoice:
     """Run the candidates (likeliest first) through `execute(sql, timeout_s)` and vote.
 
     `execute` must guard and sandbox (`Warehouse.execute` does). `deadline` is a `clock()` time:
     each run gets at most the time left, and candidates left when it passes do not run.
+    `check_names(sql)` says why a candidate names something the schema lacks (None: it does not);
+    such a candidate does not run. `ran_before` maps SQL already run (an earlier choice among
+    fewer candidates) to its result, which is reused; new results are added to it.
     """
     if not candidates:
         raise ValueError("choose_candidate needs at least one candidate")
@@ -100,11 +117,19 @@ def choose_candidate(
         if not run.sql:
             run.error, run.error_kind = "empty answer", "syntax"
             continue
-        left = None if deadline is None else deadline - clock()
-        if left is not None and left <= 0:
-            run.error, run.error_kind = "not run: the request's time limit was reached", "deadline"
+        problem = check_names(run.sql) if check_names is not None else None
+        if problem:
+            run.error, run.error_kind = problem, "unknown_name"
             continue
-        result = execute(run.sql, timeout_s if left is None else min(timeout_s, left))
+        result = ran_before.get(run.sql) if ran_before is not None else None
+        if result is None:
+            left = None if deadline is None else deadline - clock()
+            if left is not None and left <= 0:
+                run.error, run.error_kind = "not run: the request's time limit was reached", "deadline"
+                continue
+            result = execute(run.sql, timeout_s if left is None else min(timeout_s, left))
+            if ran_before is not None:
+                ran_before[run.sql] = result
         run.ran = result.guard_code is None  # the guard refused it before it ran
         if not result.ok:
             run.error, run.error_kind = result.error or "failed", str(result.error_kind or "runtime")
