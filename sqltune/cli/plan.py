@@ -10,7 +10,9 @@ from rich.table import Table
 def plan(
     model: str = typer.Option(None, "--model", help="Local checkpoint dir (default: the embedded SmolLM2-135M-Instruct)."),
     batch_size: int = typer.Option(4, "--batch-size", help="Sequences per step (per device)."),
-    seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence."),
+    seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence (the longest batch's, padded)."),
+    completion_tokens: int = typer.Option(128, "--completion-tokens", min=1, help="Tokens of the SQL answer per sequence: only these go through the LM head under sqltune's completion-only loss (for a whole-sequence loss pass the sequence length)."),
+    attention: str = typer.Option("auto", "--attention", help="Attention kernel: auto (as training picks it: eager on CPU, SDPA elsewhere), eager (keeps every layer's L x L scores) or sdpa."),
     lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank."),
     lora_targets: str = typer.Option("all-linear", "--lora-targets", help="Comma-separated module names, or all-linear."),
     no_checkpointing: bool = typer.Option(False, "--no-checkpointing", help="Estimate without gradient checkpointing."),
@@ -20,18 +22,21 @@ def plan(
     top_layers: int = typer.Option(None, "--top-layers", min=1, help="LoRA on the upper N decoder layers only (train.lora.top_layers)."),
 ) -> None:
     """Estimate peak training memory before training (no weights are loaded)."""
-    from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table
+    from sqltune.inference.models import attention_implementation
+    from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table, upper_layers
 
+    kernel = attention_implementation(attention) or "sdpa"
     shape = model_shape(load_model_config(model))
     targets = lora_targets if lora_targets == "all-linear" else [t.strip() for t in lora_targets.split(",") if t.strip()]
     estimates = plan_table(
         shape, lora_r=lora_r, lora_targets=targets, batch_size=batch_size, seq_len=seq_len,
+        completion_tokens=min(completion_tokens, seq_len), attention=kernel,
         gradient_checkpointing=not no_checkpointing, optimizer=optimizer, double_quant=not no_double_quant,
-        dtype_bytes=4 if fp32 else 2,
-        lora_layers=list(range(max(shape.num_layers - top_layers, 0), shape.num_layers)) if top_layers else None,
+        upcast_non_quantized=False, dtype_bytes=4 if fp32 else 2, lora_layers=upper_layers(shape.num_layers, top_layers),
     )
     title = (
-        f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens, "
+        f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens "
+        f"({min(completion_tokens, seq_len)} scored), {kernel} attention, "
         f"LoRA r={lora_r}{f' on the upper {top_layers} layers' if top_layers else ''}, checkpointing {'off' if no_checkpointing else 'on'}, {optimizer}"
     )
     table = Table(title=title)
@@ -45,8 +50,10 @@ def plan(
     console = Console()
     console.print(table)
     console.print(
-        "[dim]QLoRA keeps its non-4-bit weights (embeddings, norms) in fp32, as peft's prepare_model_for_kbit_training "
-        "leaves them. Excludes framework overhead (CUDA context, allocator fragmentation): keep ~1 GiB headroom.[/]"
+        "[dim]total peak = weights + adapter + gradients + optimizer + activations + the larger of logits and one layer "
+        "in backward (the logits' gradients are freed before backward reaches the layers). Non-4-bit weights (embeddings, "
+        "norms) and the adapter in the compute dtype, as sqltune trains. Excludes framework overhead (CUDA context, "
+        "allocator caching): keep ~1 GiB headroom.[/]"
     )
 
 

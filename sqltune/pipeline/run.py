@@ -158,6 +158,7 @@ class JobPlan:
 
     stages: list[JobStage]
     gflops: dict
+    train_memory_bytes: int | None = None  # sqltune plan's estimate of the training run's peak
 
     @property
     def total_s(self) -> float:
@@ -171,7 +172,8 @@ class JobPlan:
         return rows + [f"{'whole job':<{width}}  ~{format_duration(self.total_s):>6}"]
 
     def to_dict(self) -> dict:
-        return {"stages": [vars(s) for s in self.stages], "total_s": self.total_s, "gflops": self.gflops}
+        return {"stages": [vars(s) for s in self.stages], "total_s": self.total_s, "gflops": self.gflops,
+                "train_memory_bytes": self.train_memory_bytes}
 
 
 # Shares of the matmul ceiling reached, measured on the default model (README: training that fits).
@@ -217,6 +219,9 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         expected = (steps or 0) * step_s
         stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
                                else "epochs over all pairs (set train.time_budget for a planned length)"))
+    memory = training_memory(config, shape)
+    if memory is not None:
+        stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
     s_per_question = 2 * body * (prompt_tokens + COMPLETION_TOKENS) / (GENERATE_EFFICIENCY * gflops * 1e9)
     if config.merge:
         from sqltune.merge.merge import DEFAULT_N_CHECK
@@ -240,7 +245,33 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         stages.append(JobStage(f"eval {form}", (n or 0) * s_per_question,
                                f"{n} questions at a predicted {s_per_question:.1f} s/question"
                                + (f" (eval budget {config.eval_budget}: measured on one batch before, then sized)" if config.eval_budget else "")))
-    return JobPlan(stages, {k: round(v, 1) for k, v in probe.gflops.items()} | {"choice": probe.choice})
+    return JobPlan(stages, {k: round(v, 1) for k, v in probe.gflops.items()} | {"choice": probe.choice}, memory)
+
+
+MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
+
+
+def training_memory(config: PipelineConfig, shape: Any) -> int | None:
+    """`sqltune plan`'s estimate of the training run's peak (the function the run record uses too),
+    at the largest batch its pairs can make; None when the pairs or the warehouse are not there."""
+    from sqltune.data import load_pairs
+    from sqltune.inference.models import compute_dtype, load_tokenizer, resolve_base
+    from sqltune.schema import load_schema
+    from sqltune.training.examples import largest_batch_shape, tokenize_pairs
+    from sqltune.training.plan import estimate_for_training
+
+    tc = config.train
+    if not tc.train_file or not tc.db or not Path(tc.train_file).exists():
+        return None
+    pairs = list(load_pairs(tc.train_file))
+    sample = pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
+    examples, _ = tokenize_pairs(sample, load_schema(tc.db), load_tokenizer(resolve_base(tc.base)), tc.prompt,
+                                 max_seq_len=tc.max_seq_len)
+    if not examples:
+        return None
+    seq_len, completion = largest_batch_shape(examples, tc.batch_size)
+    dtype = tc.quant.torch_compute_dtype() if tc.method == "qlora" else compute_dtype()
+    return estimate_for_training(shape, tc, seq_len=seq_len, completion_tokens=completion, dtype_bytes=dtype.itemsize).total
 
 
 def _count_pairs(path: str | None) -> int | None:

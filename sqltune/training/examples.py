@@ -73,6 +73,17 @@ def tokenize_pairs(
     return examples, dropped
 
 
+def largest_batch_shape(examples: Sequence[TokenizedExample], batch_size: int) -> tuple[int, int]:
+    """(padded length, completion tokens per sequence) of the largest batch training can draw: the
+    longest sequence, and the mean of the `batch_size` longest completions (batches group pairs of
+    similar length, and long SQL makes long sequences). What a memory plan sizes the peak by."""
+    if not examples:
+        raise ValueError("no examples")
+    longest = max(len(ex.prompt_ids) + len(ex.completion_ids) for ex in examples)
+    completions = sorted((len(ex.completion_ids) for ex in examples), reverse=True)[:batch_size]
+    return longest, -(-sum(completions) // len(completions))
+
+
 def check_template_parity(tokenizer: Any, schema: Schema, question: str, sql: str, prompt_config: PromptConfig) -> None:
     """Fail unless prompt + completion is exactly the chat template's rendering of the full turn.
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqltune.core.paths import atomic_write_text
 from sqltune.inference.models import device
-from sqltune.training.trainer import choose_optimizer
 
 
 def _peak_rss_bytes() -> int:
@@ -96,8 +95,8 @@ def run_record(config: Any, base_path: str, loaded: Any, data_facts: dict, train
         "rss_before_model_bytes": rss_before,
         "model_training_rss_bytes": run.training_peak_rss - rss_before if run.training_peak_rss and rss_before else None,
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-        "estimated_peak_bytes": _estimate_peak(base_path, config, data_facts.get("tokens_per_example_max") or config.max_seq_len,
-                                               loaded),
+        "estimated_peak_bytes": _estimate_peak(base_path, config, trainer, data_facts, loaded),
+        "largest_batch": asdict(trainer.largest_batch) if hasattr(trainer, "largest_batch") else None,
         "trainable_params": loaded.trainable,
         "total_params": loaded.total,
         "step0_loss": step0,
@@ -123,38 +122,22 @@ def _final_eval_loss(trainer: Any) -> float:
     return trainer.evaluate()["eval_loss"]
 
 
-def _estimate_peak(base_path: str, config: Any, seq_len: int, loaded: Any) -> int | None:
-    """`sqltune plan`'s estimate for this run, at the longest sequence actually trained on."""
-    try:
-        from sqltune.training.plan import estimate_memory
-    except ImportError:
-        return None
+def _estimate_peak(base_path: str, config: Any, trainer: Any, data_facts: dict, loaded: Any) -> int | None:
+    """`sqltune plan`'s estimate for this run, at the largest batch it trained on (the longest
+    padded sequence, the most completion tokens), so that it is compared with this run's peak."""
     from transformers import AutoConfig
 
-    est = estimate_memory(
-        AutoConfig.from_pretrained(base_path),
-        method=config.method,
-        lora_r=config.lora.r,
-        lora_targets=list(config.lora.target_modules),
-        batch_size=config.batch_size,
-        seq_len=seq_len,
-        gradient_checkpointing=config.gradient_checkpointing,
-        optimizer=choose_optimizer(config.optimizer),
-        double_quant=config.quant.double_quant,
-        upcast_non_quantized=_upcasts(config),
-        dtype_bytes=loaded.dtype.itemsize,
-        lora_layers=loaded.layers_to_transform,
-    )
+    from sqltune.training.plan import estimate_for_training
+
+    largest = getattr(trainer, "largest_batch", None)
+    if largest is not None and largest.rows:
+        seq_len, completion = largest.seq_len, largest.completion_tokens()
+    else:
+        seq_len = data_facts.get("tokens_per_example_max") or config.max_seq_len
+        completion = data_facts.get("completion_tokens_max")
+    est = estimate_for_training(AutoConfig.from_pretrained(base_path), config, seq_len=seq_len,
+                                completion_tokens=completion, dtype_bytes=loaded.dtype.itemsize)
     return int(est.total)
-
-
-def _upcasts(config: Any) -> bool:
-    """Whether norms and embeddings are kept in fp32 (peft's fp16 safeguard; not under bf16)."""
-    import torch
-
-    if config.fp32_non_quantized is not None:
-        return config.fp32_non_quantized
-    return config.method == "qlora" and config.quant.torch_compute_dtype() == torch.float16
 
 
 def _record_run(record: dict, out: Path, register: bool) -> str:

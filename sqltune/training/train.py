@@ -29,7 +29,8 @@ from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
-from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, _upcasts, current_rss_bytes, run_record
+from sqltune.training.plan import upcasts_non_quantized, upper_layers
+from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, current_rss_bytes, run_record
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.lower_cache import LowerCache, prepare_lower_cache, upper_layers_only
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -217,6 +218,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "tokens_per_example_p95": lengths[int(len(lengths) * 0.95) - 1 if len(lengths) > 1 else 0],
         "tokens_per_example_max": lengths[-1],
         "completion_tokens_mean": sum(len(ex.completion_ids) for ex in train_ex) / len(train_ex),
+        "completion_tokens_max": max(len(ex.completion_ids) for ex in train_ex),
     }
     return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts
 
@@ -316,9 +318,7 @@ class LoadedModel:
 
 def adapter_layers(num_layers: int, lora: LoraSettings) -> list[int] | None:
     """The decoder layers that get adapters: the upper `top_layers`, or None for every layer."""
-    if lora.top_layers is None or lora.top_layers >= num_layers:
-        return None
-    return list(range(num_layers - lora.top_layers, num_layers))
+    return upper_layers(num_layers, lora.top_layers)
 
 
 def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
@@ -336,7 +336,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
     if quant is not None:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
                                                 gradient_checkpointing_kwargs=checkpointing)
-        if not _upcasts(config):
+        if not upcasts_non_quantized(config):
             # peft upcasts norms and embeddings to fp32 (an fp16 safeguard); with bf16 compute that
             # only turns the residual stream into fp32 traffic: measured 1.4x slower on CPU.
             for param in model.parameters():

@@ -4,6 +4,7 @@ and the step-0 check that a fresh adapter changes nothing."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from sqltune.core.errors import TrainingCheckFailed
@@ -70,9 +71,31 @@ def _completion_only_trainer_class() -> type:
     return CompletionOnlySFTTrainer
 
 
+@dataclass
+class LargestBatch:
+    """The largest training batch seen: the shape the peak memory is set by (the run record's
+    memory estimate is taken at it, so it is compared with the run's own measured peak)."""
+
+    rows: int = 0
+    seq_len: int = 0
+    scored_tokens: int = 0  # positions whose logits the loss computes, over the whole batch
+
+    def see(self, input_ids: Any, labels: Any, completion_only: bool) -> None:
+        rows, seq_len = (int(n) for n in input_ids.shape)
+        scored = int((labels[:, 1:] != -100).sum()) if completion_only and labels is not None else rows * seq_len
+        self.rows = max(self.rows, rows)
+        self.seq_len = max(self.seq_len, seq_len)
+        self.scored_tokens = max(self.scored_tokens, scored)
+
+    def completion_tokens(self) -> int | None:
+        """Scored tokens per sequence (rounded up), None before any batch."""
+        return -(-self.scored_tokens // self.rows) if self.rows else None
+
+
 def _trainer_class(completion_only: bool) -> type:
     """SFTTrainer (completion-only head when asked) whose LR schedule can follow a time budget's
-    plan: with `trainer.schedule` set, the scheduler is a LambdaLR over that `ScheduleShape`."""
+    plan: with `trainer.schedule` set, the scheduler is a LambdaLR over that `ScheduleShape`.
+    It also keeps the largest training batch's shape (`largest_batch`)."""
     import torch
     from trl import SFTTrainer
 
@@ -80,6 +103,15 @@ def _trainer_class(completion_only: bool) -> type:
 
     class SqltuneTrainer(base):
         schedule: ScheduleShape | None = None
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.largest_batch = LargestBatch()
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                self.largest_batch.see(inputs["input_ids"], inputs.get("labels"), completion_only)
+            return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
         def create_scheduler(self, num_training_steps, optimizer=None):
             if self.schedule is None:
