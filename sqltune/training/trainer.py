@@ -110,7 +110,9 @@ def _trainer_class(completion_only: bool) -> type:
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if model.training:
-                self.largest_batch.see(inputs["input_ids"], inputs.get("labels"), completion_only)
+                # cached lower-layer outputs (lower_cache.py) come as inputs_embeds [rows, seq, hidden]
+                tokens = inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0]
+                self.largest_batch.see(tokens, inputs.get("labels"), completion_only)
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
         def create_scheduler(self, num_training_steps, optimizer=None):
