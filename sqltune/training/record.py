@@ -137,7 +137,8 @@ def _estimate_peak(base_path: str, config: Any, trainer: Any, data_facts: dict, 
         completion = data_facts.get("completion_tokens_max")
     est = estimate_for_training(AutoConfig.from_pretrained(base_path), config, seq_len=seq_len,
                                 completion_tokens=completion, dtype_bytes=loaded.dtype.itemsize)
-    return int(est.total)
+    cached = (data_facts.get("lower_cache") or {}).get("cached_bytes", 0)  # the lower layers' outputs, kept all run
+    return int(est.total) + int(cached)
 
 
 def _record_run(record: dict, out: Path, register: bool) -> str:

@@ -32,7 +32,7 @@ from sqltune.prompts import PromptConfig
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, current_rss_bytes, run_record
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
-from sqltune.training.lower_cache import LowerCache, prepare_lower_cache, upper_layers_only
+from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
                                      load_plan, parse_duration, progress_line)
 
