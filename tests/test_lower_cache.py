@@ -108,3 +108,13 @@ def test_cache_needs_adapters_on_upper_layers_only(tmp_path, tiny_model_dir, tin
                      lora=LoraSettings(r=4, alpha=8, dropout=0.0))
     with pytest.raises(ConfigError, match="top_layers"):
         train(config)
+
+
+def test_recipe_for_a_deeper_model_trains_every_layer(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """top_layers=8 on a 2-layer model: nothing to cache, so the run trains the whole model and says so."""
+    lines = []
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2,
+                     lora=LoraSettings(r=4, alpha=8, dropout=0.0, top_layers=8))
+    result = train(config, progress=lambda e: lines.append(e["line"]) if e.get("line") else None)
+    assert result.steps == 2 and "lower_cache" not in result.record["data"]
+    assert any("nothing below the adapters to cache" in line for line in lines), lines

@@ -226,10 +226,11 @@ PLAN_FILE = "lower_cache_plan.json"
 
 def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, data_facts: dict,
                         out: Any, resume: bool, started: float, progress: Callable[[dict], None] | None = None
-                        ) -> tuple[Any, Any, Any, LowerCache]:
+                        ) -> tuple[Any, Any, Any, LowerCache | None]:
     """Choose the pairs (as many as fit --epochs passes of the budget), cache their lower-layer
-    outputs (and the held-out pairs'), and return the datasets and collator the trainer reads.
-    `config` is a TrainConfig; a resumed run keeps the stored choice."""
+    outputs (and the held-out pairs'), and return the datasets and collator the trainer reads
+    (collator and cache None when the adapters cover every layer). `config` is a TrainConfig; a
+    resumed run keeps the stored choice."""
     import json
     from pathlib import Path
 
@@ -240,9 +241,17 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     model = loaded.model
     num_layers = len(decoder_layers(model))
     cut = cut_layer(num_layers, config.lora.top_layers)
+    if config.lora.top_layers is None:
+        raise ConfigError("cache_lower_layers needs lora.top_layers (adapters on the upper layers only: "
+                          "the frozen layers below them are what is cached)")
     if cut == 0:
-        raise ConfigError(f"cache_lower_layers needs lora.top_layers below the model's {num_layers} layers "
-                          "(there is nothing frozen below the adapters to cache)")
+        # a recipe written for a deeper model: every layer trains, there is nothing to cache
+        log.warning("cache_lower_layers: lora.top_layers=%d covers all %d layers; training the whole model",
+                    config.lora.top_layers, num_layers)
+        if progress:
+            progress({"event": "note", "line": f"lora.top_layers={config.lora.top_layers} covers all {num_layers} "
+                                                 "layers: nothing below the adapters to cache, training every layer"})
+        return train_ds, eval_ds, None, None
     sequences = list(train_ds["input_ids"])
     labels = [loss_labels(ids, mask) for ids, mask in zip(sequences, train_ds["completion_mask"])]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

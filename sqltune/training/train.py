@@ -244,8 +244,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
 
     reuse = None
     if config.cache_lower_layers:
-        train_ds, eval_ds, collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
-                                                                 data_facts, out, resume, started, progress)
+        train_ds, eval_ds, cached_collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
+                                                                        data_facts, out, resume, started, progress)
+        collator = cached_collator or collator
     budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress,
                          epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step)
