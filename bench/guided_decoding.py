@@ -10,7 +10,8 @@ and an answer failing the whole-query name check is decoded again with beams: th
 passing beam wins), guided (candidates run and voted on, no constraint, no value check),
 guided+values (guided, preferring candidates whose string literals the compared column holds),
 all (constraint + guided + values + name check before running), all+topup (all, and more
-candidates sampled while none runs: --topup-candidates, --topup-when-empty).
+candidates sampled while none runs, up to --topup-candidates), all+topup-empty (also while every
+one that runs returns no rows).
 
     .venv/bin/python bench/guided_decoding.py --adapter /work/adapters/harbor-base \
         --data eval/test.jsonl --db /work/fx/harbor.duckdb --limit 100
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
 
-MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup")
+MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup", "all+topup-empty")
 
 
 def mode_decode(mode: str, base):
@@ -44,7 +45,8 @@ def mode_decode(mode: str, base):
         "guided": dict(off, execution_guided=True),
         "guided+values": dict(off, execution_guided=True, ground_values=True),
         "all": dict(every, topup_candidates=0),
-        "all+topup": dict(every, topup_candidates=base.topup_candidates),
+        "all+topup": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=False),
+        "all+topup-empty": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=True),
     }[mode]
     return dataclasses.replace(base, **changes)
 
@@ -64,7 +66,6 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None)
     parser.add_argument("--check-beams", type=int, default=None, help="Beams for an answer failing the name check (constrained+check).")
     parser.add_argument("--topup-candidates", type=int, default=8, help="Most candidates sampled beyond --candidates (all+topup).")
-    parser.add_argument("--topup-when-empty", action="store_true", help="all+topup: also top up when every candidate returns no rows.")
     parser.add_argument("--timeout", type=float, default=10.0, help="Seconds each scoring query may run.")
     parser.add_argument("--no-quantize", action="store_true", help="Load the base in 16 bits even with --adapter.")
     parser.add_argument("--json", default=None, help="Also write the figures (and each mode's setup) to this file.")
@@ -88,8 +89,7 @@ def main() -> None:
     base = DecodeConfig(answer_prefix="" if tuned else "SELECT", stop_strings=(";",) if tuned else (";", "\n\n"))
     overrides = {k: v for k, v in (("candidates", args.candidates), ("temperature", args.temperature),
                                    ("batch_size", args.batch_size), ("max_new_tokens", args.max_new_tokens),
-                                   ("check_beams", args.check_beams), ("topup_candidates", args.topup_candidates),
-                                   ("topup_when_empty", args.topup_when_empty or None)) if v is not None}
+                                   ("check_beams", args.check_beams), ("topup_candidates", args.topup_candidates)) if v is not None}
     base = dataclasses.replace(base, **overrides)
     prompt_source = args.adapter or args.merged
     rows = []

@@ -51,6 +51,10 @@ def accepts(schema: Schema, text: str) -> bool:
     "SELECT x.store_id FROM (SELECT store_id, COUNT(*) AS n FROM sales GROUP BY store_id) x WHERE x.n > 1",
     "SELECT s.\"city\" FROM \"stores\" s WHERE s.region_id = 1",  # a quoted table takes an alias
     "SELECT AVG(sub.total) FROM (SELECT SUM(amount) AS total FROM sales GROUP BY store_id) sub",  # a subquery's output, used before it
+    "SELECT city, SUM(amount) FROM sales JOIN stores USING (store_id) GROUP BY city",
+    "SELECT city, (SELECT COUNT(*) FROM sales WHERE sales.store_id = stores.store_id) AS n FROM stores",  # correlated
+    "SELECT city FROM stores WHERE store_id IN (SELECT store_id FROM sales WHERE region_id = 1)",  # region_id: the outer stores
+    "SELECT COUNT(*) FROM (SELECT store_id FROM sales) x WHERE x.store_id > 3",
 ])
 def test_lexer_accepts_queries_over_the_schema(text):
     assert accepts(RETAIL, text)
@@ -72,6 +76,13 @@ def test_lexer_accepts_queries_over_the_schema(text):
     "SELECT city FROM \"city\"",  # quoted: a table after FROM, not any name
     "SELECT AVG(sub.totl) FROM (SELECT SUM(amount) AS total FROM sales GROUP BY store_id) sub",
     "SELECT sub.amount FROM stores sub",
+    # a column of a table the query does not read (after FROM, and in a SELECT list written before it)
+    "SELECT COUNT(*) FROM stores WHERE amount > 5",
+    "SELECT city, SUM(amount) FROM sales GROUP BY city",
+    "SELECT region_name FROM stores",
+    "SELECT sales.amount FROM sales AS s",  # an aliased table is named by its alias
+    "SELECT s.amount FROM sales AS s WHERE sales.store_id = 1",
+    "SELECT city FROM stores WHERE store_id IN (SELECT store_id FROM sales WHERE region_name = 'x')",
 ])
 def test_lexer_refuses_names_outside_the_schema(text):
     assert not accepts(RETAIL, text)

@@ -7,12 +7,22 @@ where a name belongs:
 - after FROM / JOIN / a comma in a FROM clause: a table of the shown schema, a CTE the query
   defined, or a table function (which must be called);
 - after ``alias.`` or ``table.``: a column of that table (any shown column, or an alias, when the
-  qualifier is a CTE, a subquery or not yet known);
+  qualifier is a CTE or a subquery); a column is no qualifier;
 - anywhere else (SELECT, WHERE, GROUP BY, ORDER BY, ON, HAVING ...): a column or table of the
   shown schema, an alias or CTE the query defined, an SQL keyword, or an allowed function (which
   must then be called); in a SELECT list, also a short alias (``T1``, ``s``) used before its FROM
-  defines it, followed by a dot; the query cannot end while such an alias is undefined;
+  defines it, followed by a dot and any name (a table's column or a subquery's output: checked
+  when the alias is defined and when the query ends); the query cannot end while such an alias
+  is undefined;
+- after a query's FROM items (WHERE, ON, GROUP BY ...): only columns of the tables its FROM (or
+  an enclosing query's) reads, and those tables unaliased as qualifiers, unless one of them is a
+  subquery, CTE or table function; a SELECT list's columns and ``table.`` qualifiers written
+  before the FROM must belong to what it reads before the FROM ends (WHERE, GROUP BY, ``)``, the
+  end: the model goes on with a JOIN instead);
 - a definition (after AS, after a table in FROM, after WITH) is free: it defines an alias.
+
+What a token-by-token lexer cannot see (a column of a subquery that does not select it, scopes
+of aliases across subqueries) is left to the whole-query check (`sqltune.schema.query_names`).
 
 Unquoted names compare case-insensitively; double quotes (DuckDB, PostgreSQL; exact case in
 PostgreSQL) and backticks (MySQL) quote a name. String literals, numbers and punctuation are left
@@ -25,7 +35,7 @@ a word and a tail; tokens are grouped by their leading punctuation, and for each
 that continue a valid name prefix are looked up in a dict (cached per group, slot and prefix).
 Only the few tokens with quotes or text after their word are simulated character by character.
 
-Length (~830 lines): the lexer, the name tables and the logits processor are one state machine;
+Length (~1000 lines): the lexer, the name tables and the logits processor are one state machine;
 the lexer's states are only meaningful to the processor that feeds it tokens.
 """
 
@@ -78,6 +88,13 @@ def quote_chars(dialect: str) -> tuple[str, str]:
     return '"', "'"
 
 
+def _static(slot: tuple) -> tuple:
+    """The key of a slot's fixed words: ("loose",), ("scoped", (tables, quals)), or the slot itself."""
+    if slot[0] == "loose":
+        return ("scoped", slot[2]) if len(slot) > 2 else ("loose",)
+    return slot
+
+
 def _prefixes(words: Iterable[str]) -> frozenset[str]:
     return frozenset(w[:k] for w in words for k in range(1, len(w) + 1))
 
@@ -97,6 +114,7 @@ class SchemaNames:
     table_functions: frozenset[str]
     static: dict[tuple, tuple[str, ...]] = field(default_factory=dict)  # slot -> words
     prefix: dict[tuple, frozenset[str]] = field(default_factory=dict)
+    _scope_columns: dict[tuple, frozenset[str]] = field(default_factory=dict, repr=False)
     quoted_prefix: dict[tuple, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
@@ -127,6 +145,41 @@ class SchemaNames:
         names.quoted_prefix = {slot: _prefixes(words) for slot, words in quoted.items()}
         return names
 
+    def words(self, static: tuple) -> tuple[str, ...]:
+        """The words a slot accepts; ("scoped", (tables, quals)): columns of those tables, the
+        qualifiers, keywords and functions (built on first use)."""
+        found = self.static.get(static)
+        if found is None:
+            tables, quals = static[1]
+            found = tuple(sorted(self.scope_columns(static[1]) | quals | KEYWORDS | self.functions))
+            if len(self.static) > 512:
+                self._forget_scopes()
+            self.static[static] = found
+        return found
+
+    def prefixes(self, static: tuple) -> frozenset[str]:
+        found = self.prefix.get(static)
+        if found is None:
+            if static[0] != "scoped":
+                return frozenset()
+            found = _prefixes(self.words(static))
+            self.prefix[static] = found
+        return found
+
+    def scope_columns(self, scope: tuple) -> frozenset[str]:
+        """The columns of the tables in `scope` ((tables, quals))."""
+        found = self._scope_columns.get(scope[0])
+        if found is None:
+            found = frozenset(c for t in scope[0] for c in self.columns.get(t, ()))
+            self._scope_columns[scope[0]] = found
+        return found
+
+    def _forget_scopes(self) -> None:
+        for key in [k for k in self.static if k[0] == "scoped"]:
+            self.static.pop(key, None)
+            self.prefix.pop(key, None)
+        self._scope_columns.clear()
+
     def quoted_names(self, slot: tuple) -> frozenset[str]:
         """The names a quoted identifier may spell in `slot` (a table after FROM, a column of the
         qualifier's table after ``alias.``)."""
@@ -148,15 +201,37 @@ def schema_names(schema: Schema, dialect: str | None = None) -> SchemaNames:
 
 
 class _Frame:
-    """One parenthesis level: which clause the lexer is in, whether it is a query."""
+    """One parenthesis level: which clause the lexer is in, whether it is a query, and for a query
+    what its FROM reads: `tables` (schema tables), `quals` (those usable as qualifiers: not aliased),
+    `opaque` (a subquery, CTE or table function whose columns the lexer does not know), and the
+    columns and table qualifiers its SELECT list used before the FROM was written."""
 
-    __slots__ = ("clause", "query", "with_list")
+    __slots__ = ("clause", "query", "with_list", "tables", "quals", "opaque", "select_cols", "select_quals")
 
     def __init__(self, clause: str = "", query: bool = False, with_list: bool = False):
         self.clause, self.query, self.with_list = clause, query, with_list
+        self.tables: frozenset[str] = frozenset()
+        self.quals: frozenset[str] = frozenset()
+        self.opaque = False
+        self.select_cols: tuple[str, ...] = ()
+        self.select_quals: tuple[str, ...] = ()
 
     def copy(self) -> "_Frame":
-        return _Frame(self.clause, self.query, self.with_list)
+        other = _Frame(self.clause, self.query, self.with_list)
+        other.tables, other.quals, other.opaque = self.tables, self.quals, self.opaque
+        other.select_cols, other.select_quals = self.select_cols, self.select_quals
+        return other
+
+    def start_query(self, clause: str, with_list: bool = False) -> None:
+        self.clause, self.query, self.with_list = clause, True, with_list
+        self.tables, self.quals, self.opaque, self.select_cols, self.select_quals = frozenset(), frozenset(), False, (), ()
+
+
+# Clauses after the FROM items: a column named there must belong to a table the FROM reads.
+_AFTER_FROM = frozenset({"where", "group", "having", "qualify", "order", "window", "limit", "offset", "on", "using"})
+_FROM_REGION = frozenset({"from", "on", "using"})
+_LEAVE_FROM = frozenset({"where", "group", "order", "having", "qualify", "window", "limit", "offset", "union", "intersect",
+                         "except"})
 
 
 class SqlLexer:
@@ -220,10 +295,55 @@ class SqlLexer:
         if frame.clause == "from" and self.last in ("kw:from", "kw:join", "punct:,"):
             return ("table",)
         query = next((f for f in reversed(self.frames) if f.query), frame)  # function parentheses: their query's clause
+        if query.clause in _AFTER_FROM:
+            scope = self.scope()
+            if scope is not None and scope[0]:
+                return ("loose", False, scope)  # after FROM: columns of the tables it reads
         return ("loose", query.clause == "select")
 
+    def scope(self, upto: int | None = None) -> tuple[frozenset[str], frozenset[str]] | None:
+        """(tables, qualifiers) the FROM clauses of the open queries read (up to frame `upto`);
+        None when that is unknown: one reads a subquery, CTE or table function, or an enclosing
+        query has not written its FROM yet (a correlated subquery in a SELECT list)."""
+        frames = self.frames if upto is None else self.frames[: upto + 1]
+        innermost = max((i for i, f in enumerate(frames) if f.query), default=-1)
+        tables: frozenset[str] = frozenset()
+        quals: frozenset[str] = frozenset()
+        for i, frame in enumerate(frames):
+            if frame.query:
+                if frame.opaque or i < innermost and frame.clause == "select":
+                    return None
+                tables, quals = tables | frame.tables, quals | frame.quals
+        return tables, quals
+
+    def _covered(self, at: int) -> bool:
+        """Whether the columns and table qualifiers the SELECT list of query frame `at` used before
+        its FROM belong to the tables that FROM (or an enclosing query's) reads."""
+        frame = self.frames[at]
+        if not (frame.select_cols or frame.select_quals):
+            return True
+        scope = self.scope(at)
+        if scope is None:
+            return True
+        columns = self.names.scope_columns(scope)
+        return (all(c in columns or c in self.aliases for c in frame.select_cols)
+                and all(q in scope[1] or q in self.aliases or q in self.ctes for q in frame.select_quals))
+
+    def _query_frame(self) -> _Frame:
+        """The innermost query frame, owned (safe to change)."""
+        frames = self._own_frames()
+        return next((f for f in reversed(frames) if f.query), frames[-1])
+
+    def _from_item(self, lw: str) -> None:
+        """A FROM item was read: a schema table (by name), or something whose columns are unknown."""
+        frame = self._query_frame()
+        if lw in self.names.columns and lw not in self.ctes:
+            frame.tables, frame.quals = frame.tables | {lw}, frame.quals | {lw}
+        else:
+            frame.opaque = True
+
     def dynamic_names(self, slot: tuple | None) -> frozenset[str]:
-        """Names the query defined that `slot` accepts."""
+        """Names the query defined that `slot` accepts (aliases, CTEs, aliases used before their FROM)."""
         if slot is None or slot[0] == "forward":
             return frozenset()
         if slot[0] == "table":
@@ -236,8 +356,7 @@ class SqlLexer:
         if slot is None or slot[0] == "forward":
             return True
         lw = word.lower()
-        static = ("loose",) if slot[0] == "loose" else slot
-        if lw in self.names.prefix.get(static, ()):
+        if lw in self.names.prefixes(_static(slot)):
             return True
         if any(n.startswith(lw) for n in self.dynamic_names(slot)):
             return True
@@ -270,6 +389,8 @@ class SqlLexer:
         """Whether the names read so far make a whole query: every alias used before its FROM is
         defined, and a column used through one that names a subquery is some name of the query."""
         if self.pending:
+            return False
+        if not all(self._covered(i) for i, f in enumerate(self.frames) if f.query and f.clause in _FROM_REGION | {"select"}):
             return False
         names = self.names
         return all(col in names.all_columns or col in self.aliases
@@ -374,6 +495,10 @@ class SqlLexer:
                         return False  # `column.`: no FROM item of that name (struct fields are not names of the schema)
                     self.pending = self.pending | {q}
                 target = self.aliases[q] if q in self.aliases else (q if q in names.columns else None)
+                if (q in names.columns and q not in self.aliases and q not in self.ctes and self.slot is not None
+                        and self.slot[0] == "loose" and self.slot[1]):
+                    frame = self._query_frame()  # `table.` in a SELECT list: its FROM must read that table, unaliased
+                    frame.select_quals = frame.select_quals + (q,)
                 self.expect = ("qual", target)
             else:
                 self.expect = None
@@ -384,11 +509,15 @@ class SqlLexer:
             frames = self._own_frames()
             frames.append(_Frame("paren"))
         elif c == ")":
+            closing = self.frames[-1]
+            if closing.query and closing.clause in _FROM_REGION | {"select"} and not self._covered(len(self.frames) - 1):
+                return False
             frames = self._own_frames()
             if len(frames) > 1:
                 frames.pop()
             if frames[-1].clause == "from":
                 self.expect = ("def", "bare", None)
+                self._query_frame().opaque = True  # a subquery (or a table function's arguments) in FROM
         elif c == "," and frame.with_list:
             self.expect = ("def", "cte", None)
         self.last = f"punct:{c}"
@@ -412,6 +541,7 @@ class SqlLexer:
             return False
         lw = name.lower()
         if slot[0] == "table":  # a quoted table reads like an unquoted one: an alias may follow
+            self._from_item(lw)
             self.expect = ("def", "bare", lw if lw in self.names.columns else None)
             self.last, self.last_word = "table", lw
             return True
@@ -437,22 +567,23 @@ class SqlLexer:
         if slot is None:  # a definition, or a keyword ending a FROM item
             kind = self.expect[1] if self.expect else "bare"
             if kind == "bare" and lw in KEYWORDS or kind == "cte" and lw == "recursive":
-                self._keyword(lw)
-                return True
+                return self._keyword(lw)
             return self._define(lw)
         names = self.names
         if slot[0] == "table":
             if lw in names.tables or lw in self.ctes:
-                self.expect = ("def", "bare", lw if lw in names.tables else None)
+                self._from_item(lw)
+                self.expect = ("def", "bare", lw if lw in names.tables and lw not in self.ctes else None)
                 self.last, self.last_word = "table", lw
                 return True
             if lw in names.table_functions:
+                self._query_frame().opaque = True
                 self.must_follow = "("
                 self.last, self.last_word = "name", lw
                 return True
             if lw == "lateral":
-                self._keyword(lw)
-                return True
+                self._query_frame().opaque = True
+                return self._keyword(lw)
             return False
         if slot[0] == "forward":
             self.pending_cols = self.pending_cols + ((slot[1], lw),)
@@ -468,9 +599,17 @@ class SqlLexer:
             return False
         # loose
         if lw in KEYWORDS:
-            self._keyword(lw)
-            return True
-        if lw in names.all_columns or lw in names.tables or lw in self.aliases or lw in self.ctes:
+            return self._keyword(lw)
+        scope = slot[2] if len(slot) > 2 else None
+        if scope is None:
+            known = lw in names.all_columns or lw in names.tables
+        else:  # after FROM: a column of a table it reads, or one of those tables (as a qualifier)
+            known = lw in names.scope_columns(scope) or lw in scope[1]
+        if known or lw in self.aliases or lw in self.ctes:
+            if (slot[1] and scope is None and lw in names.all_columns and lw not in names.columns
+                    and lw not in self.aliases and lw not in self.ctes):
+                frame = self._query_frame()  # a column in a SELECT list: its FROM must read its table
+                frame.select_cols = frame.select_cols + (lw,)
             self._name_done(lw, slot)
             return True
         follow = "." if lw in self.pending else ""
@@ -499,6 +638,9 @@ class SqlLexer:
         if kind == "cte":
             self.ctes = self.ctes | {lw}
             target = None
+        elif target is not None:
+            frame = self._query_frame()  # an aliased table is named by its alias only
+            frame.quals = frame.quals - {target}
         self.aliases = {**self.aliases, lw: target}
         if lw in self.pending:
             self.pending = self.pending - {lw}
@@ -506,18 +648,19 @@ class SqlLexer:
         self.last, self.last_word = "def", lw
         return True
 
-    def _keyword(self, kw: str) -> None:
+    def _keyword(self, kw: str) -> bool:
+        """Read keyword `kw`; False when it would end a FROM that leaves a SELECT-list column without its table."""
         frame = self.frames[-1]
         expect = None
+        if frame.query and kw in _LEAVE_FROM and frame.clause in _FROM_REGION | {"select"} and not self._covered(len(self.frames) - 1):
+            return False
         if kw == "select":
-            frame = self._own_frames()[-1]
-            frame.clause, frame.query, frame.with_list = "select", True, False
+            self._own_frames()[-1].start_query("select")
         elif kw in ("from", "join"):
             if frame.query:
                 self._own_frames()[-1].clause = "from"
         elif kw == "with":
-            frame = self._own_frames()[-1]
-            frame.clause, frame.query, frame.with_list = "with", True, True
+            self._own_frames()[-1].start_query("with", with_list=True)
             expect = ("def", "cte", None)
         elif kw == "recursive" and self.expect and self.expect[1] == "cte":
             expect = self.expect
@@ -530,6 +673,7 @@ class SqlLexer:
             self._own_frames()[-1].clause = kw
         self.expect = expect
         self.last, self.last_word = f"kw:{kw}", kw
+        return True
 
 
 # -- the vocabulary, once per tokenizer ---------------------------------------------------------------
@@ -653,11 +797,11 @@ def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str,
         return []
     if slot is None or slot[0] == "forward":
         return [i for ids in group.values() for i in ids]
-    static = ("loose",) if slot[0] == "loose" else slot
+    static = _static(slot)
     key = ("w", lead, id(names), static, prefix, bool(slot[0] == "loose" and slot[1]))
     ids = index._cache.get(key)
     if ids is None:
-        ids = _continuations(index, lead, names.static.get(static, ()), prefix)
+        ids = _continuations(index, lead, names.words(static) if static[0] == "scoped" else names.static.get(static, ()), prefix)
         if slot[0] == "loose" and slot[1]:
             ids = ids + _forward_aliases(index, lead, prefix)
         if len(index._cache) > 50_000:
