@@ -155,11 +155,16 @@ def test_methods_order_and_knobs():
     upcast = estimate_memory(cfg, method="qlora", batch_size=2, seq_len=256)
     assert upcast.base_weights > lora.base_weights
     assert full.optimizer == 8 * full.total_params
-    assert qlora.total == sum(v for k, v in qlora.rows().items() if k != "total peak")
+    # the peak holds what lives all run and the kept activations, plus the larger of the logits and
+    # one layer's backward (the logits' gradients are freed before backward reaches the layers)
+    rows = qlora.rows()
+    assert qlora.total == (rows["base weights"] + rows["adapter"] + rows["gradients"] + rows["optimizer"]
+                           + rows["activations"] + max(rows["logits"], rows["one layer in backward"]))
     kwargs = dict(method="qlora", batch_size=2, seq_len=256)
     assert estimate_memory(cfg, **kwargs, gradient_checkpointing=False).activations > estimate_memory(cfg, **kwargs).activations
     assert estimate_memory(cfg, **kwargs, double_quant=False).base_weights > estimate_memory(cfg, **kwargs).base_weights
-    assert estimate_memory(cfg, **kwargs, optimizer="paged_adamw_8bit").optimizer < estimate_memory(cfg, **kwargs).optimizer / 3
+    # adapters in the compute dtype (bf16): AdamW keeps two 2-byte moments, 8-bit AdamW two 1-byte ones plus scales
+    assert estimate_memory(cfg, **kwargs, optimizer="paged_adamw_8bit").optimizer < 0.6 * estimate_memory(cfg, **kwargs).optimizer
     assert estimate_memory(cfg, method="lora", batch_size=4, seq_len=256).logits == 2 * lora.logits
 
 
