@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sqltune.core.errors import ConfigError
-from sqltune.training.lower_cache import (cache_lower_outputs, decoder_layers, pad_cached, pairs_that_fit,
-                                          upper_layers_only)
+from sqltune.training.lower_cache import (cache_lower_outputs, decoder_layers, expected_batch_width, pad_cached,
+                                          pairs_that_fit, upper_layers_only)
 from sqltune.training.train import LoraSettings, TrainConfig, train
 
 
@@ -60,6 +60,20 @@ def test_pairs_that_fit_the_budget(budget_s, expected_pairs):
 def test_all_pairs_when_the_budget_leaves_more_epochs():
     plan = pairs_that_fit(budget_left_s=5000.0, total_pairs=1000, cache_s_per_pair=0.4, step_s_per_pair=0.3, epochs=2.0)
     assert plan.pairs == 1000 and plan.epochs == pytest.approx((5000 - 400) / 300)
+
+
+def test_expected_batch_width_is_the_mean_longest_of_random_batches():
+    import random
+
+    lengths = [random.Random(i).randint(20, 300) for i in range(200)]
+    assert expected_batch_width([50] * 30, 8) == pytest.approx(50)
+    assert expected_batch_width(lengths, 1) == pytest.approx(sum(lengths) / len(lengths))
+    assert expected_batch_width(lengths, len(lengths)) == pytest.approx(max(lengths))
+    assert expected_batch_width(lengths, 500) == pytest.approx(max(lengths))  # a batch larger than the set
+    draws = random.Random(0)
+    sampled = sum(max(draws.sample(lengths, 8)) for _ in range(20000)) / 20000
+    assert expected_batch_width(lengths, 8) == pytest.approx(sampled, rel=0.01)
+    assert expected_batch_width([], 8) == 0.0
 
 
 def _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, **overrides) -> TrainConfig:

@@ -35,7 +35,8 @@ def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
     config.eval.data = None  # not built here: the plan sizes evaluations from eval.limit and eval_budget
     job = plan_job(config)
     names = [s.name for s in job.stages]
-    assert names == ["training", "merge", "eval prompt-only", "eval qlora-adapter", "eval merged"]
+    assert names == ["training", "merge", "learning curve", "eval prompt-only", "eval qlora-adapter", "eval merged"]
+    assert f"{config.train.budget_evals} adapter snapshots x {config.curve_questions} questions" in job.stages[2].note
     assert job.stages[0].expected_s == 900 and "passes" in job.stages[0].note
     assert all(s.expected_s > 0 for s in job.stages)
     assert job.total_s == sum(s.expected_s for s in job.stages)
@@ -52,7 +53,7 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
             max_steps=2, batch_size=4, eval_fraction=0.2, register=False, lora=LoraSettings(r=4, alpha=8, dropout=0.0),
         ),
         eval=EvalConfig(data=str(tiny_pairs_file), limit=3, decode=DecodeConfig(max_new_tokens=6, batch_size=2), spot_checks=True),
-        eval_budget="10m",
+        eval_budget="10m", curve_questions=3,
     )
     result = run_pipeline(config, on_event=lambda stage, info: events.append(stage))
     # the budget's plan and the sized evaluation: a plan was said before the job, measured after
@@ -62,7 +63,14 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
     assert job["plan"]["stages"] and job["measured_s"]["evaluate"] > 0
     assert {"plan", "eval-plan"} <= set(events)
     assert result.train_record["learning_curve"]
-    assert "Learning curve" in result.report_paths.html.read_text()
+    # the learning curve: the adapter saved at each held-out evaluation, scored after training
+    curve = job["learning_curve"]
+    assert curve and "learning-curve" in result.stage_s and "curve-scored" in events
+    assert [p["step"] for p in curve] == [p["step"] for p in result.train_record["learning_curve"]]
+    for point in curve:
+        assert 0.0 <= point["execution_accuracy"] <= 1.0 and point["ex_questions"] == 3  # every tiny pair
+        assert (tmp_path / "run" / "adapter" / "curve" / f"step-{point['step']}" / "sqltune_adapter.json").exists()
+    assert "Learning curve: held-out loss and execution accuracy" in result.report_paths.html.read_text()
     labels = [r.label for r in result.reports]
     assert labels == ["prompt-only", "qlora-adapter", "merged"]
     assert all(r.n == 3 for r in result.reports)

@@ -63,6 +63,11 @@ def run(
             elif stage == "eval-plan":
                 bar.console.print(f"[bold]eval plan[/] {info['s_per_question']} s/question measured on {info['probe_questions']} "
                                   f"questions: {info['limit']} questions x {info['forms']} forms, ~{info['expected_s'] / 60:.1f} min", highlight=False)
+            elif stage == "curve-scored":
+                bar.console.print("learning curve: " + ", ".join(
+                    f"step {p['step']} ({p['minutes']:.1f} min) loss {p['eval_loss']:.3f} EX {p['execution_accuracy']:.0%}"
+                    for p in info["points"]) + f" (greedy, {info['points'][0]['ex_questions']} questions)" if info["points"] else
+                    "learning curve: no snapshot scored", highlight=False)
             elif stage == "eval-progress":
                 bar.update(task(f"eval {info['label']}"), completed=info["done"], total=info["total"])
             elif stage == "trained":

@@ -242,18 +242,28 @@ def _plots(comparison: Comparison) -> list[tuple[str, str]]:
 
 
 def _learning_curve_plot(points: Sequence[Mapping[str, Any]]) -> str:
-    """Held-out loss against minutes since training began, as a base64 PNG (step numbers annotated)."""
+    """Held-out loss against minutes since training began, and (where the points were scored)
+    execution accuracy on a second axis, as a base64 PNG (step numbers annotated)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     minutes = [float(p["minutes"]) for p in points]
     losses = [float(p["eval_loss"]) for p in points]
-    axes.plot(minutes, losses, marker="o", color="#1f6feb")
+    axes.plot(minutes, losses, marker="o", color="#1f6feb", label="held-out loss")
     for m, loss, p in zip(minutes, losses, points):
         axes.annotate(f"step {p.get('step', '?')}", (m, loss), textcoords="offset points", xytext=(4, 4), fontsize=8)
     axes.set_xlabel("training minutes")
     axes.set_ylabel("held-out loss")
+    scored = [p for p in points if p.get("execution_accuracy") is not None]
+    if scored:
+        ex_axes = axes.twinx()
+        ex_axes.plot([float(p["minutes"]) for p in scored], [100 * float(p["execution_accuracy"]) for p in scored],
+                     marker="s", color="#d4721c", label=f"execution accuracy ({scored[0].get('ex_questions', '?')} questions, greedy)")
+        ex_axes.set_ylabel("execution accuracy (%)")
+        ex_axes.set_ylim(0, 100)
+        lines = axes.get_lines()[:1] + ex_axes.get_lines()
+        axes.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="center right")
     axes.set_title("Learning curve")
     axes.grid(alpha=0.3)
     buffer = io.BytesIO()
@@ -350,7 +360,9 @@ def render_html(
     parts.append('<h2>Charts</h2><div class="charts">')
     plots = _plots(comparison)
     if learning_curve:
-        plots.append(("Learning curve: held-out loss against training minutes", _learning_curve_plot(learning_curve)))
+        title = "Learning curve: held-out loss" + (" and execution accuracy" if any(
+            p.get("execution_accuracy") is not None for p in learning_curve) else "") + " against training minutes"
+        plots.append((title, _learning_curve_plot(learning_curve)))
     for caption, png in plots:
         parts.append(f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{png}"><figcaption>{_e(caption)}</figcaption></figure>')
     parts.append("</div>")

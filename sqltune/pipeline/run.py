@@ -35,6 +35,7 @@ class PipelineConfig:
     merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
     merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
     eval_budget: str | None = setting(None, help="Wall-clock budget for all evaluations (e.g. 6m): one timed batch measures s/question, then eval.limit is lowered to fit; default: eval.limit as given.")
+    curve_questions: int = setting(16, help="Held-out questions the adapter answers (greedy) at each point of its learning curve, for execution accuracy against training minutes (0: held-out loss only). Counted in eval_budget.", min=0)
 
 
 @dataclass
@@ -96,6 +97,8 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
 
     adapter_dir = out / "adapter"
     config.train.output_dir = str(adapter_dir)
+    if config.curve_questions:
+        config.train.curve_snapshots = True  # the adapter at each held-out evaluation, scored below
     emit("train", {"method": config.train.method, "output_dir": str(adapter_dir)})
     began = time.time()
     trained = _train_or_reuse(config.train, resume, lambda e: emit("train-progress", e))
@@ -126,20 +129,27 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         stage_s["merge"] = time.time() - began
         forms.append(ModelForm("merged", merged=str(merged_dir)))
 
+    curve = trained.get("learning_curve") or []
+    if config.curve_questions and any(p.get("adapter") for p in curve):
+        began = time.time()
+        emit("curve", {"points": sum(1 for p in curve if p.get("adapter")), "questions": config.curve_questions})
+        curve = score_learning_curve(config, adapter_dir, curve)
+        stage_s["learning-curve"] = time.time() - began
+        emit("curve-scored", {"points": [p for p in curve if "execution_accuracy" in p]})
     if config.eval_budget is not None:
         began = time.time()
-        sizing = size_evaluation(config, forms[1])
+        sizing = size_evaluation(config, forms[1], spent_s=stage_s.get("learning-curve", 0.0))
         stage_s["eval-probe"] = time.time() - began
         emit("eval-plan", sizing)
     emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data, "limit": config.eval.limit})
     began = time.time()
     reports, paths = evaluate_forms(
         forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total}),
-        learning_curve=trained.get("learning_curve"),
+        learning_curve=curve,
     )
     stage_s["evaluate"] = time.time() - began
     stage_s["job"] = time.time() - started
-    _write_job_record(out, job, stage_s)
+    _write_job_record(out, job, stage_s, curve)
     return PipelineResult(out, adapter_dir, merged_dir, reports, paths, trained, merge_result, time.time() - started,
                           job, stage_s)
 
@@ -178,15 +188,16 @@ class JobPlan:
 
 # Shares of the matmul ceiling reached, measured on the default model (README: training that fits).
 TRAIN_EFFICIENCY = 0.6
-GENERATE_EFFICIENCY = 0.5
+MERGE_FIXED_S = 30.0          # loading, dequantising, merging and saving the 135M default
 PROMPT_OVERHEAD_TOKENS = 60   # system message, chat markup and the question around the schema text
 COMPLETION_TOKENS = 40        # a typical SQL answer
+MODEL_LOAD_S = 10.0           # loading the 4-bit base with an adapter, once per scored snapshot
 
 
 def plan_job(config: PipelineConfig) -> JobPlan:
     """The job's plan before it starts: training (its budget, or its steps at the speed the matmul
     probe predicts), each evaluation form at a predicted s/question, and the merge."""
-    from sqltune.inference.models import dtype_probe, resolve_base
+    from sqltune.inference.models import dtype_probe, measure_decoding, resolve_base
     from sqltune.training.budget import format_duration, parse_duration, prior_tokens_per_s
     from sqltune.training.plan import load_model_config, model_shape
 
@@ -222,24 +233,34 @@ def plan_job(config: PipelineConfig) -> JobPlan:
     memory = training_memory(config, shape)
     if memory is not None:
         stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
-    s_per_question = 2 * body * (prompt_tokens + COMPLETION_TOKENS) / (GENERATE_EFFICIENCY * gflops * 1e9)
+    # decoding is timed on the 4-bit base (what the adapter answers with), a batch of the eval's size
+    batch = max(config.eval.decode.batch_size, 1)
+    prefill_s, token_s = measure_decoding(resolve_base(tc.base), quantized=tc.method == "qlora", batch_size=batch,
+                                          prompt_tokens=prompt_tokens)
+    s_per_question = (prefill_s + COMPLETION_TOKENS * token_s) / batch
     if config.merge:
         from sqltune.merge.merge import DEFAULT_N_CHECK
 
         # the equivalence check answers its questions with three models (merged, adapter on the same
         # weights, adapter as trained), in fp32: costed at the fp32 matmul speed
         check_s = 3 * DEFAULT_N_CHECK * s_per_question * gflops / max(probe.gflops["float32"], 1e-3)
-        stages.append(JobStage("merge", 30.0 + check_s, f"into a {config.merge_dtype} checkpoint, equivalence check on "
-                                                         f"{DEFAULT_N_CHECK} questions x 3 models in fp32"))
+        stages.append(JobStage("merge", MERGE_FIXED_S + check_s, f"into a {config.merge_dtype} checkpoint, equivalence check on "
+                                                                 f"{DEFAULT_N_CHECK} questions x 3 models in fp32"))
     forms = ["prompt-only", "qlora-adapter"] + (["bf16-lora-adapter"] if config.lora_baseline else []) + (["merged"] if config.merge else [])
     n = config.eval.limit or _count_pairs(config.eval.data)
     decode = config.eval.decode
+    curve_s = 0.0
+    if config.curve_questions:
+        points = tc.budget_evals if tc.time_budget else 1
+        curve_s = points * (config.curve_questions * s_per_question + MODEL_LOAD_S)
+        stages.append(JobStage("learning curve", curve_s, f"{points} adapter snapshots x {config.curve_questions} questions, "
+                                                          f"greedy, at a predicted {s_per_question:.1f} s/question"))
     if decode.execution_guided and decode.candidates > 1:
         # each question samples its candidates and runs them: measured ~4x greedy's time with 4
         # candidates (bench/guided_decoding.py), so cost it as one greedy answer per candidate
         s_per_question *= decode.candidates
     if config.eval_budget:
-        fit = max(int(parse_duration(config.eval_budget) // (len(forms) * s_per_question)), 1)
+        fit = max(int(max(parse_duration(config.eval_budget) - curve_s, 0.0) // (len(forms) * s_per_question)), 1)
         n = min(n, fit) if n else fit
     for form in forms:
         stages.append(JobStage(f"eval {form}", (n or 0) * s_per_question,
@@ -282,9 +303,9 @@ def _count_pairs(path: str | None) -> int | None:
     return sum(1 for _ in load_pairs(path))
 
 
-def size_evaluation(config: PipelineConfig, form: ModelForm) -> dict:
-    """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits
-    `eval_budget` (never below one batch)."""
+def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float = 0.0) -> dict:
+    """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits what
+    `eval_budget` leaves after `spent_s` (the learning curve's scoring; never below one batch)."""
     import dataclasses
 
     from sqltune.training.budget import parse_duration
@@ -296,7 +317,7 @@ def size_evaluation(config: PipelineConfig, form: ModelForm) -> dict:
     reports, _ = evaluate_forms([form], probe_cfg, out_dir=None)
     n = reports[0].n if reports else probe_n
     s_per_question = (time.time() - began) / max(n, 1)
-    budget_s = parse_duration(config.eval_budget)
+    budget_s = max(parse_duration(config.eval_budget) - spent_s - (time.time() - began), 0.0)
     fit = max(int(budget_s // (n_forms * s_per_question)), probe_n)
     total = config.eval.limit or _count_pairs(config.eval.data) or fit
     limit = min(total, fit)
@@ -306,12 +327,37 @@ def size_evaluation(config: PipelineConfig, form: ModelForm) -> dict:
             "probe_questions": n}
 
 
-def _write_job_record(out: Path, job: JobPlan, stage_s: dict) -> None:
+def _write_job_record(out: Path, job: JobPlan, stage_s: dict, curve: list[dict] | None = None) -> None:
     import json
 
     from sqltune.core.paths import atomic_write_text
 
-    atomic_write_text(out / "job.json", json.dumps({"plan": job.to_dict(), "measured_s": stage_s}, indent=2))
+    atomic_write_text(out / "job.json", json.dumps({"plan": job.to_dict(), "measured_s": stage_s,
+                                                    "learning_curve": curve or []}, indent=2))
+
+
+def score_learning_curve(config: PipelineConfig, adapter_dir: Path, curve: list[dict]) -> list[dict]:
+    """Execution accuracy at each point of the learning curve: the adapter saved at that held-out
+    evaluation answers `curve_questions` held-out questions (evenly spaced, greedy decoding, so the
+    points compare with each other whatever the job's decoding), each point's figure added to it."""
+    import dataclasses
+
+    from sqltune.evaluation.harness import greedy_decoding
+
+    points = [p for p in curve if p.get("adapter") and Path(p["adapter"]).is_dir()]
+    if not points:
+        return curve
+    probe = dataclasses.replace(config.eval, limit=config.curve_questions, spot_checks=False, register=False,
+                                compare_decoding=False, decode=greedy_decoding(config.eval.decode))
+    forms = [ModelForm(f"step {p['step']}", base=config.train.base, adapter=p["adapter"], quantized=True,
+                       prompt_source=str(adapter_dir)) for p in points]
+    reports, _ = evaluate_forms(forms, probe, out_dir=None)
+    scored = {id(p): r for p, r in zip(points, reports)}
+    out = []
+    for p in curve:
+        r = scored.get(id(p))
+        out.append(p if r is None else {**p, "execution_accuracy": r.execution_accuracy, "ex_questions": r.n})
+    return out
 
 
 def _attach_fixture(config: PipelineConfig, emit: Event) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,13 +145,20 @@ def pairs_that_fit(*, budget_left_s: float, total_pairs: int, cache_s_per_pair: 
 def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], cut: int, *, pad_token_id: int,
                batch_size: int) -> tuple[float, float, list[Any]]:
     """Seconds per pair to cache the lower layers and to train the upper ones, measured on the
-    first `batch_size` pairs (whose cached outputs are returned, to be kept). The timed training
-    step's gradients are discarded: the adapter is unchanged."""
+    first `batch_size` pairs (whose cached outputs are returned, to be kept) and scaled to the
+    whole set by length: both costs grow with the tokens processed, and a handful of pairs can be
+    much shorter or longer than the rest (on one AVX2 CPU the first 8 pairs predicted 530 ms per
+    pair and pass; the run's random batches took 875). Caching runs in batches of similar length
+    (little padding): a pair costs the mean length there. A training batch is drawn at random and
+    padded to its longest pair: a pair costs the expected longest of `batch_size` pairs. The timed
+    training step's gradients are discarded: the adapter is unchanged."""
     sample = list(range(min(batch_size, len(sequences))))
+    width = max(len(sequences[i]) for i in sample)
+    padded = len(sample) * width
     began = time.monotonic()
     cached = cache_lower_outputs(model, [sequences[i] for i in sample], cut, pad_token_id=pad_token_id,
                                  batch_size=batch_size)
-    cache_s = (time.monotonic() - began) / len(sample)
+    cache_s_per_token = (time.monotonic() - began) / padded
     batch = pad_cached(cached, [labels[i] for i in sample])
     with upper_layers_only(model, cut):
         timings = []
@@ -159,7 +167,23 @@ def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], 
             completion_loss(model, batch)[0].backward()
             timings.append(time.monotonic() - began)
             model.zero_grad(set_to_none=True)
-    return cache_s, timings[-1] / len(sample), cached
+    step_s_per_token = timings[-1] / padded
+    lengths = [len(s) for s in sequences]
+    mean_length = sum(lengths) / len(lengths)
+    return (cache_s_per_token * mean_length, step_s_per_token * expected_batch_width(lengths, batch_size), cached)
+
+
+def expected_batch_width(lengths: list[int], batch_size: int) -> float:
+    """The expected longest sequence of a batch of `batch_size` drawn at random without
+    replacement from `lengths`: what a random batch is padded to, per row. Exact: the k-th
+    shortest is the longest of the batch with probability C(k-1, b-1) / C(n, b)."""
+    n = len(lengths)
+    if n == 0:
+        return 0.0
+    b = max(1, min(batch_size, n))
+    ordered = sorted(lengths)
+    weighted = sum(ordered[k - 1] * math.comb(k - 1, b - 1) for k in range(b, n + 1))
+    return weighted / math.comb(n, b)
 
 
 def pad_cached(hidden: list[Any], labels: list[list[int]]) -> dict:

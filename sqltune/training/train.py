@@ -18,19 +18,21 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sqltune.inference.adapter import write_meta
+from sqltune.inference.adapter import ADAPTER_META, write_meta
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
-from sqltune.training.record import RssSampler, _dtype_name, _final_eval_loss, _record_run, current_rss_bytes, run_record
+from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, current_rss_bytes,
+                                     release_freed_memory, run_record)
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -38,6 +40,7 @@ from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, bud
 
 log = logging.getLogger(__name__)
 
+CURVE_DIR = "curve"  # the adapter at each held-out evaluation, with curve_snapshots
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -68,6 +71,7 @@ class TrainConfig:
     max_steps: int = setting(-1, help="Stop after N optimizer steps; > 0 overrides --epochs (with --time-budget: an upper bound).")
     time_budget: str | None = setting(None, help="Wall-clock budget for training, e.g. 15m, 900s, 1h: the first steps are timed, then steps, schedule and eval cadence are set to end inside it (--epochs and --max-steps become upper bounds).")
     budget_evals: int = setting(4, help="With --time-budget: held-out evaluations over the run (the learning curve's points), the final one included.", min=1)
+    curve_snapshots: bool = setting(False, help="Save the adapter at every held-out evaluation (OUT/curve/step-N, a loadable adapter folder each), so its execution accuracy can be scored against training minutes; `sqltune run` turns it on for its learning curve.")
     max_examples: int | None = setting(None, help="Train on the first N pairs (after shuffling with --seed).", min=1)
     eval_fraction: float = setting(0.02, help="Share of the training pairs held out for the periodic eval loss.", min=0.0, max=0.5)
     eval_steps: int = setting(50, help="Steps between evaluations of the held-out loss.", min=1)
@@ -247,9 +251,11 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         train_ds, eval_ds, cached_collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
                                                                         data_facts, out, resume, started, progress)
         collator = cached_collator or collator
+        release_freed_memory()  # the lower layers' working memory, freed once every pair is cached
     budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress,
                          epochs_cap=reuse.epochs_cap if reuse else None)
-    reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step)
+    reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
+                                snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
     trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                             callbacks=[reporter.callback(), *([budget.callback] if budget else [])],
                             schedule=budget.schedule if budget else None, cached=reuse is not None)
@@ -257,11 +263,14 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         run = run_trainer(trainer, out / "checkpoints", resume)
         eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
     if eval_loss is not None:
-        reporter.held_out(trainer.state.global_step, eval_loss)
+        reporter.held_out(trainer.state.global_step, eval_loss, loaded.model)
     if reuse is not None:
         data_facts["lower_cache"] = reuse.record()
 
     _save_adapter(loaded.model, out, config, schema, data_facts)
+    for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
+        if point.get("adapter"):
+            shutil.copy2(out / ADAPTER_META, Path(point["adapter"]) / ADAPTER_META)
     record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
     run_id = _record_run(record, out, config.register)
     return TrainResult(
@@ -362,6 +371,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
         if "lora_" in name:
             param.data = param.data.to(dtype)  # adapters in bf16 (or the compute dtype)
     trainable, total = check_trainable(model, expected, config.max_trainable_fraction)
+    release_freed_memory()  # what loading and quantising freed would otherwise stay resident all run
     return LoadedModel(model, dtype, probe, trainable, total, rss_before_model, layers)
 
 
@@ -438,8 +448,9 @@ class ProgressReporter:
     caller's progress function, and the learning curve (held-out loss against minutes)."""
 
     def __init__(self, progress: ProgressFn | None, started: float, planner: BudgetPlanner | None,
-                 kill_after_step: int | None = None) -> None:
+                 kill_after_step: int | None = None, snapshot_dir: Path | None = None) -> None:
         self.progress = progress
+        self.snapshot_dir = snapshot_dir
         self.started = started
         self.planner = planner
         self.kill_after_step = kill_after_step
@@ -462,10 +473,15 @@ class ProgressReporter:
         first_step, first_at = self._first
         return (now - first_at) / (step - first_step) * max(total - step, 0)
 
-    def held_out(self, step: int, loss: float) -> None:
+    def held_out(self, step: int, loss: float, model: Any = None) -> None:
         if self.curve and self.curve[-1]["step"] == step:
             return
         point = {"step": step, "minutes": round(self.elapsed() / 60, 3), "eval_loss": loss}
+        if self.snapshot_dir is not None and model is not None:
+            # the adapter as it is at this point (PEFT saves the adapter weights only: ~10 MB)
+            folder = self.snapshot_dir / f"step-{step}"
+            model.save_pretrained(str(folder))
+            point["adapter"] = str(folder)
         self.curve.append(point)
         log.info("step %d: held-out loss %.4f at %s", step, loss, format_duration(self.elapsed()))
         if self.progress:
@@ -497,9 +513,9 @@ class ProgressReporter:
                     reporter.progress({"event": "log", "step": state.global_step, "total": total, **logs,
                                        "elapsed_s": now, "left_s": left, "line": line})
 
-            def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
                 if metrics and "eval_loss" in metrics:
-                    reporter.held_out(state.global_step, metrics["eval_loss"])
+                    reporter.held_out(state.global_step, metrics["eval_loss"], model)
 
         return Progress()
 
