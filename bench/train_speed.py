@@ -71,7 +71,7 @@ result = train(config)
 r = result.record
 print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s, "steps": result.steps,
       "tokens": result.train_tokens, "pairs_per_minute": r["pairs_per_minute"], "peak_rss": result.peak_rss_bytes,
-      "model_rss": r["model_training_rss_bytes"], "estimated": r["estimated_peak_bytes"], "loss": result.final_train_loss,
+      "model_rss": r["model_training_rss_bytes"], "model_allocated": r.get("model_training_allocated_bytes"), "estimated": r["estimated_peak_bytes"], "loss": result.final_train_loss,
       "dtype": r["compute_dtype"], "checkpointing": config.gradient_checkpointing, "lora_layers": r["lora_layers"],
       "completion_only": config.completion_only_loss, "lower_cache": r["data"].get("lower_cache")}))
 """
@@ -132,16 +132,19 @@ def main() -> None:
           f"{shape.intermediate_size}) " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in ceilings.items())
           + f"; the dtype probe chose {probe.choice} (" + ", ".join(f"{k} {v:.1f}" for k, v in probe.gflops.items()) + " GFLOP/s)")
     print(f"{'variant':<18}{'dtype':>9}{'tokens/s':>9}{'pairs/min':>10}{'GFLOP/s':>9}{'of ceiling':>11}{'wall s':>8}"
-          f"{'peak RSS MiB':>13}{'model MiB':>10}{'plan MiB':>9}{'plan/model':>11}{'loss':>8}")
+          f"{'peak RSS MiB':>13}{'model MiB':>10}{'alloc MiB':>10}{'plan MiB':>9}{'plan/model':>11}{'plan/alloc':>11}{'loss':>8}")
     for name, r in results.items():
         achieved = r["tokens_per_s"] * flops_per_token(body, shape.num_layers, r) / 1e9
         if not r["completion_only"]:
             achieved += r["tokens_per_s"] * 3 * 2 * shape.vocab_size * shape.hidden_size / 1e9  # head on every token
         ceiling = ceilings.get(r["dtype"], 0.0)
         ratio = f"{r['estimated'] / r['model_rss'] - 1:+.0%}" if r["estimated"] and r["model_rss"] else "-"
+        held = r.get("model_allocated")
+        ratio_held = f"{r['estimated'] / held - 1:+.0%}" if r["estimated"] and held else "-"
         print(f"{name:<18}{r['dtype']:>9}{r['tokens_per_s']:>9.0f}{r['pairs_per_minute']:>10.1f}{achieved:>9.1f}"
               f"{(achieved / ceiling if ceiling else float('nan')):>11.0%}{r['wall_s']:>8.1f}{r['peak_rss'] / 2**20:>13.0f}"
-              f"{(r['model_rss'] or 0) / 2**20:>10.0f}{(r['estimated'] or 0) / 2**20:>9.0f}{ratio:>11}{r['loss']:>8.3f}")
+              f"{(r['model_rss'] or 0) / 2**20:>10.0f}{(held or 0) / 2**20:>10.0f}{(r['estimated'] or 0) / 2**20:>9.0f}"
+              f"{ratio:>11}{ratio_held:>11}{r['loss']:>8.3f}")
     for name, r in results.items():
         cache = r.get("lower_cache")
         if cache:

@@ -30,6 +30,32 @@ def current_rss_bytes() -> int | None:
         return None
 
 
+_MALLINFO: Any = None
+
+
+def allocated_bytes() -> int | None:
+    """Bytes the C heap has handed out and not had back (glibc's mallinfo2: in-use heap chunks plus
+    mmapped blocks): what live tensors and other native objects take, without the freed memory
+    the allocator keeps mapped or the library code pages the RSS also counts. None off glibc."""
+    global _MALLINFO
+    if _MALLINFO is None:
+        import ctypes
+
+        class Mallinfo2(ctypes.Structure):
+            _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                               "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+        try:
+            function = ctypes.CDLL("libc.so.6").mallinfo2
+            function.restype = Mallinfo2
+            _MALLINFO = function
+        except (OSError, AttributeError):
+            _MALLINFO = False
+    if not _MALLINFO:
+        return None
+    info = _MALLINFO()
+    return int(info.uordblks + info.hblkhd)
+
+
 def release_freed_memory() -> None:
     """Hand the heap's freed pages back to the OS. glibc keeps freed memory mapped for reuse, so
     what loading and 4-bit quantising a model (or caching the lower layers) allocated and freed
@@ -51,6 +77,7 @@ class RssSampler:
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
         self.peak = current_rss_bytes()
+        self.peak_allocated = allocated_bytes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -59,6 +86,9 @@ class RssSampler:
             now = current_rss_bytes()
             if now is not None and (self.peak is None or now > self.peak):
                 self.peak = now
+            held = allocated_bytes()
+            if held is not None and (self.peak_allocated is None or held > self.peak_allocated):
+                self.peak_allocated = held
 
     def __enter__(self) -> "RssSampler":
         self._thread.start()
@@ -108,6 +138,10 @@ def run_record(config: Any, base_path: str, loaded: Any, data_facts: dict, train
         "training_peak_rss_bytes": run.training_peak_rss,
         "rss_before_model_bytes": rss_before,
         "model_training_rss_bytes": run.training_peak_rss - rss_before if run.training_peak_rss and rss_before else None,
+        # the same peak counted in bytes the heap handed out (live tensors): RSS adds what glibc keeps
+        # mapped after frees and the code pages of the libraries training touches
+        "model_training_allocated_bytes": (run.training_peak_allocated - loaded.allocated_before_model
+                                           if run.training_peak_allocated and loaded.allocated_before_model else None),
         "peak_cuda_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
         "estimated_peak_bytes": _estimate_peak(base_path, config, trainer, data_facts, loaded),
         "largest_batch": asdict(trainer.largest_batch) if hasattr(trainer, "largest_batch") else None,

@@ -31,8 +31,8 @@ from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
-from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, current_rss_bytes,
-                                     release_freed_memory, run_record)
+from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
+                                     current_rss_bytes, release_freed_memory, run_record)
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -324,6 +324,7 @@ class LoadedModel:
     total: int
     rss_before_model: int | None
     layers_to_transform: list[int] | None
+    allocated_before_model: int | None = None
 
 
 def adapter_layers(num_layers: int, lora: LoraSettings) -> list[int] | None:
@@ -340,7 +341,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
     quant = config.quant if config.method == "qlora" else None
     dtype = quant.torch_compute_dtype() if quant is not None else compute_dtype()
     probe = dtype_probe().to_dict() if device() == "cpu" else None
-    rss_before_model = current_rss_bytes()
+    rss_before_model, allocated_before_model = current_rss_bytes(), allocated_bytes()
     model = load_model(base_path, quant=quant, dtype=dtype, attention=attention_implementation(config.attention))
     checkpointing = {"use_reentrant": False}  # non-reentrant: no input gradients needed below the adapters
     if quant is not None:
@@ -372,7 +373,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
             param.data = param.data.to(dtype)  # adapters in bf16 (or the compute dtype)
     trainable, total = check_trainable(model, expected, config.max_trainable_fraction)
     release_freed_memory()  # what loading and quantising freed would otherwise stay resident all run
-    return LoadedModel(model, dtype, probe, trainable, total, rss_before_model, layers)
+    return LoadedModel(model, dtype, probe, trainable, total, rss_before_model, layers, allocated_before_model)
 
 
 def _collator(tokenizer: Any) -> Any:
@@ -588,6 +589,7 @@ class TrainerRun:
     wall_s: float
     training_peak_rss: int | None
     resumed_from: Path | None
+    training_peak_allocated: int | None = None  # the heap's bytes in use at their peak (glibc)
 
 
 def run_trainer(trainer: Any, checkpoints: Path, resume: bool) -> TrainerRun:
@@ -598,7 +600,7 @@ def run_trainer(trainer: Any, checkpoints: Path, resume: bool) -> TrainerRun:
     began = time.time()
     with RssSampler() as rss:
         output = trainer.train(resume_from_checkpoint=str(last_checkpoint) if last_checkpoint else None)
-    return TrainerRun(output, time.time() - began, rss.peak, last_checkpoint)
+    return TrainerRun(output, time.time() - began, rss.peak, last_checkpoint, rss.peak_allocated)
 
 
 # -- step 6: the run record ----------------------------------------------------------------------------
