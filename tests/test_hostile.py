@@ -264,11 +264,19 @@ def _vm_peak_bytes(pid: int) -> int:
     return 0
 
 
-def _vm_size_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    return 0
+def _address_space_caps(pids: list[int], timeout_s: float = 60.0) -> dict[int, int]:
+    """Each worker's own RLIMIT_AS, once it has set it: a worker sets its cap (its size after
+    start-up + the memory limit) when it has started, which a test reading it at once can beat."""
+    deadline = time.monotonic() + timeout_s
+    caps: dict[int, int] = {}
+    while len(caps) < len(pids) and time.monotonic() < deadline:
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+                if line.startswith("Max address space") and line.split()[3] != "unlimited":
+                    caps[pid] = int(line.split()[3])
+        time.sleep(0.05)
+    assert len(caps) == len(pids), f"workers set no address-space cap within {timeout_s} s"
+    return caps
 
 
 @pytest.fixture
@@ -328,15 +336,17 @@ def test_hostile_duckdb(duck_file, watched, guard):
     before_hash, before_tree = _sha256(duck_file), _tree_snapshot(root, duck_file)
     memory_cap = 256 * 10**6
     with Warehouse.open(duck_file, timeout_s=TIMEOUT_S, memory_limit=MEMORY, guard=guard, max_rows=5) as wh:
-        idle = {pid: _vm_size_bytes(pid) for pid in wh.worker_pids}
+        caps = _address_space_caps(wh.worker_pids)
+        for pid, cap in caps.items():  # the cap is the worker's started size plus the memory limit
+            assert cap - memory_cap <= _vm_peak_bytes(pid) + 64 * 2**20 and cap > memory_cap, (pid, cap)
         outcomes = {}
         for item in items:
             sql = item.sql.format(canary=canary, dir=root, db=duck_file)
             result = wh.execute(sql)
             _check_outcome(item, sql, result, guard, secret)
             outcomes[sql[:60]] = result.error_kind
-            for pid, size in idle.items():  # no worker grew past its cap (killed ones are gone: 0)
-                assert _vm_peak_bytes(pid) <= size + memory_cap + 64 * 2**20, (sql[:80], pid)
+            for pid, cap in caps.items():  # no worker grew past its cap (killed ones are gone: 0)
+                assert _vm_peak_bytes(pid) <= cap, (sql[:80], pid)
         assert wh.execute("SELECT getvariable('leak')" if not guard else "SELECT 1").rows in ([(None,)], [(1,)])
         started = time.perf_counter()
         ordinary = wh.execute("SELECT count(*) FROM orders WHERE total > 100")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -257,6 +258,33 @@ def test_time_budget_plans_and_records(tmp_path, tiny_model_dir, tiny_warehouse,
     assert any(line.startswith("step ") and " elapsed " in line for line in lines), lines
     probe = record["dtype_probe"]
     assert probe["choice"] == record["compute_dtype"] and set(probe["gflops"]) == {"bfloat16", "float16", "float32"}
+    # training memory measured two ways: resident, and heap bytes in use at the peak (glibc)
+    assert record["model_training_rss_bytes"] > 0 and record["model_training_allocated_bytes"] > 0
+
+
+def test_curve_snapshots_save_a_loadable_adapter_at_each_held_out_point(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    from sqltune.inference.adapter import read_prompt_config
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+    from sqltune.schema import load_schema
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=4, eval_steps=2,
+                         eval_fraction=0.2, step0_check=False, curve_snapshots=True)
+    result = train(config)
+    curve = result.record["learning_curve"]
+    assert [p["step"] for p in curve] == [2, 4]
+    for point in curve:
+        folder = Path(point["adapter"])
+        assert folder == result.adapter_dir / "curve" / f"step-{point['step']}"
+        assert read_prompt_config(folder) == read_prompt_config(result.adapter_dir)
+    model = load_sql_model(str(tiny_model_dir), schema=load_schema(str(tiny_warehouse)), adapters={"early": curve[0]["adapter"]},
+                           quantized=True, decode=DecodeConfig(max_new_tokens=4, batch_size=2))
+    assert len(model.generate(["How many customers are there?"])) == 1
+    final = load_sql_model(str(tiny_model_dir), schema=load_schema(str(tiny_warehouse)), adapters={"last": curve[-1]["adapter"]},
+                           quantized=True)
+    early = model.model.state_dict()
+    last = final.model.state_dict()
+    lora = [k for k in early if "lora_B" in k]
+    assert lora and any(not torch.equal(early[k], last[k.replace(".early.", ".last.")]) for k in lora)  # two different points
 
 
 def test_attention_kernel_is_a_setting_and_auto_is_eager_on_cpu(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
