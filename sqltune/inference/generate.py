@@ -52,7 +52,8 @@ class DecodeConfig:
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":
         """Plain greedy decoding: no constraint, one candidate, nothing run."""
-        return cls(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, **changes)
+        return cls(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, check_names=False,
+                   topup_candidates=0, **changes)
 
 
 @dataclass
