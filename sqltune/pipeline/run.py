@@ -190,7 +190,7 @@ class JobPlan:
 TRAIN_EFFICIENCY = 0.6
 MERGE_FIXED_S = 30.0          # loading, dequantising, merging and saving the 135M default
 PROMPT_OVERHEAD_TOKENS = 60   # system message, chat markup and the question around the schema text
-COMPLETION_TOKENS = 40        # a typical SQL answer
+COMPLETION_TOKENS = 40        # a typical SQL answer, where no pairs are at hand to measure
 MODEL_LOAD_S = 10.0           # loading the 4-bit base with an adapter, once per scored snapshot
 
 
@@ -237,7 +237,8 @@ def plan_job(config: PipelineConfig) -> JobPlan:
     batch = max(config.eval.decode.batch_size, 1)
     prefill_s, token_s = measure_decoding(resolve_base(tc.base), quantized=tc.method == "qlora", batch_size=batch,
                                           prompt_tokens=prompt_tokens)
-    s_per_question = (prefill_s + COMPLETION_TOKENS * token_s) / batch
+    # a batch decodes until its longest answer ends: the expected longest SQL of `batch` pairs
+    s_per_question = (prefill_s + answer_steps(tc, batch) * token_s) / batch
     if config.merge:
         from sqltune.merge.merge import DEFAULT_N_CHECK
 
@@ -270,6 +271,22 @@ def plan_job(config: PipelineConfig) -> JobPlan:
 
 
 MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
+
+
+def answer_steps(tc: TrainConfig, batch: int) -> float:
+    """Token steps one decode batch takes: the expected longest gold SQL (in tokens, plus its end)
+    of `batch` pairs drawn from the training pairs; COMPLETION_TOKENS when they are not there."""
+    from sqltune.data import load_pairs
+    from sqltune.inference.models import load_tokenizer, resolve_base
+    from sqltune.training.lower_cache import expected_batch_width
+
+    if not tc.train_file or not Path(tc.train_file).exists():
+        return float(COMPLETION_TOKENS)
+    pairs = list(load_pairs(tc.train_file))
+    sample = pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
+    tokenizer = load_tokenizer(resolve_base(tc.base))
+    lengths = [len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) + 1 for p in sample]
+    return expected_batch_width(lengths, batch) if lengths else float(COMPLETION_TOKENS)
 
 
 def training_memory(config: PipelineConfig, shape: Any) -> int | None:
