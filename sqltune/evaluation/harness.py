@@ -72,17 +72,11 @@ def spread_subset(items: list, limit: int | None) -> list:
     return [items[int(i * step)] for i in range(limit)]
 
 
-def greedy_decoding(decode: DecodeConfig) -> DecodeConfig:
-    """`decode` as plain greedy decoding: no schema constraint, one candidate, no checks."""
-    return dataclasses.replace(decode, constrain_schema=False, execution_guided=False, ground_values=False, candidates=1,
-                               check_names=False, topup_candidates=0)
-
-
 def decoding_variants(label: str, decode: DecodeConfig, compare: bool) -> list[tuple[str, DecodeConfig]]:
     """(label, decoding) pairs to evaluate a form with: `decode`, and with `compare` plain greedy first."""
     if not compare:
         return [(label, decode)]
-    return [(f"{label} greedy", greedy_decoding(decode)), (f"{label} guided", decode)]
+    return [(f"{label} greedy", decode.as_greedy()), (f"{label} guided", decode)]
 
 
 def evaluate_forms(

@@ -12,6 +12,7 @@ candidates whose string literals are values of the compared column (`sqltune.war
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -28,6 +29,11 @@ from sqltune.prompts import PromptConfig, build_prompt, make_token_counter, prom
 from sqltune.schema.model import Schema
 
 log = logging.getLogger(__name__)
+
+# What plain greedy decoding turns off: the constraint, the candidates and every check on them.
+PLAIN_GREEDY = dict(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, check_names=False,
+                    topup_candidates=0)
+
 
 @dataclass
 class DecodeConfig:
@@ -52,8 +58,11 @@ class DecodeConfig:
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":
         """Plain greedy decoding: no constraint, one candidate, nothing run."""
-        return cls(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, check_names=False,
-                   topup_candidates=0, **changes)
+        return cls(**{**PLAIN_GREEDY, **changes})
+
+    def as_greedy(self) -> "DecodeConfig":
+        """These settings (batch size, token limit, ...) with plain greedy decoding."""
+        return dataclasses.replace(self, **PLAIN_GREEDY)
 
 
 @dataclass

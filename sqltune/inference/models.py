@@ -303,5 +303,4 @@ def measure_decoding(base: str, *, quantized: bool, batch_size: int, prompt_toke
     first = generate(1)
     longer = generate(1 + new_tokens)
     step_s = max(longer - first, 0.0) / new_tokens
-    del model
     return max(first - step_s, 0.0), step_s

@@ -273,17 +273,23 @@ def plan_job(config: PipelineConfig) -> JobPlan:
 MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
 
 
+def _pair_sample(path: str) -> list:
+    """Up to about MEMORY_PLAN_PAIRS pairs of `path`, evenly spaced through it: what the plan measures."""
+    from sqltune.data import load_pairs
+
+    pairs = list(load_pairs(path))
+    return pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
+
+
 def answer_steps(tc: TrainConfig, batch: int) -> float:
     """Token steps one decode batch takes: the expected longest gold SQL (in tokens, plus its end)
     of `batch` pairs drawn from the training pairs; COMPLETION_TOKENS when they are not there."""
-    from sqltune.data import load_pairs
     from sqltune.inference.models import load_tokenizer, resolve_base
     from sqltune.training.lower_cache import expected_batch_width
 
     if not tc.train_file or not Path(tc.train_file).exists():
         return float(COMPLETION_TOKENS)
-    pairs = list(load_pairs(tc.train_file))
-    sample = pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
+    sample = _pair_sample(tc.train_file)
     tokenizer = load_tokenizer(resolve_base(tc.base))
     lengths = [len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) + 1 for p in sample]
     return expected_batch_width(lengths, batch) if lengths else float(COMPLETION_TOKENS)
@@ -292,7 +298,6 @@ def answer_steps(tc: TrainConfig, batch: int) -> float:
 def training_memory(config: PipelineConfig, shape: Any) -> int | None:
     """`sqltune plan`'s estimate of the training run's peak (the function the run record uses too),
     at the largest batch its pairs can make; None when the pairs or the warehouse are not there."""
-    from sqltune.data import load_pairs
     from sqltune.inference.models import compute_dtype, load_tokenizer, resolve_base
     from sqltune.schema import load_schema
     from sqltune.training.examples import largest_batch_shape, tokenize_pairs
@@ -301,8 +306,7 @@ def training_memory(config: PipelineConfig, shape: Any) -> int | None:
     tc = config.train
     if not tc.train_file or not tc.db or not Path(tc.train_file).exists():
         return None
-    pairs = list(load_pairs(tc.train_file))
-    sample = pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
+    sample = _pair_sample(tc.train_file)
     examples, _ = tokenize_pairs(sample, load_schema(tc.db), load_tokenizer(resolve_base(tc.base)), tc.prompt,
                                  max_seq_len=tc.max_seq_len)
     if not examples:
@@ -359,13 +363,11 @@ def score_learning_curve(config: PipelineConfig, adapter_dir: Path, curve: list[
     points compare with each other whatever the job's decoding), each point's figure added to it."""
     import dataclasses
 
-    from sqltune.evaluation.harness import greedy_decoding
-
     points = [p for p in curve if p.get("adapter") and Path(p["adapter"]).is_dir()]
     if not points:
         return curve
     probe = dataclasses.replace(config.eval, limit=config.curve_questions, spot_checks=False, register=False,
-                                compare_decoding=False, decode=greedy_decoding(config.eval.decode))
+                                compare_decoding=False, decode=config.eval.decode.as_greedy())
     forms = [ModelForm(f"step {p['step']}", base=config.train.base, adapter=p["adapter"], quantized=True,
                        prompt_source=str(adapter_dir)) for p in points]
     reports, _ = evaluate_forms(forms, probe, out_dir=None)

@@ -147,11 +147,11 @@ def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], 
     """Seconds per pair to cache the lower layers and to train the upper ones, measured on the
     first `batch_size` pairs (whose cached outputs are returned, to be kept) and scaled to the
     whole set by length: both costs grow with the tokens processed, and a handful of pairs can be
-    much shorter or longer than the rest (on one AVX2 CPU the first 8 pairs predicted 530 ms per
-    pair and pass; the run's random batches took 875). Caching runs in batches of similar length
+    much shorter or longer than the rest. Caching runs in batches of similar length
     (little padding): a pair costs the mean length there. A training batch is drawn at random and
     padded to its longest pair: a pair costs the expected longest of `batch_size` pairs. The timed
-    training step's gradients are discarded: the adapter is unchanged."""
+    training step's gradients are discarded: the adapter is unchanged. Known gap: on an AVX2-only
+    CPU the trainer's steps take about 2.2x this estimate even so (README), not yet explained."""
     sample = list(range(min(batch_size, len(sequences))))
     width = max(len(sequences[i]) for i in sample)
     padded = len(sample) * width

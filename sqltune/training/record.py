@@ -30,29 +30,35 @@ def current_rss_bytes() -> int | None:
         return None
 
 
-_MALLINFO: Any = None
+_LIBC: Any = None
 
 
-def allocated_bytes() -> int | None:
-    """Bytes the C heap has handed out and not had back (glibc's mallinfo2: in-use heap chunks plus
-    mmapped blocks): what live tensors and other native objects take, without the freed memory
-    the allocator keeps mapped or the library code pages the RSS also counts. None off glibc."""
-    global _MALLINFO
-    if _MALLINFO is None:
+def _glibc() -> Any:
+    """The C library when it is glibc (loaded once; mallinfo2 and malloc_trim are glibc's), else None."""
+    global _LIBC
+    if _LIBC is None:
         import ctypes
 
         class Mallinfo2(ctypes.Structure):
             _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
                                                                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
         try:
-            function = ctypes.CDLL("libc.so.6").mallinfo2
-            function.restype = Mallinfo2
-            _MALLINFO = function
-        except (OSError, AttributeError):
-            _MALLINFO = False
-    if not _MALLINFO:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallinfo2.restype = Mallinfo2
+            _LIBC = libc
+        except (OSError, AttributeError):  # not glibc (macOS, musl), or one older than 2.33
+            _LIBC = False
+    return _LIBC or None
+
+
+def allocated_bytes() -> int | None:
+    """Bytes the C heap has handed out and not had back (glibc's mallinfo2: in-use heap chunks plus
+    mmapped blocks): what live tensors and other native objects take, without the freed memory
+    the allocator keeps mapped or the library code pages the RSS also counts. None off glibc."""
+    libc = _glibc()
+    if libc is None:
         return None
-    info = _MALLINFO()
+    info = libc.mallinfo2()
     return int(info.uordblks + info.hblkhd)
 
 
@@ -60,14 +66,12 @@ def release_freed_memory() -> None:
     """Hand the heap's freed pages back to the OS. glibc keeps freed memory mapped for reuse, so
     what loading and 4-bit quantising a model (or caching the lower layers) allocated and freed
     would stay resident through training, in the process's RSS and in the measured training memory."""
-    import ctypes
     import gc
 
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
-        pass
+    libc = _glibc()
+    if libc is not None:  # elsewhere there is nothing to do
+        libc.malloc_trim(0)
 
 
 class RssSampler:
