@@ -36,7 +36,9 @@ MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values"
 
 def mode_decode(mode: str, base):
     """The DecodeConfig of `mode`, from `base` (batch size, token limit, candidates, ...)."""
-    off = dict(constrain_schema=False, execution_guided=False, ground_values=False, check_names=False, topup_candidates=0)
+    from sqltune.inference.generate import PLAIN_GREEDY
+
+    off = {k: v for k, v in PLAIN_GREEDY.items() if k != "candidates"}  # the checks off, base's candidate count
     every = dict(constrain_schema=True, execution_guided=True, ground_values=True, check_names=True)
     changes = {
         "greedy": dict(off, candidates=1),
@@ -44,7 +46,7 @@ def mode_decode(mode: str, base):
         "constrained+check": dict(off, constrain_schema=True, check_names=True, candidates=1),
         "guided": dict(off, execution_guided=True),
         "guided+values": dict(off, execution_guided=True, ground_values=True),
-        "all": dict(every, topup_candidates=0),
+        "all": dict(every, topup_candidates=0, topup_when_empty=False),
         "all+topup": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=False),
         "all+topup-empty": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=True),
     }[mode]

@@ -262,6 +262,18 @@ def test_time_budget_plans_and_records(tmp_path, tiny_model_dir, tiny_warehouse,
     assert record["model_training_rss_bytes"] > 0 and record["model_training_allocated_bytes"] > 0
 
 
+def test_adapter_trains_in_the_chosen_compute_dtype(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """trl casts a quantised model's adapters to bf16; with fp32 compute (an AVX2-only CPU's choice)
+    they must stay fp32, or every LoRA matmul runs in slow bf16."""
+    import dataclasses
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2, step0_check=False)
+    config.quant = dataclasses.replace(config.quant, compute_dtype="float32")
+    record = train(config).record
+    assert record["compute_dtype"] == "float32"
+    assert record["adapter_dtype"] == ["float32"]
+
+
 def test_curve_snapshots_save_a_loadable_adapter_at_each_held_out_point(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.inference.generate import DecodeConfig, load_sql_model

@@ -43,17 +43,17 @@ class DecodeConfig:
     batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
     answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
-    constrain_schema: bool = setting(False, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
+    constrain_schema: bool = setting(True, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
     execution_guided: bool = setting(True, flag="--execution-guided", help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
     candidates: int = setting(4, flag="--candidates", help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
     temperature: float = setting(0.7, flag="--temperature", help="Sampling temperature of the extra candidates.", min=0.01)
     candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
     drop_empty: bool = setting(True, flag="--drop-empty", help="Prefer candidates that return rows over those that return none.")
     ground_values: bool = setting(True, flag="--ground-values", help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
-    check_names: bool = setting(False, flag="--check-names", help="Check each finished query's tables and columns against the warehouse's schema (aliases and qualifiers resolved): execution-guided decoding does not run a candidate that names an unknown one; otherwise such an answer is decoded again with beam search and the best-scoring beam that passes is taken.")
+    check_names: bool = setting(True, flag="--check-names", help="Check each finished query's tables and columns against the warehouse's schema (aliases and qualifiers resolved): execution-guided decoding does not run a candidate that names an unknown one; otherwise such an answer is decoded again with beam search and the best-scoring beam that passes is taken.")
     check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
-    topup_candidates: int = setting(0, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
-    topup_when_empty: bool = setting(False, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
+    topup_candidates: int = setting(8, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
+    topup_when_empty: bool = setting(True, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
 
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":

@@ -150,8 +150,8 @@ def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], 
     much shorter or longer than the rest. Caching runs in batches of similar length
     (little padding): a pair costs the mean length there. A training batch is drawn at random and
     padded to its longest pair: a pair costs the expected longest of `batch_size` pairs. The timed
-    training step's gradients are discarded: the adapter is unchanged. Known gap: on an AVX2-only
-    CPU the trainer's steps take about 2.2x this estimate even so (README), not yet explained."""
+    training step's gradients are discarded: the adapter is unchanged. (The trainer must train
+    the adapter in the same dtype, see `train.keep_adapter_dtype`, or this underestimates its steps.)"""
     sample = list(range(min(batch_size, len(sequences))))
     width = max(len(sequences[i]) for i in sample)
     padded = len(sample) * width

@@ -121,6 +121,7 @@ def run_record(config: Any, base_path: str, loaded: Any, data_facts: dict, train
         "schema_source": config.db,
         "device": device(),
         "compute_dtype": _dtype_name(loaded.dtype),
+        "adapter_dtype": sorted({_dtype_name(p.dtype) for p in trainer.model.parameters() if p.requires_grad}),
         "dtype_probe": loaded.dtype_probe,
         "quant_config": asdict(config.quant) if config.method == "qlora" else None,
         "lora_config": asdict(config.lora),
