@@ -11,7 +11,8 @@ passing beam wins), guided (candidates run and voted on, no constraint, no value
 guided+values (guided, preferring candidates whose string literals the compared column holds),
 all (constraint + guided + values + name check before running), all+topup (all, and more
 candidates sampled while none runs, up to --topup-candidates), all+topup-empty (also while every
-one that runs returns no rows).
+one that runs returns no rows), all+repair (and a candidate comparing a column with a string it
+does not hold is also run with the column's closest value: the shipped default).
 
     .venv/bin/python bench/guided_decoding.py --adapter /work/adapters/harbor-base \
         --data eval/test.jsonl --db /work/fx/harbor.duckdb --limit 100
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
 
-MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup", "all+topup-empty")
+MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup", "all+topup-empty",
+         "all+repair")
 
 
 def mode_decode(mode: str, base):
@@ -39,7 +41,7 @@ def mode_decode(mode: str, base):
     from sqltune.inference.generate import PLAIN_GREEDY
 
     off = {k: v for k, v in PLAIN_GREEDY.items() if k != "candidates"}  # the checks off, base's candidate count
-    every = dict(constrain_schema=True, execution_guided=True, ground_values=True, check_names=True)
+    every = dict(constrain_schema=True, execution_guided=True, ground_values=True, check_names=True, repair_values=False)
     changes = {
         "greedy": dict(off, candidates=1),
         "constrained": dict(off, constrain_schema=True, candidates=1),
@@ -49,6 +51,7 @@ def mode_decode(mode: str, base):
         "all": dict(every, topup_candidates=0, topup_when_empty=False),
         "all+topup": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=False),
         "all+topup-empty": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=True),
+        "all+repair": dict(every, topup_candidates=base.topup_candidates, topup_when_empty=True, repair_values=True),
     }[mode]
     return dataclasses.replace(base, **changes)
 
@@ -81,11 +84,15 @@ def main() -> None:
     from sqltune.evaluation.harness import spread_subset
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.inference.adapter import read_prompt_config
-    from sqltune.inference.generate import DecodeConfig, load_sql_model
+    from sqltune.inference.generate import DecodeConfig, GeneratedSql, extract_sql, load_sql_model
     from sqltune.schema import load_schema
     from sqltune.warehouse.execute import Warehouse
 
     pairs = spread_subset(list(load_pairs(args.data)), args.limit)
+
+    def repaired(g) -> bool:
+        """The answer is a candidate whose values were repaired: no decoded text gives its SQL."""
+        return bool(g.raw_output) and g.sql != extract_sql(g.raw_output)
     schema = load_schema(args.db)
     tuned = bool(args.adapter or args.merged)
     base = DecodeConfig(answer_prefix="" if tuned else "SELECT", stop_strings=(";",) if tuned else (";", "\n\n"))
@@ -127,6 +134,8 @@ def main() -> None:
             wall = time.perf_counter() - started
             del model._answer_batch
             steps = [g.constrain_s_per_step for g in generated if g.constrain_s_per_step is not None]
+            by_question = {g.question: g for g in generated}
+            blank = GeneratedSql("", "", "", 0.0, candidates=0)
             empty = sum(1 for r in report.results if r.executable and r.pred_rows == 0 and (r.gold_rows or 0) > 0)
             row = {
                 "mode": mode, "n": report.n, "ex": report.execution_accuracy, "executable": report.executable_rate,
@@ -138,9 +147,15 @@ def main() -> None:
                 "all_failed": sum(1 for g in generated if g.candidates_ran and g.candidates_agreeing == 0) if model.guided else None,
                 "candidates_drawn_mean": sum(g.candidates for g in generated) / max(1, len(generated)),
                 "topped_up_questions": sum(1 for g in generated if g.topped_up),
+                "repaired_answers": sum(1 for g in generated if repaired(g)),
+                "repaired_correct": sum(1 for r in report.results if r.execution_match and repaired(by_question.get(r.question, blank))),
                 "categories": dict(report.categories),
-                "questions": [{"id": r.id, "sql": r.pred_sql, "category": r.category, "executable": r.executable,
-                               "rows": r.pred_rows, "gold_rows": r.gold_rows, "error": r.pred_error} for r in report.results],
+                "questions": [{"id": r.id, "question": r.question, "sql": r.pred_sql, "gold": r.gold_sql, "category": r.category,
+                               "executable": r.executable, "match": r.execution_match, "rows": r.pred_rows,
+                               "gold_rows": r.gold_rows, "error": r.pred_error, "reason": g.choice_reason,
+                               "candidates": g.candidates, "ran": g.candidates_ran, "agreeing": g.candidates_agreeing,
+                               "repaired": repaired(g)}
+                              for r in report.results for g in [by_question.get(r.question, blank)]],
                 "decode": dataclasses.asdict(model.decode),
             }
             rows.append(row)
@@ -152,7 +167,7 @@ def main() -> None:
     print(f"\n{label} on {args.data} ({len(pairs)} questions), warehouse {args.db}")
     print(f"CPU: {cpu_name()}; value index ready in {index_s:.1f} s; candidates {base.candidates}, temperature {base.temperature}")
     header = (f"{'mode':<18} {'EX':>7} {'exec':>7} {'empty/gold>0':>13} {'halluc.':>8} {'s/q':>7} {'constr ms/step':>15} "
-              f"{'drawn/q':>8} {'ran/q':>6} {'all fail':>8} {'topped':>7}")
+              f"{'drawn/q':>8} {'ran/q':>6} {'all fail':>8} {'topped':>7} {'repaired (right)':>17}")
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -161,7 +176,7 @@ def main() -> None:
         failed = "-" if r["all_failed"] is None else str(r["all_failed"])
         print(f"{r['mode']:<18} {r['ex']:>7.1%} {r['executable']:>7.1%} {r['empty_when_gold_has_rows']:>13} "
               f"{r['hallucinated_names']:>8} {r['s_per_question']:>7.2f} {step:>15} {r['candidates_drawn_mean']:>8.1f} {ran:>6} "
-              f"{failed:>8} {r['topped_up_questions']:>7}")
+              f"{failed:>8} {r['topped_up_questions']:>7} {str(r['repaired_answers']) + ' (' + str(r['repaired_correct']) + ')':>17}")
     if rows and rows[0]["mode"] == "greedy":
         print("\nchange from greedy (EX points):", ", ".join(f"{r['mode']} {100 * (r['ex'] - rows[0]['ex']):+.1f}" for r in rows[1:]))
     if args.json:

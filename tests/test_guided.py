@@ -149,6 +149,48 @@ def test_candidates_with_held_values_are_preferred(tiny_warehouse):
     assert chosen.sql == cands[1].sql and chosen.runs[0].unknown_values
 
 
+def test_value_repair_takes_the_held_value_meant(tiny_warehouse):
+    from sqltune.schema import load_schema
+
+    with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
+        index = ValueIndex.build(warehouse, load_schema(str(tiny_warehouse)))
+    # case, then spelling
+    assert "city = 'Boston'" in index.repair("SELECT COUNT(*) FROM stores WHERE city = 'boston'")
+    assert "'Boston'" in index.repair("SELECT * FROM stores AS s WHERE s.city IN ('Denver', 'Bostn')")
+    # a word that is no value: replaced only by a value the question names
+    longest = "SELECT * FROM stores AS s JOIN regions AS r ON s.region_id = r.region_id WHERE r.region_name = 'longest'"
+    assert index.repair(longest, "Which stores sold the longest?") is None
+    assert "r.region_name = 'South'" in index.repair(longest, "Which stores of the south region sold the longest?")
+    # nothing to repair: held values, columns the index does not hold, no literal
+    assert index.repair("SELECT * FROM stores WHERE city = 'Boston'") is None
+    assert index.repair("SELECT * FROM sales WHERE CAST(amount AS VARCHAR) = 'x'") is None
+    assert index.repair("SELECT COUNT(*) FROM stores") is None
+
+
+def test_sql_model_repairs_values_of_an_empty_choice(tiny_model_dir, tiny_warehouse, tiny_schema, monkeypatch):
+    """Every candidate compares city with a spelling it does not hold and returns nothing: the
+    repaired candidate runs in the warehouse and wins; with repair off the empty answer stays."""
+    import dataclasses
+
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    wrong = "SELECT COUNT(*) FROM stores WHERE city = 'BOSTON'"
+    with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
+        model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=warehouse,
+                               decode=DecodeConfig(candidates=2, answer_prefix="", topup_candidates=0))
+        ran = []
+        real_run = model._run_candidate
+        monkeypatch.setattr(model, "_run_candidate", lambda sql, t: ran.append(sql) or real_run(sql, t))
+        monkeypatch.setattr(model, "_decode", lambda texts, shown, *, n, **kw: [[(wrong, -1.0)] * n for _ in texts])
+        (answer,) = model.generate(["How many stores are in Boston?"])
+        assert answer.sql == "SELECT COUNT(*) FROM stores WHERE city = 'Boston'"
+        assert "replaced" in answer.choice_reason and wrong in answer.choice_reason  # the user sees what the model wrote
+        assert ran == [wrong, answer.sql]  # each distinct query once, both through the warehouse
+        model.decode = dataclasses.replace(model.decode, repair_values=False)
+        (answer,) = model.generate(["How many stores are in Boston?"])
+    assert answer.sql == wrong and answer.choice_reason
+
+
 @pytest.fixture()
 def tiny_schema(tiny_warehouse):
     from sqltune.schema import load_schema
@@ -161,7 +203,8 @@ def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, 
 
     with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
         model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=warehouse,
-                               decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT", constrain_schema=True))
+                               decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT", constrain_schema=True, check_names=False,
+                                                   topup_candidates=0))
         assert model.guided and model.setup()["execution_guided_active"]
         (answer,) = model.generate(["How many stores are there?"])
         assert answer.candidates == 3 and 1 <= answer.candidates_ran <= 3
@@ -219,7 +262,8 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
     from sqltune.inference.generate import DecodeConfig, load_sql_model
 
     model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=object(),
-                           decode=DecodeConfig(candidates=3, ground_values=False, answer_prefix=""))
+                           decode=DecodeConfig(candidates=3, ground_values=False, answer_prefix="", topup_candidates=0, check_names=False,
+                                                     topup_when_empty=False))
     clock = _Clock()
     monkeypatch.setattr(generate_module, "time", clock)
     model.decode_calls = []

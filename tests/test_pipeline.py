@@ -79,3 +79,38 @@ def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny
     data = json.loads(result.report_paths.json.read_text())
     assert [r["label"] for r in data["reports"]] == labels
     assert {"train", "trained", "merge", "evaluate"} <= set(events) and "fixture" not in events  # no fixture named
+
+
+def test_a_timed_batch_that_is_the_whole_evaluation_is_not_answered_again(monkeypatch, tmp_path, tiny_model_dir,
+                                                                          tiny_warehouse, tiny_pairs_file):
+    """size_evaluation hands its report on when the budget leaves one batch (the same questions);
+    evaluate_forms takes a form's report from `evaluated_before` instead of answering again."""
+    from types import SimpleNamespace
+
+    import sqltune.pipeline.run as run_module
+    from sqltune.evaluation.harness import ModelForm, evaluate_forms
+
+    probe_report = SimpleNamespace(n=2, label="qlora-adapter")
+    clock = iter(range(0, 10_000, 100))  # every batch "takes" 100 s
+    monkeypatch.setattr(run_module.time, "time", lambda: next(clock))
+    monkeypatch.setattr(run_module, "evaluate_forms", lambda forms, cfg, out_dir=None: ([probe_report], None))
+    config = PipelineConfig(eval=EvalConfig(data=str(tiny_pairs_file), limit=None, decode=DecodeConfig(batch_size=2)),
+                            eval_budget="1m")
+    form = ModelForm("qlora-adapter", base=str(tiny_model_dir))
+    sizing = run_module.size_evaluation(config, form)
+    assert sizing["limit"] == 2 and sizing["evaluated"] == {"qlora-adapter": probe_report}
+    config = PipelineConfig(eval=EvalConfig(data=str(tiny_pairs_file), limit=None, decode=DecodeConfig(batch_size=2)),
+                            eval_budget="10h")
+    assert run_module.size_evaluation(config, form)["evaluated"] == {}
+    monkeypatch.undo()  # the real clock and evaluate_forms again
+
+    answered = []
+    import sqltune.evaluation.scoring as scoring
+
+    real = scoring.evaluate_model
+    monkeypatch.setattr(scoring, "evaluate_model", lambda *a, **k: answered.append(a[0].label) or real(*a, **k))
+    eval_config = EvalConfig(data=str(tiny_pairs_file), db=str(tiny_warehouse), limit=2, spot_checks=False, register=False,
+                             decode=DecodeConfig.greedy(max_new_tokens=4, batch_size=2))
+    forms = [ModelForm("prompt-only", base=str(tiny_model_dir)), form]
+    reports, _ = evaluate_forms(forms, eval_config, evaluated_before={"qlora-adapter": probe_report})
+    assert answered == ["prompt-only"] and reports[1] is probe_report

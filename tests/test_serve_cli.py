@@ -38,7 +38,7 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     code = main([
         "serve", "--db", "wh.duckdb", "--adapter", f"harbor={tmp_path / 'a1'}", "--adapter", f"finance={tmp_path / 'a2'}",
         "--port", "9123", "--audit-log", str(audit), "--max-queue", "3", "--timeout", "2.5",
-        "--no-execution-guided", "--candidates", "6",
+        "--no-execution-guided", "--candidates", "6", "--no-constrain-schema",
     ])
     assert code == 0
     assert captured["load"] == dict(
@@ -51,6 +51,7 @@ def test_serve_wires_adapters_and_settings(captured, tmp_path):
     assert settings.max_queue == 3 and settings.query_timeout_s == 2.5
     decode = captured["decode"]
     assert decode is settings.decode and not decode.execution_guided and decode.candidates == 6 and not decode.constrain_schema
+    assert decode.check_names and decode.repair_values  # defaults not named on the command line
     assert captured["allow_dialect_mismatch"] is False
     assert main(["serve", "--db", "wh.duckdb", "--allow-dialect-mismatch"]) == 0
     assert captured["allow_dialect_mismatch"] is True

@@ -62,7 +62,8 @@ def run(
                     bar.console.print("  " + line, highlight=False, markup=False)
             elif stage == "eval-plan":
                 bar.console.print(f"[bold]eval plan[/] {info['s_per_question']} s/question measured on {info['probe_questions']} "
-                                  f"questions: {info['limit']} questions x {info['forms']} forms, ~{info['expected_s'] / 60:.1f} min", highlight=False)
+                                  f"questions: {info['limit']} questions x {info['forms']} forms, ~{info['expected_s'] / 60:.1f} min"
+                                  + (f" ({info['reused']}: the timed batch is its evaluation)" if info.get("reused") else ""), highlight=False)
             elif stage == "curve-scored":
                 bar.console.print("learning curve: " + ", ".join(
                     f"step {p['step']} ({p['minutes']:.1f} min) loss {p['eval_loss']:.3f} EX {p['execution_accuracy']:.0%}"

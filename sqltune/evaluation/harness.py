@@ -86,9 +86,12 @@ def evaluate_forms(
     out_dir: str | Path | None = None,
     progress: EvalProgress | None = None,
     learning_curve: list[dict] | None = None,
+    evaluated_before: dict[str, Any] | None = None,
 ) -> tuple[list[Any], Any]:
     """Evaluate each form on the same questions and write one report comparing them
-    (with the adapter's `learning_curve`, held-out loss against training minutes, when given)."""
+    (with the adapter's `learning_curve`, held-out loss against training minutes, when given).
+    `evaluated_before` maps a form's label to its report on these same questions under this config
+    (the job's timed first batch, when that batch is the whole evaluation): it is not answered again."""
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.data.validate import require_valid_pairs
     from sqltune.evaluation.scoring import evaluate_model
@@ -130,6 +133,10 @@ def evaluate_forms(
             )
             for label, variant in decoding_variants(form.label, decode, config.compare_decoding):
                 sql_model.decode, sql_model.label = variant, label
+                if evaluated_before and label in evaluated_before:
+                    reports.append(evaluated_before[label])
+                    evaluated.append(form)
+                    continue
                 report = evaluate_model(
                     sql_model, pairs, warehouse, rules=rules, workers=config.workers,
                     progress=(lambda done, total, label=label: progress(label, done, total)) if progress else None,

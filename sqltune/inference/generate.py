@@ -31,8 +31,8 @@ from sqltune.schema.model import Schema
 log = logging.getLogger(__name__)
 
 # What plain greedy decoding turns off: the constraint, the candidates and every check on them.
-PLAIN_GREEDY = dict(constrain_schema=False, execution_guided=False, ground_values=False, candidates=1, check_names=False,
-                    topup_candidates=0)
+PLAIN_GREEDY = dict(constrain_schema=False, execution_guided=False, ground_values=False, repair_values=False, candidates=1,
+                    check_names=False, topup_candidates=0)
 
 
 @dataclass
@@ -50,6 +50,7 @@ class DecodeConfig:
     candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
     drop_empty: bool = setting(True, flag="--drop-empty", help="Prefer candidates that return rows over those that return none.")
     ground_values: bool = setting(True, flag="--ground-values", help="With a warehouse attached: prefer candidates whose string literals are values the compared column holds.")
+    repair_values: bool = setting(True, flag="--repair-values", help="Execution-guided, with --ground-values: when the choice returns no rows or compares a column with a string it does not hold, each such candidate is also run with the column's value closest to that string (one the question names, else the most similar spelling).")
     check_names: bool = setting(True, flag="--check-names", help="Check each finished query's tables and columns against the warehouse's schema (aliases and qualifiers resolved): execution-guided decoding does not run a candidate that names an unknown one; otherwise such an answer is decoded again with beam search and the best-scoring beam that passes is taken.")
     check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
     topup_candidates: int = setting(8, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
@@ -236,18 +237,42 @@ class SqlModel:
     def _guided_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
                         *, deadline: float | None, stats: dict[str, float]) -> list[GeneratedSql]:
         """Candidates run and voted on; while a question has none that runs (or, with
-        `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`."""
-        from sqltune.inference.guided import choose_candidate
+        `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`.
+        With `repair_values`, a doubtful choice (empty, or comparing a column with a string it does
+        not hold) brings in those candidates with the held values (`ValueIndex.repair`), run and
+        voted on with the rest."""
+        from sqltune.inference.guided import Candidate, choose_candidate
 
         decode = self.decode
         check = self.name_check if decode.check_names else None
         unknown_values = self._value_check()
         ran_before: list[dict[str, Any]] = [{} for _ in cands]
 
+        repaired: list[set[str]] = [set() for _ in cands]  # candidates whose values were already repaired
+        fixes: list[list[Any]] = [[] for _ in cands]  # their repaired versions (not drawn from the model)
+
+        def vote(i: int) -> Any:
+            return choose_candidate(cands[i] + fixes[i], self._run_candidate, timeout_s=decode.candidate_timeout_s,
+                                    deadline=deadline, drop_empty=decode.drop_empty, unknown_values=unknown_values,
+                                    check_names=check, ran_before=ran_before[i])
+
         def choose(i: int) -> Any:
-            return choose_candidate(cands[i], self._run_candidate, timeout_s=decode.candidate_timeout_s, deadline=deadline,
-                                    drop_empty=decode.drop_empty, unknown_values=unknown_values, check_names=check,
-                                    ran_before=ran_before[i])
+            choice = vote(i)
+            if not (decode.repair_values and unknown_values is not None and choice.succeeded and choice.reason):
+                return choice
+            # the choice is empty or compares a column with a value it lacks: try the values held
+            found = []
+            for run in choice.runs:
+                if run.ok and run.unknown_values and run.sql not in repaired[i]:
+                    repaired[i].add(run.sql)
+                    fixed = self._values.repair(run.sql, questions[i])
+                    if fixed:
+                        raw = next((c.raw_output for c in cands[i] if c.sql.strip() == run.sql), "")
+                        found.extend(Candidate(fixed, run.loglik, raw) for _ in range(run.copies))
+            if not found:
+                return choice
+            fixes[i].extend(found)
+            return vote(i)
 
         choices = [choose(i) for i in range(len(cands))]
         topped = [0] * len(cands)
@@ -266,10 +291,14 @@ class SqlModel:
                 choices[i] = choose(i)
             need = [i for i in need if wanting(i)]
         out = []
-        for question, cand, choice, extra in zip(questions, cands, choices, topped):
-            raw = next((c.raw_output for c in cand if c.sql.strip() == choice.sql), cand[0].raw_output)
+        for question, cand, fixed, choice, extra in zip(questions, cands, fixes, choices, topped):
+            raw = next((c.raw_output for c in cand + fixed if c.sql.strip() == choice.sql), cand[0].raw_output)
+            reason = choice.reason
+            if reason is None and any(c.sql.strip() == choice.sql for c in fixed):
+                # say so: the model did not write this query as shown
+                reason = "string values replaced by ones the compared columns hold; the model wrote: " + extract_sql(raw)
             out.append(GeneratedSql(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
-                                    candidates_agreeing=choice.agreeing, choice_reason=choice.reason, topped_up=extra))
+                                    candidates_agreeing=choice.agreeing, choice_reason=reason, topped_up=extra))
         return out
 
     def name_check(self, sql: str) -> str | None:

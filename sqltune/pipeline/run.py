@@ -136,16 +136,18 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         curve = score_learning_curve(config, adapter_dir, curve)
         stage_s["learning-curve"] = time.time() - began
         emit("curve-scored", {"points": [p for p in curve if "execution_accuracy" in p]})
+    probed: dict[str, Any] = {}
     if config.eval_budget is not None:
         began = time.time()
         sizing = size_evaluation(config, forms[1], spent_s=stage_s.get("learning-curve", 0.0))
         stage_s["eval-probe"] = time.time() - began
+        probed = sizing.pop("evaluated", {})
         emit("eval-plan", sizing)
     emit("evaluate", {"forms": [f.label for f in forms], "data": config.eval.data, "limit": config.eval.limit})
     began = time.time()
     reports, paths = evaluate_forms(
         forms, config.eval, out_dir=out / "report", progress=lambda label, done, total: emit("eval-progress", {"label": label, "done": done, "total": total}),
-        learning_curve=curve,
+        learning_curve=curve, evaluated_before=probed,
     )
     stage_s["evaluate"] = time.time() - began
     stage_s["job"] = time.time() - started
@@ -326,7 +328,8 @@ def _count_pairs(path: str | None) -> int | None:
 
 def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float = 0.0) -> dict:
     """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits what
-    `eval_budget` leaves after `spent_s` (the learning curve's scoring; never below one batch)."""
+    `eval_budget` leaves after `spent_s` (the learning curve's scoring; never below one batch).
+    `evaluated` holds the timed batch's report when that batch is the whole evaluation."""
     import dataclasses
 
     from sqltune.training.budget import parse_duration
@@ -343,9 +346,12 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     total = config.eval.limit or _count_pairs(config.eval.data) or fit
     limit = min(total, fit)
     config.eval.limit = limit
+    # when the timed batch is the whole evaluation (the same questions), its report is the form's
+    reuse = limit == probe_n and reports and not config.eval.compare_decoding
     return {"s_per_question": round(s_per_question, 2), "limit": limit, "forms": n_forms,
-            "expected_s": round(limit * n_forms * s_per_question), "budget_s": budget_s,
-            "probe_questions": n}
+            "expected_s": round(limit * (n_forms - int(bool(reuse))) * s_per_question), "budget_s": budget_s,
+            "probe_questions": n, "reused": form.label if reuse else None,
+            "evaluated": {form.label: reports[0]} if reuse else {}}
 
 
 def _write_job_record(out: Path, job: JobPlan, stage_s: dict, curve: list[dict] | None = None) -> None:

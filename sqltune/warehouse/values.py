@@ -140,6 +140,49 @@ class ValueIndex:
                     problems.append(f"{column.sql(dialect=self.dialect)} = '{text}': not a value of the column (it holds {shown}{', ...' if len(held) > 5 else ''})")
         return problems
 
+    def repair(self, sql: str, question: str = "", *, cutoff: float = 0.6) -> str | None:
+        """`sql` with each string literal that an indexed column does not hold (compared with =, <>
+        or IN) replaced by the value of that column closest to it: one the question names, else the
+        most similar spelling (difflib ratio, case-folded, at least `cutoff`: difflib's own default).
+        None when no literal could be replaced."""
+        import difflib
+
+        import sqlglot
+        from sqlglot import exp
+
+        try:
+            tree = sqlglot.parse_one(sql, read=self.dialect)
+        except Exception:
+            return None
+        if tree is None:
+            return None
+        tables: dict[str, str] = {}
+        for table in tree.find_all(exp.Table):
+            tables[(table.alias_or_name or "").lower()] = table.name.lower()
+            tables.setdefault(table.name.lower(), table.name.lower())
+        asked = question.casefold()
+        changed = False
+        for node in list(tree.find_all(exp.EQ, exp.NEQ, exp.In)):
+            if isinstance(node, exp.In):
+                column, literals = node.this, node.expressions
+            else:
+                column, literals = node.left, [node.right]
+                if not isinstance(column, exp.Column):
+                    column, literals = node.right, [node.left]
+            if not isinstance(column, exp.Column):
+                continue
+            held = self._column_values(column, tables)
+            if not held:
+                continue
+            for lit in literals:
+                if not (isinstance(lit, exp.Literal) and lit.is_string) or lit.this in held:
+                    continue
+                best = _closest_value(lit.this, held, asked, cutoff, difflib)
+                if best is not None:
+                    lit.replace(exp.Literal.string(best))
+                    changed = True
+        return tree.sql(dialect=self.dialect) if changed else None
+
     def _column_values(self, column, tables: dict[str, str]) -> frozenset[str] | None:
         name = column.name.lower()
         qualifier = (column.table or "").lower()
@@ -150,6 +193,25 @@ class ValueIndex:
         if len(owners) != 1:
             return None  # no column of that name in the query's tables (an alias?), or ambiguous
         return self.values.get((owners[0], name))
+
+
+def _closest_value(text: str, held: frozenset[str], question: str, cutoff: float, difflib) -> str | None:
+    """The held value meant by `text`: the same but for case, else one the question names (as whole
+    words; three characters at least, so a code such as 'A' does not match a word), else the most
+    similar spelling at least `cutoff` alike."""
+    import re
+
+    folded = text.casefold()
+    same = sorted(v for v in held if v.casefold() == folded)
+    if same:
+        return same[0]
+    named = [v for v in held if len(v) >= 3 and re.search(r"(?<!\w)" + re.escape(v.casefold()) + r"(?!\w)", question)]
+    if named:
+        # a value the question names, preferring the one most like what the model wrote
+        return max(named, key=lambda v: (difflib.SequenceMatcher(None, folded, v.casefold()).ratio(), len(v), v))
+    scored = [(difflib.SequenceMatcher(None, folded, v.casefold()).ratio(), v) for v in held]
+    ratio, value = max(scored, default=(0.0, None))
+    return value if ratio >= cutoff else None
 
 
 def _columns(schema: Schema) -> dict[str, frozenset[str]]:
