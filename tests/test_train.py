@@ -313,3 +313,22 @@ def test_attention_kernel_is_a_setting_and_auto_is_eager_on_cpu(tmp_path, tiny_m
 
     loaded = load_training_model(config, str(tiny_model_dir))
     assert loaded.model.get_base_model().config._attn_implementation == "sdpa"
+
+
+def test_return_freed_memory_at_once_hands_holes_back_to_the_os():
+    """glibc keeps a freed block inside its heap resident; with the setting such blocks are mapped
+    on their own and unmapped when freed (run in a child: the allocator setting is process-wide)."""
+    script = textwrap.dedent("""
+        import sys, torch
+        from sqltune.training.record import current_rss_bytes, return_freed_memory_at_once
+        if sys.argv[1] == "1":
+            assert return_freed_memory_at_once()
+        big = torch.ones(4 * 2**20); del big  # 16 MiB freed: glibc raises its mmap threshold past it
+        blocks = [torch.ones(2**20) for _ in range(32)]  # 32 x 4 MiB, now inside the heap
+        before = current_rss_bytes()
+        del blocks[::2]  # every other one: holes inside the heap, not free memory at its top
+        print((before - current_rss_bytes()) // 2**20)
+    """)
+    returned = [int(subprocess.run([sys.executable, "-c", script, flag], capture_output=True, text=True, check=True).stdout)
+                for flag in ("0", "1")]
+    assert returned[0] < 16 and returned[1] >= 48, returned  # MiB handed back of the 64 freed

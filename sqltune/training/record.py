@@ -62,6 +62,22 @@ def allocated_bytes() -> int | None:
     return int(info.uordblks + info.hblkhd)
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters (malloc.h)
+
+
+def return_freed_memory_at_once(threshold: int = 256 * 1024) -> bool:
+    """From now on blocks of `threshold` bytes or more are mapped on their own and unmapped when
+    freed, and free memory above the heap's top is trimmed past `threshold` (glibc's mallopt; fixed
+    values also stop glibc raising them as it sees large blocks freed). Training allocates and frees
+    activations of varying shape every step; with glibc's defaults the freed memory stays resident
+    (RSS ~1.4x the heap in use), with this RSS follows the heap in use but each step page-faults its
+    fresh blocks (measured ~1.8x the step time on an AVX2 CPU). False off glibc (nothing done)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, threshold)) and bool(libc.mallopt(M_TRIM_THRESHOLD, threshold))
+
+
 def release_freed_memory() -> None:
     """Hand the heap's freed pages back to the OS. glibc keeps freed memory mapped for reuse, so
     what loading and 4-bit quantising a model (or caching the lower layers) allocated and freed
