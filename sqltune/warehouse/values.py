@@ -15,9 +15,10 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqltune.core.paths import atomic_write_text, home
 from sqltune.schema.model import Schema
@@ -105,20 +106,55 @@ class ValueIndex:
 
     def unknown_literals(self, sql: str) -> list[str]:
         """One line per string literal compared with an indexed column that does not hold it."""
-        import sqlglot
+        tree = self._parse(sql)
+        problems = []
+        for column, literals, held in self._compared_strings(tree):
+            for lit in literals:
+                if lit.this not in held:
+                    shown = ", ".join(sorted(held)[:5])
+                    problems.append(f"{column.sql(dialect=self.dialect)} = '{lit.this}': not a value of the column "
+                                    f"(it holds {shown}{', ...' if len(held) > 5 else ''})")
+        return problems
+
+    def repair(self, sql: str, question: str = "", *, cutoff: float = 0.6) -> str | None:
+        """`sql` with each string literal that an indexed column does not hold (compared with =, <>
+        or IN) replaced by the value of that column closest to it: one the question names, else the
+        most similar spelling (difflib ratio, case-folded, at least `cutoff`: difflib's own default).
+        None when no literal could be replaced."""
         from sqlglot import exp
 
+        tree = self._parse(sql)
+        asked = question.casefold()
+        changed = False
+        for _, literals, held in list(self._compared_strings(tree)):
+            for lit in literals:
+                if lit.this in held:
+                    continue
+                best = _closest_value(lit.this, held, asked, cutoff)
+                if best is not None:
+                    lit.replace(exp.Literal.string(best))
+                    changed = True
+        return tree.sql(dialect=self.dialect) if changed else None
+
+    def _parse(self, sql: str):
+        import sqlglot
+
         try:
-            tree = sqlglot.parse_one(sql, read=self.dialect)
+            return sqlglot.parse_one(sql, read=self.dialect)
         except Exception:  # unparsable SQL fails on execution anyway
-            return []
+            return None
+
+    def _compared_strings(self, tree) -> Iterator[tuple[Any, list[Any], frozenset[str]]]:
+        """(column, its string literal nodes, the values it holds) for each indexed column that a
+        query compares with strings (=, <>, IN)."""
+        from sqlglot import exp
+
         if tree is None:
-            return []
+            return
         tables: dict[str, str] = {}
         for table in tree.find_all(exp.Table):
             tables[(table.alias_or_name or "").lower()] = table.name.lower()
             tables.setdefault(table.name.lower(), table.name.lower())
-        problems = []
         for node in tree.find_all(exp.EQ, exp.NEQ, exp.In):
             if isinstance(node, exp.In):
                 column, literals = node.this, node.expressions
@@ -128,60 +164,10 @@ class ValueIndex:
                     column, literals = node.right, [node.left]
             if not isinstance(column, exp.Column):
                 continue
-            strings = [lit.this for lit in literals if isinstance(lit, exp.Literal) and lit.is_string]
-            if not strings:
-                continue
-            held = self._column_values(column, tables)
-            if held is None:
-                continue
-            for text in strings:
-                if text not in held:
-                    shown = ", ".join(sorted(held)[:5])
-                    problems.append(f"{column.sql(dialect=self.dialect)} = '{text}': not a value of the column (it holds {shown}{', ...' if len(held) > 5 else ''})")
-        return problems
-
-    def repair(self, sql: str, question: str = "", *, cutoff: float = 0.6) -> str | None:
-        """`sql` with each string literal that an indexed column does not hold (compared with =, <>
-        or IN) replaced by the value of that column closest to it: one the question names, else the
-        most similar spelling (difflib ratio, case-folded, at least `cutoff`: difflib's own default).
-        None when no literal could be replaced."""
-        import difflib
-
-        import sqlglot
-        from sqlglot import exp
-
-        try:
-            tree = sqlglot.parse_one(sql, read=self.dialect)
-        except Exception:
-            return None
-        if tree is None:
-            return None
-        tables: dict[str, str] = {}
-        for table in tree.find_all(exp.Table):
-            tables[(table.alias_or_name or "").lower()] = table.name.lower()
-            tables.setdefault(table.name.lower(), table.name.lower())
-        asked = question.casefold()
-        changed = False
-        for node in list(tree.find_all(exp.EQ, exp.NEQ, exp.In)):
-            if isinstance(node, exp.In):
-                column, literals = node.this, node.expressions
-            else:
-                column, literals = node.left, [node.right]
-                if not isinstance(column, exp.Column):
-                    column, literals = node.right, [node.left]
-            if not isinstance(column, exp.Column):
-                continue
-            held = self._column_values(column, tables)
-            if not held:
-                continue
-            for lit in literals:
-                if not (isinstance(lit, exp.Literal) and lit.is_string) or lit.this in held:
-                    continue
-                best = _closest_value(lit.this, held, asked, cutoff, difflib)
-                if best is not None:
-                    lit.replace(exp.Literal.string(best))
-                    changed = True
-        return tree.sql(dialect=self.dialect) if changed else None
+            strings = [lit for lit in literals if isinstance(lit, exp.Literal) and lit.is_string]
+            held = self._column_values(column, tables) if strings else None
+            if held is not None:
+                yield column, strings, held
 
     def _column_values(self, column, tables: dict[str, str]) -> frozenset[str] | None:
         name = column.name.lower()
@@ -195,10 +181,11 @@ class ValueIndex:
         return self.values.get((owners[0], name))
 
 
-def _closest_value(text: str, held: frozenset[str], question: str, cutoff: float, difflib) -> str | None:
+def _closest_value(text: str, held: frozenset[str], question: str, cutoff: float) -> str | None:
     """The held value meant by `text`: the same but for case, else one the question names (as whole
     words; three characters at least, so a code such as 'A' does not match a word), else the most
     similar spelling at least `cutoff` alike."""
+    import difflib
     import re
 
     folded = text.casefold()
