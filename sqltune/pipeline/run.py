@@ -232,7 +232,8 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         expected = (steps or 0) * step_s
         stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
                                else "epochs over all pairs (set train.time_budget for a planned length)"))
-    memory = training_memory(config, shape)
+    plan_pairs = _plan_pairs(tc)  # read once: the memory estimate and the decode cost both measure them
+    memory = training_memory(config, shape, plan_pairs)
     if memory is not None:
         stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
     # decoding is timed on the 4-bit base (what the adapter answers with), a batch of the eval's size
@@ -240,7 +241,7 @@ def plan_job(config: PipelineConfig) -> JobPlan:
     prefill_s, token_s = measure_decoding(resolve_base(tc.base), quantized=tc.method == "qlora", batch_size=batch,
                                           prompt_tokens=prompt_tokens)
     # a batch decodes until its longest answer ends: the expected longest SQL of `batch` pairs
-    s_per_question = (prefill_s + answer_steps(tc, batch) * token_s) / batch
+    s_per_question = (prefill_s + answer_steps(plan_pairs, batch) * token_s) / batch
     if config.merge:
         from sqltune.merge.merge import DEFAULT_N_CHECK
 
@@ -275,42 +276,44 @@ def plan_job(config: PipelineConfig) -> JobPlan:
 MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
 
 
-def _pair_sample(path: str) -> list:
-    """Up to about MEMORY_PLAN_PAIRS pairs of `path`, evenly spaced through it: what the plan measures."""
+def _plan_pairs(tc: TrainConfig) -> tuple[list, Any] | None:
+    """What the plan measures, read once: up to about MEMORY_PLAN_PAIRS training pairs, evenly
+    spaced through the file, and the base's tokenizer; None when the file is not there."""
     from sqltune.data import load_pairs
-
-    pairs = list(load_pairs(path))
-    return pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)]
-
-
-def answer_steps(tc: TrainConfig, batch: int) -> float:
-    """Token steps one decode batch takes: the expected longest gold SQL (in tokens, plus its end)
-    of `batch` pairs drawn from the training pairs; COMPLETION_TOKENS when they are not there."""
     from sqltune.inference.models import load_tokenizer, resolve_base
-    from sqltune.training.lower_cache import expected_batch_width
 
     if not tc.train_file or not Path(tc.train_file).exists():
+        return None
+    pairs = list(load_pairs(tc.train_file))
+    return pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)], load_tokenizer(resolve_base(tc.base))
+
+
+def answer_steps(plan_pairs: tuple[list, Any] | None, batch: int) -> float:
+    """Token steps one decode batch takes: the expected longest gold SQL (in tokens, plus its end)
+    of `batch` pairs drawn from the training pairs; COMPLETION_TOKENS when they are not there."""
+    from sqltune.training.lower_cache import expected_batch_width
+
+    if plan_pairs is None:
         return float(COMPLETION_TOKENS)
-    sample = _pair_sample(tc.train_file)
-    tokenizer = load_tokenizer(resolve_base(tc.base))
+    sample, tokenizer = plan_pairs
     lengths = [len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) + 1 for p in sample]
     return expected_batch_width(lengths, batch) if lengths else float(COMPLETION_TOKENS)
 
 
-def training_memory(config: PipelineConfig, shape: Any) -> int | None:
-    """`sqltune plan`'s estimate of the training run's peak (the function the run record uses too),
-    at the largest batch its pairs can make; None when the pairs or the warehouse are not there."""
-    from sqltune.inference.models import compute_dtype, load_tokenizer, resolve_base
+def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, Any] | None) -> int | None:
+    """The training run's peak by `sqltune plan`'s estimate (`estimate_for_training`, which the run
+    record uses too), at the largest batch its pairs can make; None when the pairs or the warehouse
+    are not there."""
+    from sqltune.inference.models import compute_dtype
     from sqltune.schema import load_schema
     from sqltune.training.examples import largest_batch_shape, tokenize_pairs
     from sqltune.training.plan import estimate_for_training
 
     tc = config.train
-    if not tc.train_file or not tc.db or not Path(tc.train_file).exists():
+    if plan_pairs is None or not tc.db:
         return None
-    sample = _pair_sample(tc.train_file)
-    examples, _ = tokenize_pairs(sample, load_schema(tc.db), load_tokenizer(resolve_base(tc.base)), tc.prompt,
-                                 max_seq_len=tc.max_seq_len)
+    sample, tokenizer = plan_pairs
+    examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, tc.prompt, max_seq_len=tc.max_seq_len)
     if not examples:
         return None
     seq_len, completion = largest_batch_shape(examples, tc.batch_size)

@@ -369,9 +369,7 @@ def load_training_model(config: TrainConfig, base_path: str) -> LoadedModel:
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, peft_config)
-    for name, param in model.named_parameters():
-        if "lora_" in name:
-            param.data = param.data.to(dtype)  # adapters in bf16 (or the compute dtype)
+    keep_adapter_dtype(model, dtype)  # adapters in bf16 (or the compute dtype); peft alone keeps them fp32
     trainable, total = check_trainable(model, expected, config.max_trainable_fraction)
     release_freed_memory()  # what loading and quantising freed would otherwise stay resident all run
     return LoadedModel(model, dtype, probe, trainable, total, rss_before_model, layers, allocated_before_model)
@@ -508,7 +506,8 @@ def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, coll
 
 
 def keep_adapter_dtype(model: Any, dtype: Any) -> int:
-    """Put the trainable weights back in the compute dtype sqltune chose (returns how many moved).
+    """Put the trainable weights in the compute dtype sqltune chose (returns how many moved): once
+    when the adapter is made (peft keeps it fp32), again once the trainer is built, because
 
     trl's SFTTrainer casts a quantised model's adapter weights to bf16 (the QLoRA paper's choice)
     whatever the compute dtype. On a CPU without fast bf16, where the probe chose fp32, that left
