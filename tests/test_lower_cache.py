@@ -47,6 +47,51 @@ def test_upper_layers_on_cached_outputs_equal_the_whole_model(tiny_model_dir):
             assert torch.allclose(upper[row, :len(seq)].float(), whole.float(), atol=1e-2, rtol=1e-2), row
 
 
+def test_padding_to_a_multiple_changes_widths_not_results(tiny_model_dir):
+    """Batches padded up to a multiple of 8 (fewer distinct shapes for the matmul kernels): the
+    cached outputs and the upper layers' outputs of the real tokens are those of the unpadded run."""
+    model = _peft_model(tiny_model_dir, top_layers=1)
+    cut = model.config.num_hidden_layers - 1
+    torch.manual_seed(0)
+    sequences = [torch.randint(5, 90, (n,)).tolist() for n in (3, 9, 6, 12)]
+    plain = cache_lower_outputs(model, sequences, cut, pad_token_id=0, batch_size=3)
+    padded = cache_lower_outputs(model, sequences, cut, pad_token_id=0, batch_size=3, pad_to_multiple_of=8)
+    assert [h.shape[0] for h in padded] == [len(s) for s in sequences]  # kept unpadded, per pair
+    for a, b in zip(plain, padded):
+        assert torch.allclose(a.float(), b.float(), atol=1e-2, rtol=1e-2)
+    labels = [list(range(len(s))) for s in sequences]
+    batch = pad_cached(padded, labels, pad_to_multiple_of=8)
+    assert batch["inputs_embeds"].shape[1] == 16 and batch["labels"].shape == (4, 16)
+    assert batch["attention_mask"].sum(1).tolist() == [len(s) for s in sequences]
+    assert (batch["labels"][0, 3:] == -100).all()  # the padding is never scored
+    core = model.get_base_model()
+    unpadded = pad_cached(padded, labels)
+    assert unpadded["inputs_embeds"].shape[1] == 12
+    with torch.no_grad(), upper_layers_only(model, cut):
+        wide = core.model(inputs_embeds=batch["inputs_embeds"], attention_mask=batch["attention_mask"],
+                          use_cache=False).last_hidden_state
+        narrow = core.model(inputs_embeds=unpadded["inputs_embeds"], attention_mask=unpadded["attention_mask"],
+                            use_cache=False).last_hidden_state
+    for row, seq in enumerate(sequences):
+        assert torch.allclose(wide[row, :len(seq)].float(), narrow[row, :len(seq)].float(), atol=1e-2, rtol=1e-2)
+
+
+def test_the_plain_collator_and_the_memory_plan_pad_to_the_multiple(tiny_model_dir):
+    from sqltune.inference.models import load_tokenizer
+    from sqltune.training.examples import TokenizedExample, batch_multiple, largest_batch_shape, padded_length
+    from sqltune.training.train import _collator
+
+    assert [padded_length(n, 32) for n in (1, 32, 33, 223)] == [32, 32, 64, 224]
+    assert batch_multiple(None, 2) == 32 and batch_multiple(None, 4) == 1 and batch_multiple(8, 4) == 8
+    assert padded_length(223, 1) == 223
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    rows = [{"input_ids": list(range(5, 5 + n)), "completion_mask": [0] * (n - 2) + [1, 1]} for n in (7, 19)]
+    assert _collator(tokenizer, 16)(rows)["input_ids"].shape == (2, 32)
+    assert _collator(tokenizer, 1)(rows)["input_ids"].shape == (2, 19)
+    examples = [TokenizedExample(str(n), list(range(n)), [1, 2, 3]) for n in (10, 40)]
+    assert largest_batch_shape(examples, 2, 32) == (64, 3) and largest_batch_shape(examples, 2) == (43, 3)
+
+
 @pytest.mark.parametrize("budget_s,expected_pairs", [(1000.0, 1000), (100.0, 100), (10.0, 10), (0.0, 8)])
 def test_pairs_that_fit_the_budget(budget_s, expected_pairs):
     # 0.4 s to cache a pair, 0.3 s per pair and epoch: 2 epochs cost 1.0 s per pair
@@ -99,6 +144,10 @@ def test_cached_training_changes_upper_adapters_and_loads_back(tmp_path, tiny_mo
     facts = result.record["data"]["lower_cache"]
     assert facts["first_trained_layer"] == 1 and facts["pairs"] == result.record["data"]["train_pairs"]
     assert facts["cached_tokens"] > 0 and result.eval_loss is not None
+    # the default multiple follows the compute dtype: 32 in bf16, 1 in fp32; the batches trained were that wide
+    multiple = result.record["data"]["pad_to_multiple_of"]
+    assert multiple == (32 if result.record["compute_dtype"] in ("bfloat16", "float16") else 1)
+    assert result.record["largest_batch"]["seq_len"] % multiple == 0
     tensors = load_file(str(result.adapter_dir / "adapter_model.safetensors"))
     assert tensors and all(".layers.1." in k for k in tensors), list(tensors)[:4]
     assert any(t.abs().sum() > 0 for k, t in tensors.items() if "lora_B" in k)  # the upper adapters trained

@@ -42,6 +42,8 @@ def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
     assert job.total_s == sum(s.expected_s for s in job.stages)
     assert "whole job" in job.lines()[-1]
     assert job.gflops["choice"] in ("bfloat16", "float32")
+    decode = config.eval.decode  # the shipped decoding tops up: each eval form states that bound
+    assert decode.topup_candidates and f"all {decode.topup_candidates} top-up candidates" in job.stages[3].note
 
 
 def test_pipeline_runs_end_to_end(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
@@ -104,13 +106,17 @@ def test_a_timed_batch_that_is_the_whole_evaluation_is_not_answered_again(monkey
     assert run_module.size_evaluation(config, form)["evaluated"] == {}
     monkeypatch.undo()  # the real clock and evaluate_forms again
 
-    answered = []
+    answered, loaded = [], []
     import sqltune.evaluation.scoring as scoring
+    import sqltune.inference.generate as generate
 
     real = scoring.evaluate_model
     monkeypatch.setattr(scoring, "evaluate_model", lambda *a, **k: answered.append(a[0].label) or real(*a, **k))
+    real_load = generate.load_sql_model
+    monkeypatch.setattr(generate, "load_sql_model", lambda *a, **k: loaded.append(k["label"]) or real_load(*a, **k))
     eval_config = EvalConfig(data=str(tiny_pairs_file), db=str(tiny_warehouse), limit=2, spot_checks=False, register=False,
                              decode=DecodeConfig.greedy(max_new_tokens=4, batch_size=2))
     forms = [ModelForm("prompt-only", base=str(tiny_model_dir)), form]
     reports, _ = evaluate_forms(forms, eval_config, evaluated_before={"qlora-adapter": probe_report})
     assert answered == ["prompt-only"] and reports[1] is probe_report
+    assert loaded == ["prompt-only"]  # no spot checks: the reused form's model is not even loaded

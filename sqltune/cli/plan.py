@@ -53,9 +53,9 @@ def plan(
         "[dim]total peak = weights + adapter + gradients + optimizer + activations + the larger of logits and one layer "
         "in backward (the logits' gradients are freed before backward reaches the layers). Non-4-bit weights (embeddings, "
         "norms) and the adapter in the compute dtype, as sqltune trains. Excludes framework overhead (CUDA context, "
-        "allocator caching): keep ~1 GiB headroom. On CPU this is the heap in use at the peak; the resident size "
-        "with glibc's defaults runs ~1.4x it (freed memory kept for reuse), near it with "
-        "--return-freed-memory on `sqltune train` (slower steps).[/]"
+        "allocator caching): keep ~1 GiB headroom. On CPU this is the memory training itself holds at its peak: the "
+        "resident size of a run with --return-freed-memory on `sqltune train` (freed memory handed back at once; "
+        "slower steps). With glibc's defaults the resident size runs ~1.4-2x it (freed memory kept for reuse).[/]"
     )
 
 

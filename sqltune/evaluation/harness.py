@@ -125,13 +125,19 @@ def evaluate_forms(
             # An untuned base rambles on after its query: stop it at a statement end or a blank line.
             stops = (";", "\n\n") if prefix else (";",)
             decode = dataclasses.replace(config.decode, answer_prefix=prefix, stop_strings=stops)
+            variants = decoding_variants(form.label, decode, config.compare_decoding)
+            if evaluated_before and not config.spot_checks and all(label in evaluated_before for label, _ in variants):
+                # every report of this form is already in hand and no spot check asks it: no model to load
+                reports.extend(evaluated_before[label] for label, _ in variants)
+                evaluated.extend(form for _ in variants)
+                continue
             sql_model = load_sql_model(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
                 warehouse=warehouse,  # execution-guided decoding runs candidates here
                 db=db, allow_dialect_mismatch=config.allow_dialect_mismatch,
             )
-            for label, variant in decoding_variants(form.label, decode, config.compare_decoding):
+            for label, variant in variants:
                 sql_model.decode, sql_model.label = variant, label
                 if evaluated_before and label in evaluated_before:
                     reports.append(evaluated_before[label])

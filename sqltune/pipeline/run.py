@@ -259,16 +259,24 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         curve_s = points * (config.curve_questions * s_per_question + MODEL_LOAD_S)
         stages.append(JobStage("learning curve", curve_s, f"{points} adapter snapshots x {config.curve_questions} questions, "
                                                           f"greedy, at a predicted {s_per_question:.1f} s/question"))
+    topup_note = ""
     if decode.execution_guided and decode.candidates > 1:
         # each question samples its candidates and runs them: measured ~4x greedy's time with 4
         # candidates (bench/guided_decoding.py), so cost it as one greedy answer per candidate
+        greedy_s = s_per_question
         s_per_question *= decode.candidates
+        if decode.topup_candidates:
+            # the top-up samples more only for questions none of whose candidates runs (or, with
+            # topup_when_empty, returns rows): how many is unknown before the model answers, so the
+            # plan states its bound; the eval budget's timed batch measures the real rate
+            topup_note = (f"; up to {greedy_s * (decode.candidates + decode.topup_candidates):.1f} s for a question "
+                          f"that needs all {decode.topup_candidates} top-up candidates")
     if config.eval_budget:
         fit = max(int(max(parse_duration(config.eval_budget) - curve_s, 0.0) // (len(forms) * s_per_question)), 1)
         n = min(n, fit) if n else fit
     for form in forms:
         stages.append(JobStage(f"eval {form}", (n or 0) * s_per_question,
-                               f"{n} questions at a predicted {s_per_question:.1f} s/question"
+                               f"{n} questions at a predicted {s_per_question:.1f} s/question{topup_note}"
                                + (f" (eval budget {config.eval_budget}: measured on one batch before, then sized)" if config.eval_budget else "")))
     return JobPlan(stages, {k: round(v, 1) for k, v in probe.gflops.items()} | {"choice": probe.choice}, memory)
 
@@ -306,7 +314,7 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
     are not there."""
     from sqltune.inference.models import compute_dtype
     from sqltune.schema import load_schema
-    from sqltune.training.examples import largest_batch_shape, tokenize_pairs
+    from sqltune.training.examples import batch_multiple, largest_batch_shape, tokenize_pairs
     from sqltune.training.plan import estimate_for_training
 
     tc = config.train
@@ -316,8 +324,8 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
     examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, tc.prompt, max_seq_len=tc.max_seq_len)
     if not examples:
         return None
-    seq_len, completion = largest_batch_shape(examples, tc.batch_size)
     dtype = tc.quant.torch_compute_dtype() if tc.method == "qlora" else compute_dtype()
+    seq_len, completion = largest_batch_shape(examples, tc.batch_size, batch_multiple(tc.pad_to_multiple_of, dtype.itemsize))
     return estimate_for_training(shape, tc, seq_len=seq_len, completion_tokens=completion, dtype_bytes=dtype.itemsize).total
 
 

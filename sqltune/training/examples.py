@@ -73,13 +73,34 @@ def tokenize_pairs(
     return examples, dropped
 
 
-def largest_batch_shape(examples: Sequence[TokenizedExample], batch_size: int) -> tuple[int, int]:
+PAD_MULTIPLE_16BIT = 32  # batches' length multiple when training computes in bf16/fp16
+
+
+def batch_multiple(pad_to_multiple_of: int | None, dtype_bytes: int) -> int:
+    """The multiple a batch's length is padded up to: `TrainConfig.pad_to_multiple_of` when set,
+    else 32 when training computes in a 16-bit dtype and 1 (the longest pair) in fp32. In bf16 on
+    an AVX-512/AMX CPU oneDNN builds and keeps kernels per matmul shape, so a new length every step
+    grew the heap and slowed steps; fp32's matmuls keep no per-shape state, and padding only adds work."""
+    if pad_to_multiple_of is not None:
+        return pad_to_multiple_of
+    return PAD_MULTIPLE_16BIT if dtype_bytes == 2 else 1
+
+
+def padded_length(length: int, multiple: int = 1) -> int:
+    """`length` rounded up to a multiple of `multiple`: the width training pads a batch to
+    (`TrainConfig.pad_to_multiple_of`; 1 leaves it at the longest sequence)."""
+    return -(-length // max(multiple, 1)) * max(multiple, 1)
+
+
+def largest_batch_shape(examples: Sequence[TokenizedExample], batch_size: int,
+                        pad_to_multiple_of: int = 1) -> tuple[int, int]:
     """(padded length, completion tokens per sequence) of the largest batch training can draw: the
-    longest sequence, and the mean of the `batch_size` longest completions (batches group pairs of
-    similar length, and long SQL makes long sequences). What a memory plan sizes the peak by."""
+    longest sequence (padded up to `pad_to_multiple_of`), and the mean of the `batch_size` longest
+    completions (batches group pairs of similar length, and long SQL makes long sequences). What a
+    memory plan sizes the peak by."""
     if not examples:
         raise ValueError("no examples")
-    longest = max(len(ex.prompt_ids) + len(ex.completion_ids) for ex in examples)
+    longest = padded_length(max(len(ex.prompt_ids) + len(ex.completion_ids) for ex in examples), pad_to_multiple_of)
     completions = sorted((len(ex.completion_ids) for ex in examples), reverse=True)[:batch_size]
     return longest, -(-sum(completions) // len(completions))
 

@@ -84,10 +84,14 @@ def lower_layers_only(model: Any, cut: int) -> Iterator[None]:
 
 
 def cache_lower_outputs(model: Any, sequences: list[list[int]], cut: int, *, pad_token_id: int,
-                        batch_size: int = 16, progress: Callable[[int, int], None] | None = None) -> list[Any]:
+                        batch_size: int = 16, pad_to_multiple_of: int = 1,
+                        progress: Callable[[int, int], None] | None = None) -> list[Any]:
     """The lower layers' output for every token sequence (one [len, hidden] tensor each, in the
-    model's dtype), computed without gradients in batches of similar length."""
+    model's dtype), computed without gradients in batches of similar length, each padded up to
+    `pad_to_multiple_of` (see `TrainConfig.pad_to_multiple_of`)."""
     import torch
+
+    from sqltune.training.examples import padded_length
 
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     outputs: list[Any] = [None] * len(sequences)
@@ -96,7 +100,7 @@ def cache_lower_outputs(model: Any, sequences: list[list[int]], cut: int, *, pad
     with torch.no_grad(), lower_layers_only(model, cut):
         for start in range(0, len(order), batch_size):
             chunk = order[start:start + batch_size]
-            width = max(len(sequences[i]) for i in chunk)
+            width = padded_length(max(len(sequences[i]) for i in chunk), pad_to_multiple_of)
             ids = torch.full((len(chunk), width), pad_token_id, dtype=torch.long, device=device)
             for row, i in enumerate(chunk):
                 ids[row, :len(sequences[i])] = torch.tensor(sequences[i], device=device)
@@ -143,7 +147,7 @@ def pairs_that_fit(*, budget_left_s: float, total_pairs: int, cache_s_per_pair: 
 
 
 def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], cut: int, *, pad_token_id: int,
-               batch_size: int) -> tuple[float, float, list[Any]]:
+               batch_size: int, pad_to_multiple_of: int = 1) -> tuple[float, float, list[Any]]:
     """Seconds per pair to cache the lower layers and to train the upper ones, measured on the
     first `batch_size` pairs (whose cached outputs are returned, to be kept) and scaled to the
     whole set by length: both costs grow with the tokens processed, and a handful of pairs can be
@@ -151,15 +155,18 @@ def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], 
     (little padding): a pair costs the mean length there. A training batch is drawn at random and
     padded to its longest pair: a pair costs the expected longest of `batch_size` pairs. The timed
     training step's gradients are discarded: the adapter is unchanged. (The trainer must train
-    the adapter in the same dtype, see `train.keep_adapter_dtype`, or this underestimates its steps.)"""
+    the adapter in the same dtype, see `train.keep_adapter_dtype`, or this underestimates its steps.)
+    Lengths count as padded up to `pad_to_multiple_of`, as every batch is."""
+    from sqltune.training.examples import padded_length
+
     sample = list(range(min(batch_size, len(sequences))))
-    width = max(len(sequences[i]) for i in sample)
+    width = padded_length(max(len(sequences[i]) for i in sample), pad_to_multiple_of)
     padded = len(sample) * width
     began = time.monotonic()
     cached = cache_lower_outputs(model, [sequences[i] for i in sample], cut, pad_token_id=pad_token_id,
-                                 batch_size=batch_size)
+                                 batch_size=batch_size, pad_to_multiple_of=pad_to_multiple_of)
     cache_s_per_token = (time.monotonic() - began) / padded
-    batch = pad_cached(cached, [labels[i] for i in sample])
+    batch = pad_cached(cached, [labels[i] for i in sample], pad_to_multiple_of)
     with upper_layers_only(model, cut):
         timings = []
         for _ in range(2):  # the first pass pays one-off allocations
@@ -168,7 +175,7 @@ def time_costs(model: Any, sequences: list[list[int]], labels: list[list[int]], 
             timings.append(time.monotonic() - began)
             model.zero_grad(set_to_none=True)
     step_s_per_token = timings[-1] / padded
-    lengths = [len(s) for s in sequences]
+    lengths = [padded_length(len(s), pad_to_multiple_of) for s in sequences]
     mean_length = sum(lengths) / len(lengths)
     return (cache_s_per_token * mean_length, step_s_per_token * expected_batch_width(lengths, batch_size), cached)
 
@@ -186,11 +193,14 @@ def expected_batch_width(lengths: list[int], batch_size: int) -> float:
     return weighted / math.comb(n, b)
 
 
-def pad_cached(hidden: list[Any], labels: list[list[int]]) -> dict:
-    """A right-padded batch of cached lower-layer outputs with their labels (-100 on padding)."""
+def pad_cached(hidden: list[Any], labels: list[list[int]], pad_to_multiple_of: int = 1) -> dict:
+    """A right-padded batch of cached lower-layer outputs with their labels (-100 on padding),
+    its width the longest row's rounded up to `pad_to_multiple_of`."""
     import torch
 
-    width = max(h.shape[0] for h in hidden)
+    from sqltune.training.examples import padded_length
+
+    width = padded_length(max(h.shape[0] for h in hidden), pad_to_multiple_of)
     embeds = torch.zeros((len(hidden), width, hidden[0].shape[-1]), dtype=hidden[0].dtype)
     out_labels = torch.full((len(hidden), width), -100, dtype=torch.long)
     mask = torch.zeros((len(hidden), width), dtype=torch.long)
@@ -204,14 +214,15 @@ def pad_cached(hidden: list[Any], labels: list[list[int]]) -> dict:
 class CachedCollator:
     """Batches of cached lower-layer outputs (by each example's `example_index`) with their labels."""
 
-    def __init__(self, hidden: list[Any]) -> None:
+    def __init__(self, hidden: list[Any], pad_to_multiple_of: int = 1) -> None:
         self.hidden = hidden
+        self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, examples: list[dict]) -> dict:
         # trl turns completion_mask into labels (-100 on the prompt) while it prepares the dataset
         return pad_cached([self.hidden[ex["example_index"]] for ex in examples],
                           [ex["labels"] if "labels" in ex else loss_labels(ex["input_ids"], ex["completion_mask"])
-                           for ex in examples])
+                           for ex in examples], self.pad_to_multiple_of)
 
 
 def cut_layer(num_layers: int, top_layers: int | None) -> int:
@@ -261,6 +272,7 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     from sqltune.core.errors import ConfigError
     from sqltune.core.paths import atomic_write_text
     from sqltune.training.budget import format_duration, parse_duration
+    from sqltune.training.examples import batch_multiple
 
     model = loaded.model
     num_layers = len(decoder_layers(model))
@@ -279,13 +291,15 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     sequences = list(train_ds["input_ids"])
     labels = [loss_labels(ids, mask) for ids, mask in zip(sequences, train_ds["completion_mask"])]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    multiple = batch_multiple(config.pad_to_multiple_of, loaded.dtype.itemsize)
     stored = Path(out) / PLAN_FILE
     began = time.monotonic()
     first: list[Any] = []
     if resume and stored.exists():
         plan = ReusePlan(**json.loads(stored.read_text()))
     elif config.time_budget is not None:
-        cache_s, step_s, first = time_costs(model, sequences, labels, cut, pad_token_id=pad, batch_size=config.batch_size)
+        cache_s, step_s, first = time_costs(model, sequences, labels, cut, pad_token_id=pad, batch_size=config.batch_size,
+                                            pad_to_multiple_of=multiple)
         budget_s = parse_duration(config.time_budget)
         # what the budget leaves after loading, minus the planner's reserve and the held-out evaluations
         left = (budget_s - (time.monotonic() - started)) * 0.9 - min(30.0, 0.02 * budget_s)
@@ -310,7 +324,8 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
 
     kept = first[:n]  # the pairs timed while planning are already cached
     hidden = kept + cache_lower_outputs(model, sequences[len(kept):n] + eval_sequences, cut, pad_token_id=pad,
-                                        batch_size=max(config.batch_size, 16), progress=report)
+                                        batch_size=max(config.batch_size, 16),
+                                        pad_to_multiple_of=multiple, progress=report)
     train_part = train_ds.select(range(n)).add_column("example_index", list(range(n)))
     eval_part = (eval_ds.add_column("example_index", list(range(n, n + len(eval_sequences))))
                  if eval_ds is not None else None)
@@ -319,4 +334,4 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     tokens = sum(h.shape[0] for h in hidden)
     cache = LowerCache(cut, plan, epochs_cap=max(config.num_epochs, 1e-3), cache_s=time.monotonic() - began,
                        cached_tokens=tokens, cached_bytes=cache_bytes(tokens, hidden[0].shape[-1], hidden[0].element_size()))
-    return train_part, eval_part, CachedCollator(hidden), cache
+    return train_part, eval_part, CachedCollator(hidden, multiple), cache

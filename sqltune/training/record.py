@@ -70,8 +70,9 @@ def return_freed_memory_at_once(threshold: int = 256 * 1024) -> bool:
     freed, and free memory above the heap's top is trimmed past `threshold` (glibc's mallopt; fixed
     values also stop glibc raising them as it sees large blocks freed). Training allocates and frees
     activations of varying shape every step; with glibc's defaults the freed memory stays resident
-    (RSS ~1.4x the heap in use), with this RSS follows the heap in use but each step page-faults its
-    fresh blocks (measured ~1.8x the step time on an AVX2 CPU). False off glibc (nothing done)."""
+    (RSS 1.4-2x the heap in use), with this RSS follows the heap in use but each step page-faults its
+    fresh blocks (measured ~1.6x the step time on an AVX2 CPU, ~2x on an Intel Xeon with AMX in bf16).
+    False off glibc (nothing done)."""
     libc = _glibc()
     if libc is None:
         return False
