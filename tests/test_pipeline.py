@@ -104,6 +104,12 @@ def test_a_timed_batch_that_is_the_whole_evaluation_is_not_answered_again(monkey
     config = PipelineConfig(eval=EvalConfig(data=str(tiny_pairs_file), limit=None, decode=DecodeConfig(batch_size=2)),
                             eval_budget="10h")
     assert run_module.size_evaluation(config, form)["evaluated"] == {}
+    # a budget that fits 3 questions per form (50 s each, 3 forms, after the timed batch's 200 s on
+    # this clock), more than one batch of 2 but not two: the timed batch is the evaluation
+    config = PipelineConfig(eval=EvalConfig(data=str(tiny_pairs_file), limit=None, decode=DecodeConfig(batch_size=2)),
+                            eval_budget="700s")
+    sizing = run_module.size_evaluation(config, form)
+    assert sizing["limit"] == 2 and sizing["evaluated"] == {"qlora-adapter": probe_report}
     monkeypatch.undo()  # the real clock and evaluate_forms again
 
     answered, loaded = [], []

@@ -354,6 +354,10 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     s_per_question = (time.time() - began) / max(n, 1)
     budget_s = max(parse_duration(config.eval_budget) - spent_s - (time.time() - began), 0.0)
     fit = max(int(budget_s // (n_forms * s_per_question)), probe_n)
+    if fit < 2 * probe_n:
+        # under two batches: a few questions more than the timed batch would cost a second batch for
+        # every form, where the timed batch, kept as its form's evaluation, costs that form nothing
+        fit = probe_n
     total = config.eval.limit or _count_pairs(config.eval.data) or fit
     limit = min(total, fit)
     config.eval.limit = limit
