@@ -260,19 +260,19 @@ PLAN_FILE = "lower_cache_plan.json"
 
 
 def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, data_facts: dict,
-                        out: Any, resume: bool, started: float, progress: Callable[[dict], None] | None = None
-                        ) -> tuple[Any, Any, Any, LowerCache | None]:
+                        out: Any, resume: bool, started: float, progress: Callable[[dict], None] | None = None,
+                        *, pad_to_multiple_of: int = 1) -> tuple[Any, Any, Any, LowerCache | None]:
     """Choose the pairs (as many as fit --epochs passes of the budget), cache their lower-layer
     outputs (and the held-out pairs'), and return the datasets and collator the trainer reads
     (collator and cache None when the adapters cover every layer). `config` is a TrainConfig; a
-    resumed run keeps the stored choice."""
+    resumed run keeps the stored choice. Every batch is padded up to `pad_to_multiple_of` (the
+    run's `batch_multiple`, decided by the caller with its collator)."""
     import json
     from pathlib import Path
 
     from sqltune.core.errors import ConfigError
     from sqltune.core.paths import atomic_write_text
     from sqltune.training.budget import format_duration, parse_duration
-    from sqltune.training.examples import batch_multiple
 
     model = loaded.model
     num_layers = len(decoder_layers(model))
@@ -291,7 +291,6 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     sequences = list(train_ds["input_ids"])
     labels = [loss_labels(ids, mask) for ids, mask in zip(sequences, train_ds["completion_mask"])]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    multiple = batch_multiple(config.pad_to_multiple_of, loaded.dtype.itemsize)
     stored = Path(out) / PLAN_FILE
     began = time.monotonic()
     first: list[Any] = []
@@ -299,7 +298,7 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
         plan = ReusePlan(**json.loads(stored.read_text()))
     elif config.time_budget is not None:
         cache_s, step_s, first = time_costs(model, sequences, labels, cut, pad_token_id=pad, batch_size=config.batch_size,
-                                            pad_to_multiple_of=multiple)
+                                            pad_to_multiple_of=pad_to_multiple_of)
         budget_s = parse_duration(config.time_budget)
         # what the budget leaves after loading, minus the planner's reserve and the held-out evaluations
         left = (budget_s - (time.monotonic() - started)) * 0.9 - min(30.0, 0.02 * budget_s)
@@ -325,7 +324,7 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     kept = first[:n]  # the pairs timed while planning are already cached
     hidden = kept + cache_lower_outputs(model, sequences[len(kept):n] + eval_sequences, cut, pad_token_id=pad,
                                         batch_size=max(config.batch_size, 16),
-                                        pad_to_multiple_of=multiple, progress=report)
+                                        pad_to_multiple_of=pad_to_multiple_of, progress=report)
     train_part = train_ds.select(range(n)).add_column("example_index", list(range(n)))
     eval_part = (eval_ds.add_column("example_index", list(range(n, n + len(eval_sequences))))
                  if eval_ds is not None else None)
@@ -334,4 +333,4 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     tokens = sum(h.shape[0] for h in hidden)
     cache = LowerCache(cut, plan, epochs_cap=max(config.num_epochs, 1e-3), cache_s=time.monotonic() - began,
                        cached_tokens=tokens, cached_bytes=cache_bytes(tokens, hidden[0].shape[-1], hidden[0].element_size()))
-    return train_part, eval_part, CachedCollator(hidden, multiple), cache
+    return train_part, eval_part, CachedCollator(hidden, pad_to_multiple_of), cache

@@ -242,8 +242,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     loaded = load_training_model(config, base_path)
     log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
              100 * loaded.trainable / loaded.total, _dtype_name(loaded.dtype))
-    data_facts["pad_to_multiple_of"] = batch_multiple(config.pad_to_multiple_of, loaded.dtype.itemsize)
-    collator = _collator(tokenizer, data_facts["pad_to_multiple_of"])
+    multiple = data_facts["pad_to_multiple_of"] = batch_multiple(config.pad_to_multiple_of, loaded.dtype.itemsize)
+    collator = _collator(tokenizer, multiple)
     step0 = None
     if config.step0_check and not resume:
         step0 = fresh_adapter_check(loaded.model, train_ds, collator, config.completion_only_loss)
@@ -251,7 +251,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     reuse = None
     if config.cache_lower_layers:
         train_ds, eval_ds, cached_collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
-                                                                        data_facts, out, resume, started, progress)
+                                                                        data_facts, out, resume, started, progress,
+                                                                        pad_to_multiple_of=multiple)
         collator = cached_collator or collator
         release_freed_memory()  # the lower layers' working memory, freed once every pair is cached
     budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress,
