@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from sqltune.core.config import setting
-from sqltune.core.errors import ModelError
+from sqltune.core.errors import ConfigError, ModelError
+from sqltune.retrieval import METHODS, Example, ExampleIndex
 from sqltune.schema.model import Schema
 from sqltune.schema.prune import PruneResult, prune_schema
 from sqltune.schema.relevance import Scorer
@@ -57,8 +58,15 @@ class PromptConfig:
                                 help="ddl: CREATE TABLE with types, keys, comments, samples; columns: table(col, ...) names only, ~2.5x fewer tokens; "
                                      "none: no schema text, the question alone (a single-warehouse adapter learns the schema from its pairs).")
 
+    examples: int = setting(0, help="Retrieved examples: the k training pairs most similar to the question, shown before it "
+                                     "(and trained with; the adapter keeps its pairs). 0: none.", min=0, max=20)
+    example_retrieval: str = setting("bm25", choices=METHODS,
+                                     help="How examples are found: bm25 over the questions' words, or embedding "
+                                          "(the offline MiniLM sentence model's cosine similarity).")
+    max_example_tokens: int = setting(800, help="Token budget for the examples; the least similar are left out "
+                                                "until the rest fit.", min=0)
+
     def __post_init__(self) -> None:
-        from sqltune.core.errors import ConfigError
         from sqltune.schema.render import STYLES
 
         if self.schema_style not in (*STYLES, NO_SCHEMA):
@@ -181,11 +189,45 @@ def clean_question(question: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", question)
 
 
-def user_message(schema_text: str | None, question: str) -> str:
-    """The schema (when the prompt shows one) and the question."""
-    if schema_text is None:
-        return f"Question: {question.strip()}"
-    return f"Schema:\n{schema_text}\n\nQuestion: {question.strip()}"
+def example_text(example: Example) -> str:
+    return f"Question: {' '.join(example.question.split())}\nSQL: {' '.join(example.sql.split())}"
+
+
+def user_message(schema_text: str | None, question: str, examples: Sequence[Example] = ()) -> str:
+    """The schema (when the prompt shows one), the examples (most similar last, next to the
+    question) and the question."""
+    parts = [f"Schema:\n{schema_text}"] if schema_text is not None else []
+    if examples:
+        parts.append("Examples:\n" + "\n\n".join(example_text(e) for e in reversed(examples)))
+    parts.append(f"Question: {question.strip()}")
+    return "\n\n".join(parts)
+
+
+def examples_for_question(
+    question: str,
+    config: PromptConfig,
+    index: ExampleIndex | None,
+    *,
+    count_tokens: Callable[[str], int] | None = None,
+    exclude_same: bool = False,
+) -> list[Example]:
+    """The examples the prompt for `question` shows: the `config.examples` nearest pairs of
+    `index`, most similar first, as many as fit `config.max_example_tokens`. `exclude_same`
+    (training) leaves out the question itself and its duplicates."""
+    if not config.examples:
+        return []
+    if index is None:
+        raise ConfigError(f"these prompts show {config.examples} retrieved examples (prompt.examples), "
+                          "but no example pairs were given to retrieve them from")
+    counter = count_tokens or approx_token_count
+    chosen, used = [], 0
+    for example in index.nearest(question, config.examples, exclude_same=exclude_same):
+        cost = counter(example_text(example)) + 2
+        if used + cost > config.max_example_tokens:
+            break
+        chosen.append(example)
+        used += cost
+    return chosen
 
 
 def build_messages(
@@ -195,13 +237,18 @@ def build_messages(
     *,
     count_tokens: Callable[[str], int] | None = None,
     scorer: Scorer | None = None,
+    examples: ExampleIndex | None = None,
+    exclude_same: bool = False,
 ) -> list[dict[str, str]]:
     """[system, user] chat messages asking for the SQL that answers `question` on `schema`.
 
-    Pass the model tokenizer's counter (`make_token_counter`) so the schema budget is in real
-    tokens; without it a tokenizer-free estimate is used.
+    Pass the model tokenizer's counter (`make_token_counter`) so the schema and example budgets
+    are in real tokens; without it a tokenizer-free estimate is used. `examples` is the index the
+    prompt's retrieved examples come from (needed when `config.examples` > 0); `exclude_same`
+    is for training, where a pair must not see its own answer.
     """
-    return build_prompt(schema, question, config, count_tokens=count_tokens, scorer=scorer)[0]
+    return build_prompt(schema, question, config, count_tokens=count_tokens, scorer=scorer, examples=examples,
+                        exclude_same=exclude_same)[0]
 
 
 def build_prompt(
@@ -211,6 +258,8 @@ def build_prompt(
     *,
     count_tokens: Callable[[str], int] | None = None,
     scorer: Scorer | None = None,
+    examples: ExampleIndex | None = None,
+    exclude_same: bool = False,
 ) -> tuple[list[dict[str, str]], Schema]:
     """`build_messages` and the (pruned) schema the messages show: constrained decoding keeps the
     answer's names within it."""
@@ -219,9 +268,10 @@ def build_prompt(
     if config.shows_schema:
         shown = schema_for_question(schema, question, config, count_tokens=count_tokens, scorer=scorer).schema
         schema_text = render_schema(shown, config.render_options)
+    chosen = examples_for_question(question, config, examples, count_tokens=count_tokens, exclude_same=exclude_same)
     return [
         {"role": "system", "content": config.system_message(schema.dialect)},
-        {"role": "user", "content": user_message(schema_text, question)},
+        {"role": "user", "content": user_message(schema_text, question, chosen)},
     ], shown
 
 
@@ -232,12 +282,15 @@ def prepare_questions(
     *,
     count_tokens: Callable[[str], int] | None = None,
     scorer: Scorer | None = None,
+    examples: ExampleIndex | None = None,
 ) -> None:
-    """Warm the pruning scorer for many questions at once (batched embeddings) before a loop of
-    `build_messages` calls over a data set. Does nothing when the schema needs no pruning."""
+    """Warm the pruning scorer and the example index for many questions at once (batched
+    embeddings) before a loop of `build_messages` calls over a data set."""
     from sqltune.schema.prune import schema_tokens
     from sqltune.schema.relevance import default_scorer
 
+    if config.examples and examples is not None:
+        examples.prepare([clean_question(q) for q in questions])
     counter = count_tokens or approx_token_count
     if not config.shows_schema or not config.prune or schema_tokens(schema, counter, config.render_options) <= config.max_schema_tokens:
         return
@@ -264,6 +317,7 @@ __all__ = [
     "check_dialect",
     "build_prompt",
     "clean_question",
+    "examples_for_question",
     "make_token_counter",
     "prepare_questions",
     "prompt_for_warehouse",

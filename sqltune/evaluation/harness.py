@@ -135,6 +135,7 @@ def evaluate_forms(
                 form.base, schema=schema, adapters={form.label: form.adapter} if form.adapter else None,
                 merged=form.merged, quantized=form.quantized, prompt=prompt, decode=decode, label=form.label,
                 warehouse=warehouse,  # execution-guided decoding runs candidates here
+                examples_from=form.prompt_source,  # asked as the adapter is: with its retrieved examples
                 db=db, allow_dialect_mismatch=config.allow_dialect_mismatch,
             )
             for label, variant in variants:

@@ -31,3 +31,14 @@ def read_prompt_config(folder: str | Path) -> PromptConfig | None:
     from sqltune.core.config import from_dict
 
     return from_dict(PromptConfig, meta["prompt"], str(Path(folder) / ADAPTER_META))
+
+
+def read_example_index(folder: str | Path):
+    """The pairs `folder`'s prompts retrieve examples from (an `ExampleIndex`, checked against the
+    hash recorded at training), or None when its prompts show no examples."""
+    meta = read_meta(folder)
+    if not meta or not meta.get("examples"):
+        return None
+    from sqltune.retrieval import ExampleIndex
+
+    return ExampleIndex.load(folder, meta["examples"])

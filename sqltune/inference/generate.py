@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.inference.adapter import read_prompt_config
+from sqltune.inference.adapter import read_example_index, read_prompt_config
+from sqltune.retrieval import ExampleIndex
 from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
 from sqltune.prompts import PromptConfig, build_prompt, make_token_counter, prompt_text
@@ -111,6 +112,8 @@ class SqlModel:
     label: str = "model"
     adapters: list[str] = field(default_factory=list)
     adapter_prompts: dict[str, PromptConfig] = field(default_factory=dict)  # each tenant is asked as it was trained
+    examples: ExampleIndex | None = None  # the pairs the prompts' retrieved examples come from
+    adapter_examples: dict[str, ExampleIndex] = field(default_factory=dict)  # each tenant's own pairs
     warehouse: Any = None  # a Warehouse: candidates run there (guarded, sandboxed) when execution-guided
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _values: Any = field(default=None, repr=False)
@@ -134,12 +137,18 @@ class SqlModel:
         name = (self.adapters[0] if self.adapters else None) if adapter is None else adapter
         return self.adapter_prompts.get(name, self.prompt) if name else self.prompt
 
+    def example_index(self, adapter: str | None = None) -> ExampleIndex | None:
+        """The pairs `adapter`'s prompts retrieve examples from (None: the first adapter; "": the bare base)."""
+        name = (self.adapters[0] if self.adapters else None) if adapter is None else adapter
+        return self.adapter_examples.get(name, self.examples) if name else self.examples
+
     def prompt_for(self, question: str, adapter: str | None = None) -> str:
         return self._prompt(question, adapter)[0]
 
     def _prompt(self, question: str, adapter: str | None) -> tuple[str, Schema]:
         """The model input for `question` and the (pruned) schema it shows."""
-        messages, shown = build_prompt(self.schema, question, self.prompt_config(adapter), count_tokens=self._count)
+        messages, shown = build_prompt(self.schema, question, self.prompt_config(adapter), count_tokens=self._count,
+                                       examples=self.example_index(adapter))
         return prompt_text(self.tokenizer, messages) + self.decode.answer_prefix, shown
 
     @property
@@ -484,9 +493,12 @@ def load_sql_model(
     db: str | None = None,
     allow_dialect_mismatch: bool = False,
     warehouse: Any = None,
+    examples_from: str | Path | None = None,
 ) -> SqlModel:
     """Load the base (16-bit by default, 4-bit NF4 with `quantized`), a merged checkpoint, or the
-    base with named adapters. The prompt settings default to those the (first) adapter was trained with.
+    base with named adapters. The prompt settings default to those the (first) adapter was trained
+    with; the pairs its prompts retrieve examples from come from its folder (or `examples_from`,
+    the folder `prompt` was read from, e.g. to ask the bare base as the adapter is asked).
 
     A merged model or adapter trained for another SQL dialect than `schema`'s is refused (before
     any weights load) unless `allow_dialect_mismatch`."""
@@ -503,10 +515,13 @@ def load_sql_model(
 
     names: list[str] = []
     adapter_prompts: dict[str, PromptConfig] = {}
+    adapter_examples: dict[str, ExampleIndex] = {}
+    examples = read_example_index(examples_from) if examples_from is not None else None
     if merged is not None:
         model = load_model(str(merged))
         tokenizer = load_tokenizer(str(merged))
         prompt = prompt or read_prompt_config(merged)
+        examples = examples or read_example_index(merged)
     else:
         tokenizer = load_tokenizer(base)
         model = load_model(base, quant=QuantConfig() if quantized else None)
@@ -522,6 +537,9 @@ def load_sql_model(
                 model.load_adapter(str(folder), adapter_name=name)
             names.append(name)
             adapter_prompts[name] = prompt or read_prompt_config(folder) or PromptConfig()
+            index = examples if examples_from is not None else read_example_index(folder)
+            if index is not None:
+                adapter_examples[name] = index
         prompt = prompt or (adapter_prompts[names[0]] if names else None)
     model.eval()
     return SqlModel(
@@ -533,6 +551,8 @@ def load_sql_model(
         label=label or ("merged" if merged else ("adapter" if names else "prompt-only")),
         adapters=names,
         adapter_prompts=adapter_prompts,
+        examples=examples,
+        adapter_examples=adapter_examples,
         warehouse=warehouse,
     )
 

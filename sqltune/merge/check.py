@@ -157,14 +157,14 @@ def compare_logits(models: dict[str, Any], pairs: list[tuple[str, str]], prompts
 
 
 def greedy_sql(models: dict[str, Any], tokenizer: Any, check: CheckSet, prompt: PromptConfig, decode: "DecodeConfig",
-               progress: ProgressFn | None = None) -> dict[str, list[str]]:
+               progress: ProgressFn | None = None, examples: Any = None) -> dict[str, list[str]]:
     """Each model's greedy SQL for the check questions."""
     from sqltune.inference.generate import SqlModel
 
     answers = {}
     for name, model in models.items():
         _emit(progress, "generate", model=name)
-        sql_model = SqlModel(model, tokenizer, check.schema, prompt, decode, label=name)
+        sql_model = SqlModel(model, tokenizer, check.schema, prompt, decode, label=name, examples=examples)
         answers[name] = [g.sql for g in sql_model.generate(check.questions)]
     return answers
 
@@ -231,7 +231,7 @@ def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any
     pairs = [(f"merged_{form}", ref) for form in merged for ref in (reference_for(form), "adapter_nf4")]
     pairs += [("adapter_nf4", "adapter_original"), ("adapter_nf4", "adapter_dequantized")]
     _emit(progress, "logits")
-    prompter = SqlModel(references["adapter_nf4"], tokenizer, check.schema, adapter.prompt, decode)
+    prompter = SqlModel(references["adapter_nf4"], tokenizer, check.schema, adapter.prompt, decode, examples=adapter.examples)
     prompts = [tokenizer(prompter.prompt_for(q), return_tensors="pt", add_special_tokens=False)["input_ids"]
                for q in check.questions]
     logits = compare_logits(models, pairs, prompts)
@@ -241,7 +241,8 @@ def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any
     judged = (f"merged_{chosen}", reference_for(chosen))
     served = (f"merged_{chosen}", "adapter_nf4")
     names = dict.fromkeys(judged + served)
-    answers = greedy_sql({n: models[n] for n in names}, tokenizer, check, adapter.prompt, decode, progress)
+    answers = greedy_sql({n: models[n] for n in names}, tokenizer, check, adapter.prompt, decode, progress,
+                         examples=adapter.examples)
     by_pair = {(c.model, c.reference): i for i, c in enumerate(comparisons)}
     for pair in (judged, served):
         comparisons[by_pair[pair]] = sql_comparison(*pair, answers, check.questions, logits[pair])

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqltune.core.errors import ConfigError
 from sqltune.core.paths import atomic_write_text
 from sqltune.inference.adapter import ADAPTER_META
+from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.inference.models import load_model, load_tokenizer
 from sqltune.merge.check import (
     DEFAULT_TOLERANCE, CheckSet, Comparison, ProgressFn, Tolerance, _emit, check_set, judge, reference_for, run_check,
@@ -250,8 +251,9 @@ def _save_checkpoint(model: Any, tokenizer: Any, adapter: AdapterInfo, folder: P
         gen.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(str(folder), safe_serialization=True)
     tokenizer.save_pretrained(str(folder))
-    if (adapter.dir / ADAPTER_META).exists():
-        shutil.copy2(adapter.dir / ADAPTER_META, folder / ADAPTER_META)
+    for name in (ADAPTER_META, EXAMPLES_FILE):  # the prompt settings and the pairs its prompts retrieve from
+        if (adapter.dir / name).exists():
+            shutil.copy2(adapter.dir / name, folder / name)
     # mkdtemp and safetensors create owner-only files; give the folder the user's usual modes.
     umask = _umask()
     os.chmod(folder, 0o777 & ~umask)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqltune.core.errors import ModelError
-from sqltune.inference.adapter import read_meta, read_prompt_config
+from sqltune.inference.adapter import read_example_index, read_meta, read_prompt_config
 from sqltune.inference.models import QuantConfig, load_model, resolve_base
 from sqltune.prompts import PromptConfig
 
@@ -25,6 +25,7 @@ class AdapterInfo:
     prompt: PromptConfig
     peft_config: dict
     run: dict  # run.json, {} when absent
+    examples: Any = None  # the ExampleIndex its prompts retrieve from (None: no retrieved examples)
 
 
 def read_adapter(adapter_dir: str | Path, base: str | None = None) -> AdapterInfo:
@@ -60,6 +61,7 @@ def read_adapter(adapter_dir: str | Path, base: str | None = None) -> AdapterInf
         prompt=read_prompt_config(folder) or PromptConfig(),
         peft_config=peft_config,
         run=run,
+        examples=read_example_index(folder),
     )
 
 

@@ -321,7 +321,13 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
     if plan_pairs is None or not tc.db:
         return None
     sample, tokenizer = plan_pairs
-    examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, tc.prompt, max_seq_len=tc.max_seq_len)
+    index = None
+    if tc.prompt.examples:  # the sample's own pairs stand in for the training pairs the run retrieves from
+        from sqltune.retrieval import Example, ExampleIndex
+
+        index = ExampleIndex([Example(p.question, p.sql) for p in sample], tc.prompt.example_retrieval)
+    examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, tc.prompt, max_seq_len=tc.max_seq_len,
+                                 example_index=index)
     if not examples:
         return None
     dtype = tc.quant.torch_compute_dtype() if tc.method == "qlora" else compute_dtype()

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqltune.core.errors import TrainingCheckFailed
 from sqltune.prompts import PromptConfig, build_messages, make_token_counter, prepare_questions, prompt_text
+from sqltune.retrieval import ExampleIndex
 from sqltune.schema.model import Schema
 
 
@@ -50,14 +51,19 @@ def tokenize_pairs(
     *,
     max_seq_len: int,
     progress: Callable[[int], None] | None = None,
+    example_index: ExampleIndex | None = None,
+    exclude_same: bool = True,
 ) -> tuple[list[TokenizedExample], int]:
-    """Tokenize pairs; returns (examples, number dropped because the SQL alone would not fit)."""
+    """Tokenize pairs; returns (examples, number dropped because the SQL alone would not fit).
+    With retrieved examples (`prompt_config.examples`), each prompt shows the nearest pairs of
+    `example_index`; `exclude_same` keeps a training pair from seeing itself or its duplicates."""
     count_tokens = make_token_counter(tokenizer)
-    prepare_questions(schema, [p.question for p in pairs], prompt_config, count_tokens=count_tokens)
+    prepare_questions(schema, [p.question for p in pairs], prompt_config, count_tokens=count_tokens, examples=example_index)
     examples: list[TokenizedExample] = []
     dropped = 0
     for i, pair in enumerate(pairs):
-        messages = build_messages(schema, pair.question, prompt_config, count_tokens=count_tokens)
+        messages = build_messages(schema, pair.question, prompt_config, count_tokens=count_tokens,
+                                  examples=example_index, exclude_same=exclude_same)
         prompt_ids = tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
         completion_ids = tokenizer(completion_text(pair.sql, tokenizer), add_special_tokens=False)["input_ids"]
         overflow = len(prompt_ids) + len(completion_ids) - max_seq_len
@@ -105,14 +111,16 @@ def largest_batch_shape(examples: Sequence[TokenizedExample], batch_size: int,
     return longest, -(-sum(completions) // len(completions))
 
 
-def check_template_parity(tokenizer: Any, schema: Schema, question: str, sql: str, prompt_config: PromptConfig) -> None:
+def check_template_parity(tokenizer: Any, schema: Schema, question: str, sql: str, prompt_config: PromptConfig,
+                          example_index: ExampleIndex | None = None) -> None:
     """Fail unless prompt + completion is exactly the chat template's rendering of the full turn.
 
     Training builds the sequence as `prompt_text(...) + sql + end_of_turn`; inference feeds
     `prompt_text(...)` and stops at end_of_turn. If the template renders an assistant turn any
     other way, the model would be trained on a context it never sees at inference.
     """
-    messages = build_messages(schema, question, prompt_config, count_tokens=make_token_counter(tokenizer))
+    messages = build_messages(schema, question, prompt_config, count_tokens=make_token_counter(tokenizer),
+                              examples=example_index, exclude_same=True)
     trained = prompt_text(tokenizer, messages) + completion_text(sql, tokenizer)
     full = tokenizer.apply_chat_template(
         messages + [{"role": "assistant", "content": sql.strip().rstrip(";").strip()}], tokenize=False

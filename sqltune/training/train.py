@@ -28,6 +28,7 @@ from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
+from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
@@ -176,8 +177,9 @@ def require_inputs(config: TrainConfig) -> None:
         raise ConfigError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
 
 
-def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict]:
-    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts.
+def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict, Any]:
+    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts and the
+    example index the prompts retrieve from (None without retrieved examples).
 
     Checks on the first pair that the training sequence is what the chat template renders."""
     import random
@@ -196,7 +198,8 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         pairs = pairs[: config.max_examples]
     n_eval = int(len(pairs) * config.eval_fraction) if len(pairs) >= 20 else 0
     eval_pairs, train_pairs = pairs[:n_eval], pairs[n_eval:]
-    check_template_parity(tokenizer, schema, train_pairs[0].question, train_pairs[0].sql, config.prompt)
+    index = example_index(config, train_pairs)
+    check_template_parity(tokenizer, schema, train_pairs[0].question, train_pairs[0].sql, config.prompt, index)
 
     def to_dataset(examples: list) -> Any:
         return Dataset.from_dict(
@@ -207,8 +210,11 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
             }
         )
 
-    train_ex, dropped = tokenize_pairs(train_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len)
-    eval_ex, _ = tokenize_pairs(eval_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len)
+    train_ex, dropped = tokenize_pairs(train_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len,
+                                       example_index=index)
+    # held-out pairs are asked as a new question is at serving time: any training pair may be shown
+    eval_ex, _ = tokenize_pairs(eval_pairs, schema, tokenizer, config.prompt, max_seq_len=config.max_seq_len,
+                                example_index=index, exclude_same=False)
     if not train_ex:
         raise InputError(f"every pair is longer than max_seq_len={config.max_seq_len}", source=config.train_file)
     lengths = sorted(len(ex.input_ids) for ex in train_ex)
@@ -225,7 +231,19 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "completion_tokens_mean": sum(len(ex.completion_ids) for ex in train_ex) / len(train_ex),
         "completion_tokens_max": max(len(ex.completion_ids) for ex in train_ex),
     }
-    return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts
+    if index is not None:
+        facts["examples"] = {"k": config.prompt.examples, "method": index.method, "pairs": len(index), "hash": index.hash}
+    return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts, index
+
+
+def example_index(config: TrainConfig, train_pairs: list[Any]) -> Any:
+    """The pairs the prompts' retrieved examples come from (the training pairs, never the
+    held-out ones), or None when the prompts show no examples."""
+    if not config.prompt.examples:
+        return None
+    from sqltune.retrieval import Example, ExampleIndex
+
+    return ExampleIndex([Example(p.question, p.sql) for p in train_pairs], config.prompt.example_retrieval)
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
@@ -237,7 +255,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     base_path = resolve_base(config.base)
     tokenizer = load_tokenizer(base_path)
     schema = _load_schema(config.db)
-    train_ds, eval_ds, data_facts = build_datasets(config, tokenizer, schema)
+    train_ds, eval_ds, data_facts, index = build_datasets(config, tokenizer, schema)
 
     loaded = load_training_model(config, base_path)
     log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
@@ -270,10 +288,12 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if reuse is not None:
         data_facts["lower_cache"] = reuse.record()
 
-    _save_adapter(loaded.model, out, config, schema, data_facts)
+    _save_adapter(loaded.model, out, config, schema, data_facts, index)
     for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
         if point.get("adapter"):
-            shutil.copy2(out / ADAPTER_META, Path(point["adapter"]) / ADAPTER_META)
+            for name in (ADAPTER_META, EXAMPLES_FILE):
+                if (out / name).exists():
+                    shutil.copy2(out / name, Path(point["adapter"]) / name)
     record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
     run_id = _record_run(record, out, config.register)
     return TrainResult(
@@ -557,8 +577,9 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
     return Path(last) if last else None
 
 
-def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict) -> None:
-    """The PEFT folder as peft writes it, plus sqltune's prompt settings beside it."""
+def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict, index: Any = None) -> None:
+    """The PEFT folder as peft writes it, plus sqltune's prompt settings (and the pairs its
+    prompts retrieve examples from) beside it."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     meta = {
@@ -568,6 +589,8 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
         "schema_name": schema.name,
         "train_examples_hash": data_facts["train_examples_hash"],
     }
+    if index is not None:
+        meta["examples"] = index.save(out)
     write_meta(out, meta)
 
 
