@@ -181,3 +181,26 @@ def test_recipe_for_a_deeper_model_trains_every_layer(tmp_path, tiny_model_dir, 
     result = train(config, progress=lambda e: lines.append(e["line"]) if e.get("line") else None)
     assert result.steps == 2 and "lower_cache" not in result.record["data"]
     assert any("nothing below the adapters to cache" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("fit_pairs", [False, True])
+def test_a_budget_keeps_every_pair_unless_the_recipe_fits_pairs_to_it(tmp_path, tiny_model_dir, tiny_warehouse,
+                                                                     tiny_pairs_file, monkeypatch, fit_pairs):
+    """Measured costs where one pass over all pairs fits the budget but two do not: a user's pairs
+    are all kept (the budget decides the passes); only fit_pairs_to_budget trains on fewer."""
+    import sqltune.training.lower_cache as lower_cache
+
+    real = lower_cache.time_costs
+
+    def slow_costs(*args, **kwargs):
+        _, _, first = real(*args, **kwargs)
+        return 0.4, 20.0, first  # s/pair caching, s/pair a pass: 20 pairs = 408 s one pass, 808 s two
+
+    monkeypatch.setattr(lower_cache, "time_costs", slow_costs)
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, time_budget="10m", num_epochs=2.0,
+                     max_steps=2, fit_pairs_to_budget=fit_pairs)
+    facts = train(config).record["data"]
+    if fit_pairs:
+        assert facts["lower_cache"]["pairs"] < facts["pairs_available"]
+    else:
+        assert facts["lower_cache"]["pairs"] == facts["pairs_available"] == 20

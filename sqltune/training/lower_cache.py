@@ -302,9 +302,18 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
         budget_s = parse_duration(config.time_budget)
         # what the budget leaves after loading, minus the planner's reserve and the held-out evaluations
         left = (budget_s - (time.monotonic() - started)) * 0.9 - min(30.0, 0.02 * budget_s)
+        # fit_pairs_to_budget: as many pairs as fit --epochs passes; else every pair, unless not even
+        # one pass fits (then the planner's passes are over what does)
+        epochs = max(config.num_epochs, 1e-3) if config.fit_pairs_to_budget else min(max(config.num_epochs, 1e-3), 1.0)
         plan = pairs_that_fit(budget_left_s=left, total_pairs=len(sequences), cache_s_per_pair=cache_s,
-                              step_s_per_pair=step_s, epochs=max(config.num_epochs, 1e-3),
-                              min_pairs=config.batch_size * config.grad_accum)
+                              step_s_per_pair=step_s, epochs=epochs, min_pairs=config.batch_size * config.grad_accum)
+        if plan.pairs < plan.of_pairs and not config.fit_pairs_to_budget:
+            log.warning("time budget %s: one pass over all %d pairs does not fit; training on %d of them",
+                        config.time_budget, plan.of_pairs, plan.pairs)
+            if progress:
+                progress({"event": "note", "line": f"warning: one pass over all {plan.of_pairs:,} pairs does not fit the "
+                                                     f"{config.time_budget} budget on this machine; training on "
+                                                     f"{plan.pairs:,} of them (a longer --time-budget trains on all)"})
     else:
         plan = ReusePlan(len(sequences), len(sequences), 0.0, 0.0, config.num_epochs)
     Path(out).mkdir(parents=True, exist_ok=True)
