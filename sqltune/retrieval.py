@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class ExampleIndex:
         import bm25s
 
         if self._bm25 is None:
+            logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets its own logger to DEBUG on import
             self._bm25 = bm25s.BM25()
             tokens = bm25s.tokenize([e.question for e in self.examples], stopwords="en", show_progress=False)
             self._bm25.index(tokens, show_progress=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -41,6 +42,7 @@ def train(
     from sqltune.prompts import prompt_for_warehouse
     from sqltune.training.train import require_inputs, train as run_train
 
+    began = time.monotonic()  # the time budget bounds the whole command, validation and loading included
     cfg = load_train_config(config, overrides)
     require_inputs(cfg)
     cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)  # the warehouse's dialect unless --prompt-dialect
@@ -80,7 +82,7 @@ def train(
             elif event["event"] == "eval":
                 console.print(f"step {event['step']}: held-out loss {event['eval_loss']:.4f} at {event['minutes']:.1f} min", highlight=False)
 
-        result = run_train(cfg, resume=resume, progress=on_event)
+        result = run_train(cfg, resume=resume, progress=on_event, started=began)
         stages.finish()
     print_train_result(result)
 

@@ -248,9 +248,12 @@ def example_index(config: TrainConfig, train_pairs: list[Any]) -> Any:
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
-          kill_after_step: int | None = None) -> TrainResult:
-    """Train one adapter: inputs -> data -> model -> checks -> trainer -> run -> adapter + run record."""
-    started = time.monotonic()
+          kill_after_step: int | None = None, started: float | None = None) -> TrainResult:
+    """Train one adapter: inputs -> data -> model -> checks -> trainer -> run -> adapter + run record.
+
+    `started` (a `time.monotonic()` time, default now) is when the caller's command began: the
+    time budget counts from there, so validating the pairs and loading the model come out of it."""
+    started = time.monotonic() if started is None else started
     require_inputs(config)
     out = _output_folder(config, resume)
     base_path = resolve_base(config.base)
