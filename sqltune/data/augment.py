@@ -15,7 +15,8 @@ What counts as a swappable literal (a "slot"):
   left alone;
 - the question names it as whole words, case-insensitively (literals under three characters must
   match case too, so the code 'A' is not the word "a" and 'US' is not "us"), and no mention
-  overlaps the mention of another literal of the SQL ('FRANCISCO' inside "SAN FRANCISCO").
+  lies inside or across the mention of another literal of the SQL ('FRANCISCO' inside "SAN
+  FRANCISCO" is left alone; 'SAN FRANCISCO' may be swapped, the other literal's mention with it).
 
 The replacement keeps the question's casing of each mention (upper if it was upper, lower if it
 was lower, else the value as stored) and the SQL's text (the literal is spliced in at its token's
@@ -46,8 +47,6 @@ from sqltune.core.errors import InputError
 from sqltune.data.pairs import Pair, Progress, normalize_question
 
 if TYPE_CHECKING:
-    from sqlglot import exp as _exp
-
     from sqltune.warehouse.execute import Warehouse
 
 log = logging.getLogger(__name__)
@@ -296,8 +295,8 @@ def find_slots(pair: Pair, dialect: str, columns_of=None) -> list[_Slot]:
         if found is None or not mine:
             continue
         others = [s for key, located in spans.items() if key != (is_string, text) for s in located]
-        if any(a < d and c < b for a, b in mine for c, d in others):
-            continue  # a mention inside another literal's mention, or around it
+        if any(a < d and c < b and not (a <= c and d <= b and (a, b) != (c, d)) for a, b in mine for c, d in others):
+            continue  # a mention inside another literal's (FRANCISCO in SAN FRANCISCO), or across it
         slots.append(_Slot(text, is_string, found[0], found[1], tuple(mine)))
     return slots
 
