@@ -272,8 +272,8 @@ def _compared_targets(tree, resolver: "_Resolver") -> dict[tuple[bool, str], tup
     return found
 
 
-def _targets_of(sql: str, dialect: str, columns_of) -> dict[tuple[bool, str], tuple[_Target, bool] | None]:
-    tree = _parse(sql, dialect)
+def _targets_of(sql: str, dialect: str, columns_of, tree=None) -> dict[tuple[bool, str], tuple[_Target, bool] | None]:
+    tree = tree if tree is not None else _parse(sql, dialect)
     if tree is None:
         return {}
     try:
@@ -365,13 +365,13 @@ def _literal_sql(text: str, is_string: bool, dialect: str) -> str:
     return node.sql(dialect=dialect)
 
 
-def _swap_sql(sql: str, slot: _Slot, new: str, dialect: str) -> str | None:
-    """`sql` with every occurrence of the slot's literal replaced by `new`, spliced into the text
-    at the literals' token positions; None when the result's AST is not the original's once the
-    literal is mapped back (or a literal cannot be found the same way again)."""
+def _swap_sql(sql: str, slot: _Slot, new: str, dialect: str, tree=None) -> str | None:
+    """`sql` (parsed: `tree`) with every occurrence of the slot's literal replaced by `new`, spliced
+    into the text at the literals' token positions; None when the result's AST is not the
+    original's once the literal is mapped back (or a literal cannot be found the same way again)."""
     from sqlglot import exp
 
-    tree = _parse(sql, dialect)
+    tree = tree if tree is not None else _parse(sql, dialect)
     if tree is None:
         return None
     key = (slot.is_string, slot.text)
@@ -402,12 +402,33 @@ def _same_structure(original, new_sql: str, slot: _Slot, new: str, dialect: str)
     return tree == original
 
 
-def _swap_alt(alt: str, slot: _Slot, new: str, dialect: str, columns_of) -> str | None:
+class _Parsed:
+    """One pair's SQL texts (gold and alternatives), each parsed and analysed once: the trees are
+    only read, never changed."""
+
+    def __init__(self, dialect: str, columns_of):
+        self.dialect = dialect
+        self.columns_of = columns_of
+        self.trees: dict[str, Any] = {}
+        self.targets: dict[str, dict] = {}
+
+    def tree(self, sql: str):
+        if sql not in self.trees:
+            self.trees[sql] = _parse(sql, self.dialect)
+        return self.trees[sql]
+
+    def targets_of(self, sql: str) -> dict:
+        if sql not in self.targets:
+            self.targets[sql] = _targets_of(sql, self.dialect, self.columns_of, self.tree(sql))
+        return self.targets[sql]
+
+
+def _swap_alt(alt: str, slot: _Slot, new: str, parsed: _Parsed) -> str | None:
     """An alternative gold with the same swap, where it compares the same literal with the same column."""
-    found = _targets_of(alt, dialect, columns_of).get((slot.is_string, slot.text))
+    found = parsed.targets_of(alt).get((slot.is_string, slot.text))
     if found is None or found[0].key != slot.target.key or (found[1] and not slot.like and ("%" in new or "_" in new)):
         return None
-    return _swap_sql(alt, replace(slot, like=found[1]), new, dialect)
+    return _swap_sql(alt, replace(slot, like=found[1]), new, parsed.dialect, parsed.tree(alt))
 
 
 # -- reading a column's values ---------------------------------------------------------------------
@@ -462,10 +483,14 @@ def _candidates(slots: list[_Slot], options: dict[int, list[str]], rng: random.R
 
 def _augment_one(pair: Pair, slots: list[_Slot], values: dict[tuple[str, ...], list[Any]], warehouse: "Warehouse",
                  existing: set[str], *, per_pair: int, max_tries: int, seed: int, dialect: str, columns_of) -> _Outcome:
+    from sqlglot import exp
+
     outcome = _Outcome(swappable=bool(slots))
     if not slots:
         return outcome
-    literals = {_literal_key(lit) for lit in _all_literals(pair.sql, dialect)}
+    parsed = _Parsed(dialect, columns_of)
+    tree = parsed.tree(pair.sql)
+    literals = {_literal_key(lit) for lit in tree.find_all(exp.Literal)} if tree is not None else set()
     options = {i: _options(slot, values.get(slot.target.key, ()), pair, literals) for i, slot in enumerate(slots)}
     rng = random.Random(f"{seed}\x1f{pair.id}")
     questions = set()
@@ -478,7 +503,7 @@ def _augment_one(pair: Pair, slots: list[_Slot], values: dict[tuple[str, ...], l
         if normalized in existing or normalized in questions:
             outcome.duplicate_question += 1
             continue
-        sql = _swap_sql(pair.sql, slot, new, dialect)
+        sql = _swap_sql(pair.sql, slot, new, dialect, parsed.tree(pair.sql))
         if sql is None:
             outcome.failed += 1
             continue
@@ -491,7 +516,7 @@ def _augment_one(pair: Pair, slots: list[_Slot], values: dict[tuple[str, ...], l
             continue
         alts = []
         for alt in pair.alt_sql:
-            swapped = _swap_alt(alt, slot, new, dialect, columns_of)
+            swapped = _swap_alt(alt, slot, new, parsed)
             if swapped is not None and _has_rows(warehouse.execute(swapped, max_rows=1)):
                 alts.append(swapped)
             else:
@@ -504,13 +529,6 @@ def _augment_one(pair: Pair, slots: list[_Slot], values: dict[tuple[str, ...], l
         outcome.made.append(Augmented(made, pair, slot.target.label, slot.text, new,
                                       _literal_sql(slot.text, slot.is_string, dialect), _literal_sql(new, slot.is_string, dialect)))
     return outcome
-
-
-def _all_literals(sql: str, dialect: str) -> list[Any]:
-    from sqlglot import exp
-
-    tree = _parse(sql, dialect)
-    return list(tree.find_all(exp.Literal)) if tree is not None else []
 
 
 # -- the entry point -------------------------------------------------------------------------------
