@@ -1,4 +1,4 @@
-"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them."""
+"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them, augment them."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _stratify_option(text: str) -> tuple[str, ...]:
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="Question/SQL pairs: validate against a warehouse, split into train/test.", no_args_is_help=True, rich_markup_mode=None)
+    sub = typer.Typer(help="Question/SQL pairs: validate against a warehouse, split into train/test, augment by swapping values.", no_args_is_help=True, rich_markup_mode=None)
 
     @sub.command("validate")
     def validate(
@@ -79,6 +79,41 @@ def register(app: typer.Typer) -> None:
         console.print(table)
         console.print(f"train {summary['train']['content_hash'][:16]}  test {summary['test']['content_hash'][:16]}  -> {target}", highlight=False)
 
+    @sub.command("augment")
+    def augment(
+        file: Path = typer.Argument(..., help="Pairs to augment (JSONL or CSV)."),
+        db: str = typer.Option(..., "--db", help="Warehouse the values are read from and every new SQL runs on (DuckDB, SQLite, PostgreSQL)."),
+        out: Path = typer.Option(..., "--out", help="JSONL file for the new pairs (written atomically)."),
+        per_pair: int = typer.Option(2, "--per-pair", min=1, help="New pairs at most per source pair."),
+        seed: int = typer.Option(0, "--seed", help="The same seed, pairs and warehouse give the same new pairs."),
+        include_originals: bool = typer.Option(False, "--include-originals", help="Write each source pair too, followed by its new pairs."),
+        timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
+        workers: int = typer.Option(2, "--workers", min=1, help="Queries executed in parallel."),
+    ) -> None:
+        """New pairs with a value swapped: where the question names a literal the SQL compares with a
+        column, put another value of that column in both; kept only when the new SQL returns rows."""
+        from rich.progress import Progress
+
+        from sqltune.data import load_pairs, write_pairs
+        from sqltune.data.augment import augment_pairs
+
+        pairs = load_pairs(file)
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("augmenting", total=None)
+            result = augment_pairs(
+                pairs, db, per_pair=per_pair, seed=seed, timeout_s=timeout, workers=workers,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        if include_originals:
+            made: dict[str, list] = {}
+            for item in result.augmented:
+                made.setdefault(item.source.id, []).append(item.pair)
+            written = [p for source in pairs for p in (source, *made.get(source.id, ()))]
+        else:
+            written = result.pairs
+        target = write_pairs(out, written)
+        _print_augment(file, result, target, len(written))
+
     app.add_typer(sub, name="data")
 
 
@@ -105,3 +140,27 @@ def _print_report(file: Path, report, show: int) -> None:
             where = f"{Path(problem.source).name}:{problem.line}" if problem.source and problem.line else problem.where
             listing.add_row(where, problem.pair_id, problem.kind, Text(problem.message))
         console.print(listing)
+
+
+def _print_augment(file: Path, result, target: Path, written: int) -> None:
+    counts = result.counts()
+    console.print(
+        f"{file}: {counts['sources']} pairs, {counts['swappable']} with a swappable value; "
+        f"{counts['tried']} tried, [bold]{counts['kept']} kept[/], refused: {counts['no_rows']} no rows, "
+        f"{counts['failed']} failed, {counts['duplicate_question']} duplicate question",
+        highlight=False,
+    )
+    samples = result.samples(5)
+    if samples:
+        table = Table(title=f"{len(samples)} of {counts['kept']} new pair(s)", show_lines=True)
+        table.add_column("id", no_wrap=True)
+        table.add_column("question: before -> after", overflow="fold")
+        table.add_column("SQL: the literal swapped", overflow="fold")
+        for item in samples:
+            table.add_row(
+                Text(item.pair.id),
+                Text(f"{item.source.question}\n-> {item.pair.question}"),
+                Text(f"{item.column}: {item.old_literal} -> {item.new_literal}"),
+            )
+        console.print(table)
+    console.print(f"{written} pair(s) -> {target}", highlight=False)
