@@ -332,3 +332,24 @@ def test_return_freed_memory_at_once_hands_holes_back_to_the_os():
     returned = [int(subprocess.run([sys.executable, "-c", script, flag], capture_output=True, text=True, check=True).stdout)
                 for flag in ("0", "1")]
     assert returned[0] < 16 and returned[1] >= 48, returned  # MiB handed back of the 64 freed
+
+
+def test_augment_per_pair_adds_value_swapped_training_pairs(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """The recipe setting runs `sqltune data augment` on the training pairs only: the held-out pairs
+    stay the user's own, and the run records how many pairs were added."""
+    from sqltune.inference.models import load_tokenizer
+    from sqltune.schema import load_schema
+    from sqltune.training.train import build_datasets
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    schema = load_schema(str(tiny_warehouse))
+    plain = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, eval_fraction=0.2)
+    train_plain, eval_plain, facts_plain, _ = build_datasets(plain, tokenizer, schema)
+    augmented = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, eval_fraction=0.2, augment_per_pair=1)
+    train_aug, eval_aug, facts, _ = build_datasets(augmented, tokenizer, schema)
+    assert facts_plain["augmented_pairs"] == 0
+    assert facts["augmented_pairs"] > 0  # 'North' and 'Boston' are named in their questions
+    assert len(train_aug) == len(train_plain) + facts["augmented_pairs"]
+    assert eval_aug["input_ids"] == eval_plain["input_ids"]
+    texts = [tokenizer.decode(ids) for ids in train_aug["input_ids"]]
+    assert any("South" in t for t in texts) or any("Denver" in t or "Austin" in t for t in texts)

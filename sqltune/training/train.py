@@ -74,6 +74,7 @@ class TrainConfig:
     budget_evals: int = setting(4, help="With --time-budget: held-out evaluations over the run (the learning curve's points), the final one included.", min=1)
     curve_snapshots: bool = setting(False, help="Save the adapter at every held-out evaluation (OUT/curve/step-N, a loadable adapter folder each), so its execution accuracy can be scored against training minutes; `sqltune run` turns it on for its learning curve.")
     max_examples: int | None = setting(None, help="Train on the first N pairs (after shuffling with --seed).", min=1)
+    augment_per_pair: int = setting(0, help="Value-swapped augmentation before training (as `sqltune data augment`): up to N new pairs per training pair, a literal the question names swapped for another value of its column, kept only when the SQL returns rows; held-out pairs are never augmented. 0: off.", min=0, max=10)
     eval_fraction: float = setting(0.02, help="Share of the training pairs held out for the periodic eval loss.", min=0.0, max=0.5)
     eval_steps: int = setting(50, help="Steps between evaluations of the held-out loss.", min=1)
     batch_size: int = setting(8, help="Pairs per optimizer step (per device).", min=1)
@@ -199,6 +200,14 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         pairs = pairs[: config.max_examples]
     n_eval = int(len(pairs) * config.eval_fraction) if len(pairs) >= 20 else 0
     eval_pairs, train_pairs = pairs[:n_eval], pairs[n_eval:]
+    augmented = 0
+    if config.augment_per_pair:
+        from sqltune.data.augment import augment_pairs
+
+        new = augment_pairs(train_pairs, config.db, per_pair=config.augment_per_pair, seed=config.seed).pairs
+        augmented = len(new)
+        train_pairs = train_pairs + new
+        rng.shuffle(train_pairs)
     index = example_index(config, train_pairs)
     check_template_parity(tokenizer, schema, train_pairs[0].question, train_pairs[0].sql, config.prompt, index)
 
@@ -224,6 +233,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
         "train_pairs": len(train_ex),
         "eval_pairs": len(eval_ex),
         "dropped_too_long": dropped,
+        "augmented_pairs": augmented,
         "train_pairs_hash": content_hash(train_pairs),
         "train_examples_hash": examples_hash(train_ex),
         "tokens_per_example_p50": lengths[len(lengths) // 2],
