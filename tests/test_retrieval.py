@@ -105,7 +105,7 @@ def test_adapter_keeps_its_pairs_and_every_stage_builds_the_training_prompt(tmp_
     config.prompt = PromptConfig(schema_style="columns", examples=2)
     tokenizer = load_tokenizer(str(tiny_model_dir))
     schema = load_schema(str(tiny_warehouse))
-    _, eval_ds, facts, index = build_datasets(config, tokenizer, schema)
+    _, eval_ds, facts, index, _ = build_datasets(config, tokenizer, schema)
     result = train(config)
 
     meta = read_meta(result.adapter_dir)

@@ -80,7 +80,7 @@ def test_qlora_trains_only_lora_and_loss_falls(tmp_path, tiny_model_dir, tiny_wa
     from sqltune.training.trainer import step0_losses, with_loss_labels
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
-    train_ds, _, _, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
+    train_ds = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse))).train
     labelled = with_loss_labels(train_ds, completion_only=True)
     trained, frozen = step0_losses(model, labelled, DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id), n=8)
     assert trained < frozen - 0.2, (trained, frozen)
@@ -134,7 +134,7 @@ def test_eos_is_trained(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_fil
     config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file)
     tokenizer = load_tokenizer(str(tiny_model_dir))
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
-    train_ds, _, facts, _ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
+    train_ds, _, facts, *_ = build_datasets(config, tokenizer, load_schema(str(tiny_warehouse)))
     row = train_ds[0]
     completion = [t for t, m in zip(row["input_ids"], row["completion_mask"]) if m]
     assert completion[-1] == tokenizer.eos_token_id
@@ -344,9 +344,9 @@ def test_augment_per_pair_adds_value_swapped_training_pairs(tmp_path, tiny_model
     tokenizer = load_tokenizer(str(tiny_model_dir))
     schema = load_schema(str(tiny_warehouse))
     plain = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, eval_fraction=0.2)
-    train_plain, eval_plain, facts_plain, _ = build_datasets(plain, tokenizer, schema)
+    train_plain, eval_plain, facts_plain, *_ = build_datasets(plain, tokenizer, schema)
     augmented = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, eval_fraction=0.2, augment_per_pair=1)
-    train_aug, eval_aug, facts, _ = build_datasets(augmented, tokenizer, schema)
+    train_aug, eval_aug, facts, *_ = build_datasets(augmented, tokenizer, schema)
     assert facts_plain["augmented_pairs"] == 0
     assert facts["augmented_pairs"] > 0  # 'North' and 'Boston' are named in their questions
     assert len(train_aug) == len(train_plain) + facts["augmented_pairs"]

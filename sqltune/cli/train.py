@@ -38,6 +38,7 @@ def train(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from sqltune.cli.stages import StageReporter, model_prepare_eta
+    from sqltune.evaluation.judge import judge_for_training
     from sqltune.inference.models import resolve_base
     from sqltune.prompts import prompt_for_warehouse
     from sqltune.training.train import require_inputs, train as run_train
@@ -82,7 +83,8 @@ def train(
             elif event["event"] == "eval":
                 console.print(f"step {event['step']}: held-out loss {event['eval_loss']:.4f} at {event['minutes']:.1f} min", highlight=False)
 
-        result = run_train(cfg, resume=resume, progress=on_event, started=began)
+        with judge_for_training(cfg) as judge:
+            result = run_train(cfg, resume=resume, progress=on_event, started=began, judge=judge)
         stages.finish()
     print_train_result(result)
 

@@ -447,4 +447,7 @@ def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict]
     record_file = Path(config.output_dir) / "run.json"
     if resume and record_file.exists():
         return json.loads(record_file.read_text())
-    return train(config, resume=resume, progress=progress).record
+    from sqltune.evaluation.judge import judge_for_training
+
+    with judge_for_training(config) as judge:
+        return train(config, resume=resume, progress=progress, judge=judge).record

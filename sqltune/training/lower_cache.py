@@ -47,15 +47,28 @@ def _pass_through() -> Any:
 
 
 @contextlib.contextmanager
-def upper_layers_only(model: Any, cut: int) -> Iterator[None]:
+def upper_layers_only(model: Any, cut: int) -> Iterator[Callable[[], Any]]:
     """Within the block, layers [0, cut) are pass-throughs: the model reads `inputs_embeds` as the
-    output of layer cut-1 and runs the upper layers only."""
+    output of layer cut-1 and runs the upper layers only. Yields a context factory that puts the
+    lower layers back for a while (answering questions from token ids mid-run)."""
     layers = decoder_layers(model)
     lower = [layers[i] for i in range(cut)]
+    passes = [_pass_through() for _ in range(cut)]
+
+    @contextlib.contextmanager
+    def whole_model() -> Iterator[None]:
+        try:
+            for i, layer in enumerate(lower):
+                layers[i] = layer
+            yield
+        finally:
+            for i, layer in enumerate(passes):
+                layers[i] = layer
+
     try:
-        for i in range(cut):
-            layers[i] = _pass_through()
-        yield
+        for i, layer in enumerate(passes):
+            layers[i] = layer
+        yield whole_model
     finally:
         for i, layer in enumerate(lower):
             layers[i] = layer

@@ -21,7 +21,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
 from sqltune.core.config import setting
@@ -34,6 +34,7 @@ from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, 
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.examples import batch_multiple
+from sqltune.training.selection import BEST_DIR, ExecutionSelection, Judge
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.progress import ProgressFn, ProgressReporter
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -102,6 +103,8 @@ class TrainConfig:
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
     allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
+    select_by_execution: int = setting(0, help="At each held-out point, answer up to N held-out pairs greedily, run them on the warehouse and keep the adapter with the best execution accuracy (not the lowest loss); 0: off. Needs held-out pairs (--eval-fraction).", min=0)
+    execution_patience: int = setting(2, help="With --select-by-execution: stop after this many held-out points without a rise in execution accuracy (0: never stop early).", min=0)
 
     def __post_init__(self) -> None:
         if self.time_budget is not None:
@@ -179,9 +182,17 @@ def require_inputs(config: TrainConfig) -> None:
         raise ConfigError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
 
 
-def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[Any, Any, dict, Any]:
-    """Tokenize the training pairs into `datasets.Dataset`s (train, eval) plus data facts and the
-    example index the prompts retrieve from (None without retrieved examples).
+class TrainingData(NamedTuple):
+    train: Any  # datasets.Dataset of the training examples
+    held_out: Any  # the held-out examples (None when there are none)
+    facts: dict  # what the run record says about the data
+    examples: Any  # the ExampleIndex the prompts retrieve from (None without retrieved examples)
+    held_out_pairs: list  # the held-out pairs themselves (the execution check answers them)
+
+
+def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> TrainingData:
+    """Tokenize the training pairs into `datasets.Dataset`s (train, held-out) plus data facts and
+    the example index the prompts retrieve from.
 
     Checks on the first pair that the training sequence is what the chat template renders."""
     import random
@@ -244,7 +255,7 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> tuple[An
     }
     if index is not None:
         facts["examples"] = {"k": config.prompt.examples, "method": index.method, "pairs": len(index), "hash": index.hash}
-    return to_dataset(train_ex), (to_dataset(eval_ex) if eval_ex else None), facts, index
+    return TrainingData(to_dataset(train_ex), to_dataset(eval_ex) if eval_ex else None, facts, index, eval_pairs)
 
 
 def example_index(config: TrainConfig, train_pairs: list[Any]) -> Any:
@@ -258,18 +269,22 @@ def example_index(config: TrainConfig, train_pairs: list[Any]) -> Any:
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
-          kill_after_step: int | None = None, started: float | None = None) -> TrainResult:
+          kill_after_step: int | None = None, started: float | None = None, judge: Judge | None = None) -> TrainResult:
     """Train one adapter: inputs -> data -> model -> checks -> trainer -> run -> adapter + run record.
 
     `started` (a `time.monotonic()` time, default now) is when the caller's command began: the
-    time budget counts from there, so validating the pairs and loading the model come out of it."""
+    time budget counts from there, so validating the pairs and loading the model come out of it.
+    `judge` scores answers on the warehouse for `select_by_execution` (selection.py)."""
     started = time.monotonic() if started is None else started
     require_inputs(config)
+    if config.select_by_execution and judge is None:
+        raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.execution_judge)")
     out = _output_folder(config, resume)
     base_path = resolve_base(config.base)
     tokenizer = load_tokenizer(base_path)
     schema = _load_schema(config.db)
-    train_ds, eval_ds, data_facts, index = build_datasets(config, tokenizer, schema)
+    data = build_datasets(config, tokenizer, schema)
+    train_ds, eval_ds, data_facts, index = data.train, data.held_out, data.facts, data.examples
 
     loaded = load_training_model(config, base_path)
     log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
@@ -291,10 +306,15 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
                          epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
                                 snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
-    trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
-                            callbacks=[reporter.callback(), *([budget.callback] if budget else [])],
-                            schedule=budget.schedule if budget else None, cached=reuse is not None)
-    with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext():
+    selection = None
+    with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext() as whole_model:
+        if config.select_by_execution and data.held_out_pairs:
+            selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
+                                            judge, out, started, progress, whole_model or contextlib.nullcontext)
+        trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
+                                callbacks=[reporter.callback(), *([budget.callback] if budget else []),
+                                           *([selection.callback()] if selection else [])],
+                                schedule=budget.schedule if budget else None, cached=reuse is not None)
         run = run_trainer(trainer, out / "checkpoints", resume)
         eval_loss = _final_eval_loss(trainer) if eval_ds is not None else None
     if eval_loss is not None:
@@ -303,6 +323,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         data_facts["lower_cache"] = reuse.record()
 
     _save_adapter(loaded.model, out, config, schema, data_facts, index)
+    if selection is not None:
+        data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
     for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
         if point.get("adapter"):
             for name in (ADAPTER_META, EXAMPLES_FILE):
@@ -479,6 +501,33 @@ def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, 
 
     callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
     return BudgetRun(planner, schedule, callback, cap, stored is not None)
+
+
+def execution_selection(config: TrainConfig, model: Any, tokenizer: Any, schema: Any, index: Any, held_out: list[Any],
+                        judge: Judge, out: Path, started: float, progress: ProgressFn | None,
+                        whole_model: Any) -> ExecutionSelection:
+    """The held-out execution check: the first `select_by_execution` held-out pairs, answered
+    greedily with the prompts of this run, as evaluation and serving will ask them."""
+    from sqltune.inference.generate import DecodeConfig, SqlModel
+
+    slice_ = held_out[: config.select_by_execution]
+    questions = [p.question for p in slice_]
+    longest = max(len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) for p in slice_)
+
+    def answer(current: Any) -> list[str]:
+        side, was_training = tokenizer.padding_side, current.training
+        current.eval()
+        try:
+            decode = DecodeConfig.greedy(max_new_tokens=max(64, int(longest * 1.25)), batch_size=config.batch_size)
+            asker = SqlModel(current, tokenizer, schema, config.prompt, decode, examples=index)
+            return [g.sql for g in asker.generate(questions)]
+        finally:
+            tokenizer.padding_side = side
+            current.train(was_training)
+
+    return ExecutionSelection(answer, [p.golds for p in slice_], judge, best_dir=out / "checkpoints" / BEST_DIR,
+                              patience=config.execution_patience, started=started, whole_model=whole_model,
+                              progress=progress)
 
 
 # -- step 4: the trainer -------------------------------------------------------------------------------
