@@ -58,3 +58,27 @@ def test_template_parity_passes_for_chatml_and_fails_for_a_drifting_template(tok
     tokenizer.chat_template = drifting
     with pytest.raises(TrainingCheckFailed, match="chat template mismatch"):
         check_template_parity(tokenizer, schema, "How many stores?", "SELECT COUNT(*) FROM stores", PromptConfig())
+
+
+def test_a_long_pair_gets_a_smaller_prompt_never_a_cut_one(tokenizer, schema):
+    """Too long with every retrieved example and the whole schema: the prompt is rebuilt with fewer
+    examples and a smaller schema budget; it always starts with the system instruction."""
+    from sqltune.data import Pair
+    from sqltune.retrieval import Example, ExampleIndex
+
+    index = ExampleIndex([Example(f"How many stores are in city number {i}?",
+                                  f"SELECT COUNT(*) FROM stores WHERE city = 'city {i}' AND store_id > {i}") for i in range(6)])
+    config = PromptConfig(schema_style="ddl", examples=4)
+    pair = Pair(id="a", question="How many stores are in city number 9?", sql="SELECT COUNT(*) FROM stores WHERE city = 'city 9'")
+    (full,), _ = tokenize_pairs([pair], schema, tokenizer, config, max_seq_len=4096, example_index=index)
+    limit = len(full.input_ids) - 40  # too long for all four examples
+    (smaller,), dropped = tokenize_pairs([pair], schema, tokenizer, config, max_seq_len=limit, example_index=index)
+    text = tokenizer.decode(smaller.prompt_ids)
+    assert dropped == 0 and len(smaller.input_ids) <= limit
+    assert "Write one DuckDB SQL query" in text and text.rstrip().endswith("assistant")
+    assert 1 <= text.count("Question:") - 1 < 4  # fewer examples, the question itself last
+    assert smaller.completion_ids == full.completion_ids
+    # so long that no smaller prompt fits: dropped and counted
+    examples, dropped = tokenize_pairs([pair], schema, tokenizer, config, max_seq_len=len(full.completion_ids) + 5,
+                                       example_index=index)
+    assert examples == [] and dropped == 1

@@ -108,3 +108,23 @@ def test_each_adapter_is_asked_with_its_own_prompt_settings(tmp_path, tiny_model
     assert "Tenant A writes DuckDB." in seen[1] and "CREATE TABLE" in seen[1]
     assert "Tenant A writes DuckDB." in seen[2]  # no adapter named: the first one, with its own settings
     assert model.setup()["adapter_prompts"]["b"]["schema_style"] == "columns"
+
+
+def test_answer_token_limit_follows_the_longest_training_sql():
+    from sqltune.inference.generate import DEFAULT_ANSWER_TOKENS, DecodeConfig, SqlModel, answer_token_limit
+
+    assert answer_token_limit(None) == DEFAULT_ANSWER_TOKENS == 200
+    assert answer_token_limit(100) == 200  # never under the old default
+    assert answer_token_limit(480) == 600  # long SQL (ATIS: half its gold queries are over 240 tokens)
+    assert answer_token_limit(5000) == 1024
+
+    class Tok:
+        padding_side = "right"
+
+    model = SqlModel(model=None, tokenizer=Tok(), schema=None, adapters=["a", "b"], answer_tokens={"a": 600, "": 300})
+    assert model.max_new_tokens() == 600 and model.max_new_tokens("a") == 600
+    assert model.max_new_tokens("b") == 200  # no record for b
+    assert model.max_new_tokens("") == 300
+    explicit = SqlModel(model=None, tokenizer=Tok(), schema=None, decode=DecodeConfig(max_new_tokens=64), adapters=["a"],
+                        answer_tokens={"a": 600})
+    assert explicit.max_new_tokens("a") == 64  # a setting given wins

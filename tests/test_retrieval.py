@@ -123,6 +123,9 @@ def test_adapter_keeps_its_pairs_and_every_stage_builds_the_training_prompt(tmp_
     assert questions and len(held_out_questions) >= 1
 
     evaluated = load_sql_model(str(tiny_model_dir), schema=schema, adapters={"adapter": str(result.adapter_dir)}, quantized=True)
+    from sqltune.inference.generate import answer_token_limit
+
+    assert evaluated.max_new_tokens() == answer_token_limit(meta["completion_tokens_max"])
     served = load_generator(str(tiny_model_dir), {"mine": str(result.adapter_dir)}, db=str(tiny_warehouse))
     for question in questions:
         eval_prompt = evaluated.prompt_for(question)

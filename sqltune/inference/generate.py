@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqltune.inference.adapter import read_example_index, read_prompt_config
+from sqltune.inference.adapter import read_example_index, read_meta, read_prompt_config
 from sqltune.retrieval import ExampleIndex
 from sqltune.core.config import setting
 from sqltune.core.errors import ModelError
@@ -36,11 +36,22 @@ PLAIN_GREEDY = dict(constrain_schema=False, execution_guided=False, ground_value
                     check_names=False, topup_candidates=0)
 
 
+DEFAULT_ANSWER_TOKENS = 200  # the token limit for a model whose training SQL lengths are not recorded
+
+
+def answer_token_limit(longest_sql_tokens: int | None) -> int:
+    """The default token limit for an adapter whose longest training SQL (with its end) had this
+    many tokens: room for a quarter more, never under the old default, at most 1,024."""
+    if not longest_sql_tokens:
+        return DEFAULT_ANSWER_TOKENS
+    return min(1024, max(DEFAULT_ANSWER_TOKENS, int(longest_sql_tokens * 1.25)))
+
+
 @dataclass
 class DecodeConfig:
     """Decoding settings, recorded with every score (small models are sensitive to them)."""
 
-    max_new_tokens: int = setting(200, flag="--max-new-tokens", help="Longest SQL generated, in tokens.", min=1)
+    max_new_tokens: int | None = setting(None, flag="--max-new-tokens", help="Longest SQL generated, in tokens (default: 1.25x the longest SQL the adapter was trained on, 200 to 1,024; 200 for a model without that record).", min=1)
     batch_size: int = setting(16, flag="--batch-size", help="Questions generated per batch.", min=1)
     answer_prefix: str = setting("", cli=False, help="Prefilled start of the answer, e.g. SELECT for a prompt-only base.")
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
@@ -113,10 +124,12 @@ class SqlModel:
     adapters: list[str] = field(default_factory=list)
     adapter_prompts: dict[str, PromptConfig] = field(default_factory=dict)  # each tenant is asked as it was trained
     examples: ExampleIndex | None = None  # the pairs the prompts' retrieved examples come from
+    answer_tokens: dict[str, int] = field(default_factory=dict)  # adapter name ("" merged) -> its default token limit
     adapter_examples: dict[str, ExampleIndex] = field(default_factory=dict)  # each tenant's own pairs
     warehouse: Any = None  # a Warehouse: candidates run there (guarded, sandboxed) when execution-guided
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _values: Any = field(default=None, repr=False)
+    _limit: int | None = field(default=None, repr=False)  # the token limit of the call in progress
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
@@ -136,6 +149,13 @@ class SqlModel:
         """The prompt settings of `adapter` (None: the first adapter; "": the bare base)."""
         name = (self.adapters[0] if self.adapters else None) if adapter is None else adapter
         return self.adapter_prompts.get(name, self.prompt) if name else self.prompt
+
+    def max_new_tokens(self, adapter: str | None = None) -> int:
+        """The answer's token limit: the decode setting, else what the adapter's training SQL needs."""
+        if self.decode.max_new_tokens is not None:
+            return self.decode.max_new_tokens
+        name = (self.adapters[0] if self.adapters else "") if adapter is None else adapter
+        return self.answer_tokens.get(name, DEFAULT_ANSWER_TOKENS)
 
     def example_index(self, adapter: str | None = None) -> ExampleIndex | None:
         """The pairs `adapter`'s prompts retrieve examples from (None: the first adapter; "": the bare base)."""
@@ -172,6 +192,7 @@ class SqlModel:
         results: list[GeneratedSql | None] = [None] * len(prompts)
         bs = max(1, self.decode.batch_size)
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
+            self._limit = self.max_new_tokens(adapter)
             for start in range(0, len(order), bs):
                 idx = order[start : start + bs]
                 done = self._answer_batch([questions[i] for i in idx], [entries[i] for i in idx], deadline=None)
@@ -188,6 +209,7 @@ class SqlModel:
 
         entry = self._prompt(question, adapter)
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
+            self._limit = self.max_new_tokens(adapter)
             return self._answer_batch([question], [entry], deadline=deadline)[0]
 
     def _answer_batch(self, questions: Sequence[str], entries: Sequence[tuple[str, Schema]], *,
@@ -363,7 +385,7 @@ class SqlModel:
             kwargs["max_time"] = max(0.01, deadline - time.monotonic())
         out = self.model.generate(
             **batch,
-            max_new_tokens=decode.max_new_tokens,
+            max_new_tokens=self._limit or self.max_new_tokens(),
             do_sample=sample,
             num_return_sequences=n,
             eos_token_id=self.tokenizer.eos_token_id,
@@ -516,12 +538,14 @@ def load_sql_model(
     names: list[str] = []
     adapter_prompts: dict[str, PromptConfig] = {}
     adapter_examples: dict[str, ExampleIndex] = {}
+    answer_tokens: dict[str, int] = {}
     examples = read_example_index(examples_from) if examples_from is not None else None
     if merged is not None:
         model = load_model(str(merged))
         tokenizer = load_tokenizer(str(merged))
         prompt = prompt or read_prompt_config(merged)
         examples = examples or read_example_index(merged)
+        answer_tokens[""] = answer_token_limit((read_meta(merged) or {}).get("completion_tokens_max"))
     else:
         tokenizer = load_tokenizer(base)
         model = load_model(base, quant=QuantConfig() if quantized else None)
@@ -540,6 +564,7 @@ def load_sql_model(
             index = examples if examples_from is not None else read_example_index(folder)
             if index is not None:
                 adapter_examples[name] = index
+            answer_tokens[name] = answer_token_limit((read_meta(folder) or {}).get("completion_tokens_max"))
         prompt = prompt or (adapter_prompts[names[0]] if names else None)
     model.eval()
     return SqlModel(
@@ -553,6 +578,7 @@ def load_sql_model(
         adapter_prompts=adapter_prompts,
         examples=examples,
         adapter_examples=adapter_examples,
+        answer_tokens=answer_tokens,
         warehouse=warehouse,
     )
 

@@ -9,8 +9,8 @@ exactly what the chat template renders at inference.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqltune.core.errors import TrainingCheckFailed
@@ -54,29 +54,48 @@ def tokenize_pairs(
     example_index: ExampleIndex | None = None,
     exclude_same: bool = True,
 ) -> tuple[list[TokenizedExample], int]:
-    """Tokenize pairs; returns (examples, number dropped because the SQL alone would not fit).
+    """Tokenize pairs; returns (examples, number dropped because they would not fit `max_seq_len`).
     With retrieved examples (`prompt_config.examples`), each prompt shows the nearest pairs of
-    `example_index`; `exclude_same` keeps a training pair from seeing itself or its duplicates."""
+    `example_index`; `exclude_same` keeps a training pair from seeing itself or its duplicates.
+
+    A pair too long for `max_seq_len` is never cut (a prompt cut from the left loses the
+    instruction and the first tables): its prompt is rebuilt smaller, with fewer examples, then a
+    smaller schema budget, and when even that does not fit the pair is dropped and counted."""
     count_tokens = make_token_counter(tokenizer)
     prepare_questions(schema, [p.question for p in pairs], prompt_config, count_tokens=count_tokens, examples=example_index)
     examples: list[TokenizedExample] = []
     dropped = 0
     for i, pair in enumerate(pairs):
-        messages = build_messages(schema, pair.question, prompt_config, count_tokens=count_tokens,
-                                  examples=example_index, exclude_same=exclude_same)
-        prompt_ids = tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
         completion_ids = tokenizer(completion_text(pair.sql, tokenizer), add_special_tokens=False)["input_ids"]
-        overflow = len(prompt_ids) + len(completion_ids) - max_seq_len
-        if overflow > 0:
-            # Keep the SQL whole; cut the prompt from the left only as a last resort.
-            if overflow >= len(prompt_ids) // 2:
-                dropped += 1
-                continue
-            prompt_ids = prompt_ids[overflow:]
-        examples.append(TokenizedExample(pair.id, prompt_ids, completion_ids))
+        for config in smaller_prompts(prompt_config):
+            messages = build_messages(schema, pair.question, config, count_tokens=count_tokens,
+                                      examples=example_index, exclude_same=exclude_same)
+            prompt_ids = tokenizer(prompt_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
+            if len(prompt_ids) + len(completion_ids) <= max_seq_len:
+                examples.append(TokenizedExample(pair.id, prompt_ids, completion_ids))
+                break
+        else:
+            dropped += 1
         if progress is not None:
             progress(i + 1)
     return examples, dropped
+
+
+MIN_SCHEMA_TOKENS = 100
+
+
+def smaller_prompts(config: PromptConfig) -> Iterator[PromptConfig]:
+    """`config`, then the same with fewer retrieved examples, then with half the schema budget at a
+    time (down to `MIN_SCHEMA_TOKENS`): the prompts to try, in order, for a pair too long to fit."""
+    yield config
+    for k in range(config.examples - 1, -1, -1):
+        config = replace(config, examples=k)
+        yield config
+    if config.shows_schema and config.prune:
+        budget = config.max_schema_tokens // 2
+        while budget >= MIN_SCHEMA_TOKENS:
+            yield replace(config, max_schema_tokens=budget)
+            budget //= 2
 
 
 PAD_MULTIPLE_16BIT = 32  # batches' length multiple when training computes in bf16/fp16

@@ -651,6 +651,7 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
         "prompt": asdict(config.prompt),
         "schema_name": schema.name,
         "train_examples_hash": data_facts["train_examples_hash"],
+        "completion_tokens_max": data_facts["completion_tokens_max"],  # decoding's default token limit follows it
     }
     if index is not None:
         meta["examples"] = index.save(out)
