@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqltune.evaluation.harness import EvalConfig, spread_subset
 from sqltune.inference.generate import DecodeConfig
 from sqltune.pipeline import PipelineConfig, recipe_path, run_pipeline
 from sqltune.training.train import LoraSettings, TrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_spread_subset_covers_the_whole_file():
@@ -25,6 +28,21 @@ def test_shipped_recipe_loads():
     assert config.train.quant.quant_type == "nf4" and config.train.quant.double_quant
     assert config.train.time_budget == "15m" and config.train.max_steps == -1 and config.eval_budget
     assert config.train.cache_lower_layers and config.train.lora.top_layers == 8 and config.train.num_epochs == 2
+    assert config.train.fit_pairs_to_budget  # its generated corpus: two passes over as many pairs as fit
+
+
+def test_own_warehouse_recipe_loads_and_keeps_every_pair():
+    """warehouse-cpu, the recipe the README's own-warehouse path trains with (`sqltune train warehouse-cpu`)."""
+    from sqltune.cli.train import load_train_config
+    from sqltune.core.config import load_yaml
+
+    config = load_yaml(PipelineConfig, recipe_path("warehouse-cpu"))
+    train = config.train
+    assert train.time_budget == "15m" and not train.fit_pairs_to_budget and train.num_epochs > 2
+    assert train.prompt.examples == 4 and train.prompt.example_retrieval == "bm25"
+    assert train.select_by_execution > 0 and train.eval_fraction > 0
+    assert load_train_config("warehouse-cpu", {}).prompt.examples == 4  # what `sqltune train warehouse-cpu` reads
+    assert (REPO / "README.md").read_text().count("sqltune train warehouse-cpu") >= 1
 
 
 def test_job_plan_names_every_stage_with_minutes(default_checkpoint):
