@@ -3,8 +3,6 @@ every identifier of every constrained query is a name of the shown schema or an 
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import sqlglot
 from sqlglot.tokens import TokenType
@@ -60,6 +58,89 @@ def test_lexer_accepts_queries_over_the_schema(text):
     assert accepts(RETAIL, text)
 
 
+# Aliases used before the FROM that defines them, whatever their length or spelling (ATIS and
+# restaurants write `SELECT CITYalias0.CITY_NAME FROM CITY AS CITYalias0 ...`), across subquery
+# scopes. Each one runs in DuckDB (test_new_verdicts_agree_with_duckdb).
+FORWARD_ALIASES = [
+    "SELECT STORESalias0.city FROM stores AS STORESalias0 WHERE STORESalias0.region_id = 1",  # TABLEalias0 style
+    "SELECT DISTINCT SALESalias0.store_id FROM sales AS SALESalias0 WHERE SALESalias0.store_id IN "
+    "(SELECT STORESalias0.store_id FROM stores AS STORESalias0 WHERE STORESalias0.city = 'Boston')",
+    "SELECT store_location.city, store_location.region_id FROM stores AS store_location",  # a long alias
+    "SELECT sales.city FROM stores AS sales",  # an alias named like another table
+    "SELECT stores.city FROM stores AS stores",  # ... or like its own table
+    "SELECT city.city FROM stores AS city",  # ... or like a column
+    "SELECT month.city FROM stores AS month WHERE month.region_id = 1",  # ... or like a keyword
+    'SELECT "STORESalias0"."city" FROM "stores" AS "STORESalias0"',  # quoted
+    'SELECT "store location".city FROM stores AS "store location"',
+    "SELECT regions.n FROM (SELECT COUNT(*) AS n FROM sales) AS regions",  # a subquery aliased like a table
+    # correlated: the subquery in the SELECT list uses the outer alias before the outer FROM
+    "SELECT (SELECT COUNT(*) FROM sales AS sa WHERE sa.store_id = stores_alias.store_id) AS n FROM stores AS stores_alias",
+    # one alias, other tables in other scopes
+    "SELECT s.amount FROM sales AS s WHERE s.store_id IN (SELECT s.store_id FROM stores AS s WHERE s.city = 'Boston') AND s.amount > 5",
+    "SELECT s.amount, (SELECT COUNT(*) FROM stores AS s) AS n FROM sales AS s",
+    "SELECT s.city FROM stores s UNION SELECT s.region_name FROM regions s",
+    "WITH x AS (SELECT s.city FROM stores s) SELECT s.amount FROM sales s",
+    "SELECT s.amount FROM sales AS s WHERE s.store_id IN (SELECT s.amount FROM stores AS s)",  # DuckDB binds s.amount to the outer s
+]
+
+# ... while a name such an alias cannot give is still refused (by the end of the query at the latest).
+FORWARD_REFUSALS = [
+    "SELECT STORESalias0.amount FROM stores AS STORESalias0",
+    "SELECT store_location.amount FROM stores AS store_location",
+    "SELECT CITYalias0.city FROM stores",  # never defined
+    "SELECT stores.amount FROM stores",  # the table itself, which lacks the column
+    "SELECT sales.city FROM sales",
+    "SELECT STORESalias0.city FROM stores AS STORESalias0 WHERE STORESalias0.amount > 1",
+    'SELECT "STORESalias0"."amount" FROM "stores" AS "STORESalias0"',
+    "SELECT (SELECT COUNT(*) FROM sales AS sa WHERE sa.store_id = st.amount) AS n FROM stores AS st",
+    "SELECT s.amount FROM sales AS s WHERE s.store_id IN (SELECT s.colour FROM stores AS s)",
+    "SELECT regions.totl FROM (SELECT COUNT(*) AS n FROM sales) AS regions",  # neither a column nor an output name
+]
+
+
+@pytest.mark.parametrize("text", FORWARD_ALIASES)
+def test_aliases_of_any_name_may_be_used_before_their_from(text):
+    assert accepts(RETAIL, text)
+
+
+@pytest.mark.parametrize("text", FORWARD_REFUSALS)
+def test_names_through_an_alias_used_before_its_from_are_checked(text):
+    assert not accepts(RETAIL, text)
+
+
+def test_new_verdicts_agree_with_duckdb():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE stores (store_id INTEGER, city VARCHAR, region_id INTEGER)")
+    con.execute("CREATE TABLE regions (region_id INTEGER, region_name VARCHAR)")
+    con.execute("CREATE TABLE sales (sale_id INTEGER, store_id INTEGER, amount DOUBLE, sold_on DATE)")
+    for sql in FORWARD_ALIASES:
+        con.execute(sql).fetchall()
+    for sql in FORWARD_REFUSALS:
+        with pytest.raises((duckdb.BinderException, duckdb.CatalogException)):
+            con.execute(sql).fetchall()
+
+
+def test_a_word_before_from_may_grow_into_any_alias(tiny_model_dir):
+    """Token masks: in a SELECT list any word may be an alias the FROM will define, and any name may
+    follow its dot; after the FROM the qualifier's table decides again."""
+    from transformers import AutoTokenizer
+
+    from sqltune.inference.constrain import allowed_mask
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    index = vocab_index(tokenizer)
+    names = schema_names(RETAIL)
+    alias = tokenizer.encode("alias", add_special_tokens=False)
+    assert len(alias) == 1 and index.strings[alias[0]] == "alias"
+    assert allowed_mask(index, start_lexer(names, "SELECT STORES"), [])[alias[0]]
+    assert allowed_mask(index, start_lexer(names, "SELECT STORESalias0."), [])[alias[0]]
+    after = start_lexer(names, "SELECT STORESalias0.city FROM stores AS STORESalias0 WHERE STORESalias0.")
+    words = {s for s in (index.strings[i] for i in allowed_mask(index, after, []).nonzero()[0]) if s[:1].isalpha()}
+    assert words and all(any(c.startswith(s.lower()) for c in ("store_id", "city", "region_id")) for s in words)
+
+
 @pytest.mark.parametrize("text", [
     "SELECT citx FROM stores",  # no such column
     "SELECT city FROM store",  # no such table
@@ -113,7 +194,10 @@ def test_masks_allow_only_name_continuations(tiny_model_dir):
 
 
 # -- the property: an independent check with sqlglot's tokenizer -----------------------------------------
-_FORWARD = re.compile(r"[a-z]{1,3}[0-9]*")
+def _before_from(tokens, i: int) -> bool:
+    """Whether token `i` may come before the FROM of an open query (more SELECTs than FROMs before
+    it): there a qualifier may be an alias of any table or subquery that FROM will define."""
+    return sum(t.token_type == TokenType.SELECT for t in tokens[:i]) > sum(t.token_type == TokenType.FROM for t in tokens[:i])
 
 
 def _tokens(sql: str, dialect: str):
@@ -172,19 +256,19 @@ def unknown_identifiers(sql: str, schema: Schema, *, complete: bool) -> list[str
         known = (text in exact if sensitive and quoted else low in {n.lower() for n in exact})
         if prev is not None and prev.token_type == TokenType.DOT and i > 1 and tokens[i - 2].token_type in names:
             qualifier = tokens[i - 2].text.lower()
+            if not complete and _before_from(tokens, i):
+                continue  # through an alias a FROM not yet written may define: checked when the query ends
             target = aliases.get(qualifier, qualifier if qualifier in tables else None)
             if target in tables:
                 owned = {c.name.lower() for c in tables[target].columns}
                 if low not in owned and not (sensitive and quoted and text in {c.name for c in tables[target].columns}):
                     bad.append(f"{qualifier}.{text}")
                 continue
-            if not complete and qualifier not in aliases and _FORWARD.fullmatch(qualifier):
-                continue  # through an alias a FROM not yet written will define: checked when the query ends
             if not (known or low in aliases):
                 bad.append(f"{qualifier}.{text}")
             continue
         if nxt is not None and nxt.token_type == TokenType.DOT:
-            if known or low in aliases or (not complete and _FORWARD.fullmatch(low)):
+            if known or low in aliases or (not complete and _before_from(tokens, i)):
                 continue
             bad.append(text)
             continue

@@ -7,13 +7,18 @@ where a name belongs:
 - after FROM / JOIN / a comma in a FROM clause: a table of the shown schema, a CTE the query
   defined, or a table function (which must be called);
 - after ``alias.`` or ``table.``: a column of that table (any shown column, or an alias, when the
-  qualifier is a CTE or a subquery); a column is no qualifier;
+  qualifier is a CTE, a subquery, or an alias of different tables in different scopes); once the
+  FROM items are written, a column is no qualifier;
 - anywhere else (SELECT, WHERE, GROUP BY, ORDER BY, ON, HAVING ...): a column or table of the
   shown schema, an alias or CTE the query defined, an SQL keyword, or an allowed function (which
-  must then be called); in a SELECT list, also a short alias (``T1``, ``s``) used before its FROM
-  defines it, followed by a dot and any name (a table's column or a subquery's output: checked
-  when the alias is defined and when the query ends); the query cannot end while such an alias
-  is undefined;
+  must then be called);
+- before a query's FROM (its SELECT list, and subqueries inside that list), also any word followed
+  by a dot: an alias the FROM not yet written may define, of any length or spelling (``T1``,
+  ``CITYalias0``, even the name of a table or column). The lexer cannot know yet what such a
+  qualifier names (that FROM may alias any table or subquery with it), so any name may follow
+  the dot; ``qualifier.name`` is checked when the alias is defined (the table it names must have
+  that column), when the FROM ends, and when the query ends; the query cannot end while such an
+  alias is undefined;
 - after a query's FROM items (WHERE, ON, GROUP BY ...): only columns of the tables its FROM (or
   an enclosing query's) reads, and those tables unaliased as qualifiers, unless one of them is a
   subquery, CTE or table function; a SELECT list's columns and ``table.`` qualifiers written
@@ -21,8 +26,10 @@ where a name belongs:
   end: the model goes on with a JOIN instead);
 - a definition (after AS, after a table in FROM, after WITH) is free: it defines an alias.
 
-What a token-by-token lexer cannot see (a column of a subquery that does not select it, scopes
-of aliases across subqueries) is left to the whole-query check (`sqltune.schema.query_names`).
+Where the lexer cannot decide, it lets the text through rather than refuse a query the warehouse
+would run. What a token-by-token lexer cannot see (a column of a subquery that does not select
+it, which of several scopes an alias reused across subqueries means) is left to the whole-query
+check (`sqltune.schema.query_names`).
 
 Unquoted names compare case-insensitively; double quotes (DuckDB, PostgreSQL; exact case in
 PostgreSQL) and backticks (MySQL) quote a name. String literals, numbers and punctuation are left
@@ -71,7 +78,10 @@ div regexp rlike separator
 _CLAUSE_KEYWORDS = {"where", "group", "order", "having", "limit", "offset", "qualify", "window", "union", "intersect",
                     "except", "on", "using", "join", "inner", "left", "right", "full", "outer", "cross", "natural",
                     "semi", "anti", "asof", "positional", "lateral", "as", "fetch"}
-_FORWARD_ALIAS = re.compile(r"[a-z]{1,3}[0-9]*")
+# Keywords that change the lexer's state when read; any other keyword followed by a dot is taken
+# for a name used as a qualifier (a table or alias named `month`, `date`, `year` ...).
+_STATE_KEYWORDS = frozenset({"select", "from", "join", "with", "recursive", "as", "where", "group", "order", "having",
+                             "qualify", "window", "limit", "offset", "union", "intersect", "except", "on", "using"})
 
 FREE, WORD, NUMBER, STRING, QIDENT, COMMENT = range(6)
 PREAMBLE, SQL, ENDED = range(3)
@@ -203,28 +213,31 @@ def schema_names(schema: Schema, dialect: str | None = None) -> SchemaNames:
 class _Frame:
     """One parenthesis level: which clause the lexer is in, whether it is a query, and for a query
     what its FROM reads: `tables` (schema tables), `quals` (those usable as qualifiers: not aliased),
-    `opaque` (a subquery, CTE or table function whose columns the lexer does not know), and the
-    columns and table qualifiers its SELECT list used before the FROM was written."""
+    `defined` (the aliases its FROM items define), `opaque` (a subquery, CTE or table function whose
+    columns the lexer does not know), and the columns and table qualifiers its SELECT list used
+    before the FROM was written."""
 
-    __slots__ = ("clause", "query", "with_list", "tables", "quals", "opaque", "select_cols", "select_quals")
+    __slots__ = ("clause", "query", "with_list", "tables", "quals", "defined", "opaque", "select_cols", "select_quals")
 
     def __init__(self, clause: str = "", query: bool = False, with_list: bool = False):
         self.clause, self.query, self.with_list = clause, query, with_list
         self.tables: frozenset[str] = frozenset()
         self.quals: frozenset[str] = frozenset()
+        self.defined: frozenset[str] = frozenset()
         self.opaque = False
         self.select_cols: tuple[str, ...] = ()
         self.select_quals: tuple[str, ...] = ()
 
     def copy(self) -> "_Frame":
         other = _Frame(self.clause, self.query, self.with_list)
-        other.tables, other.quals, other.opaque = self.tables, self.quals, self.opaque
+        other.tables, other.quals, other.defined, other.opaque = self.tables, self.quals, self.defined, self.opaque
         other.select_cols, other.select_quals = self.select_cols, self.select_quals
         return other
 
     def start_query(self, clause: str, with_list: bool = False) -> None:
         self.clause, self.query, self.with_list = clause, True, with_list
-        self.tables, self.quals, self.opaque, self.select_cols, self.select_quals = frozenset(), frozenset(), False, (), ()
+        self.tables, self.quals, self.defined, self.opaque = frozenset(), frozenset(), frozenset(), False
+        self.select_cols, self.select_quals = (), ()
 
 
 # Clauses after the FROM items: a column named there must belong to a table the FROM reads.
@@ -249,11 +262,13 @@ class SqlLexer:
         self.slot: tuple | None = None
         self.frames: list[_Frame] = [_Frame()]
         self._frames_shared = False
-        self.expect: tuple | None = None  # ("def", kind, target) | ("qual", target) | None
+        self.expect: tuple | None = None  # ("def", kind, target) | ("qual", target) | ("fwd", qualifier) | None
         self.aliases: dict[str, str | None] = {}
         self.ctes: frozenset[str] = frozenset()
-        self.pending: frozenset[str] = frozenset()  # aliases used (`T1.`) before a FROM defines them
-        self.pending_cols: tuple[tuple[str, str], ...] = ()  # (alias, column) used through them
+        self.pending: frozenset[str] = frozenset()  # names used as qualifiers (`T1.`) that a FROM must yet define
+        # (qualifier, name, depth): a name used through a qualifier before a FROM (at query frame `depth`
+        # or an enclosing one) settled what the qualifier means; checked there, or when the query ends
+        self.pending_cols: tuple[tuple[str, str, int], ...] = ()
         self.last = ""
         self.last_word = ""
         self.must_follow: str | None = None
@@ -281,14 +296,15 @@ class SqlLexer:
     # -- what a word starting here may be ---------------------------------------------------------
     def current_slot(self) -> tuple | None:
         """The slot of a word that starts now: None (free), ("table",), ("cols", table), ("loose", in_select),
-        or ("forward", alias): a column through an alias no FROM defined yet (it may name a table's
-        column or a subquery's output, checked when the alias is defined and at the end)."""
+        or ("forward", qualifier): any name, after a qualifier that a FROM not yet written may define
+        (it may name a table's column or a subquery's output: checked when the alias is defined,
+        when the FROM ends and at the end)."""
         if self.phase != SQL:
             return None
         if self.expect is not None:
+            if self.expect[0] == "fwd":
+                return ("forward", self.expect[1])
             if self.expect[0] == "qual":
-                if self.expect[1] is None and self.last_word in self.pending:
-                    return ("forward", self.last_word)
                 return ("cols", self.expect[1])
             return None  # a definition
         frame = self.frames[-1]
@@ -316,10 +332,50 @@ class SqlLexer:
                 tables, quals = tables | frame.tables, quals | frame.quals
         return tables, quals
 
+    def forward_ok(self) -> bool:
+        """Whether a name may be an alias that a FROM not yet written defines: an open query (the
+        innermost, or an enclosing one of a subquery in its SELECT list) has not reached its FROM."""
+        return any(f.query and f.clause == "select" for f in self.frames)
+
+    def _settled(self, qualifier: str) -> bool:
+        """Whether `qualifier` surely names what it names now: the FROM of an open query defines it
+        (or reads a table of that name unaliased), and no query inside that one can still define it."""
+        for frame in reversed(self.frames):
+            if not frame.query:
+                continue
+            if qualifier in frame.defined or qualifier in frame.quals:
+                return True
+            if frame.clause == "select":
+                return False
+        return False
+
+    def _query_depth(self) -> int:
+        """The index of the innermost query frame (0 when none is open)."""
+        frames = self.frames
+        return next((i for i in range(len(frames) - 1, -1, -1) if frames[i].query), 0)
+
+    def _through_ok(self, qualifier: str, name: str) -> bool:
+        """Whether `qualifier.name`, written before `qualifier` was defined, names something as the
+        query stands now (True while the qualifier is still undefined: `pending` holds it)."""
+        names = self.names
+        if qualifier in self.aliases:
+            target = self.aliases[qualifier]
+            if target is None:  # a subquery or CTE (or the alias of different tables in different scopes)
+                return name in names.all_columns or name in self.aliases
+            return name in names.columns.get(target, ())
+        if qualifier in names.columns:  # a table read under its own name
+            return name in names.columns[qualifier]
+        return True
+
     def _covered(self, at: int) -> bool:
         """Whether the columns and table qualifiers the SELECT list of query frame `at` used before
-        its FROM belong to the tables that FROM (or an enclosing query's) reads."""
+        its FROM belong to the tables that FROM (or an enclosing query's) reads, and names used
+        through a qualifier before it was defined belong to what it names (once no enclosing query
+        can still define it)."""
         frame = self.frames[at]
+        if self.pending_cols and not any(f.query and f.clause == "select" for f in self.frames[:at]):
+            if not all(self._through_ok(q, n) for q, n, depth in self.pending_cols if depth >= at):
+                return False
         if not (frame.select_cols or frame.select_quals):
             return True
         scope = self.scope(at)
@@ -360,7 +416,7 @@ class SqlLexer:
             return True
         if any(n.startswith(lw) for n in self.dynamic_names(slot)):
             return True
-        return slot[0] == "loose" and slot[1] and _FORWARD_ALIAS.fullmatch(lw) is not None
+        return slot[0] == "loose" and self.forward_ok()  # any word may be an alias a FROM will define
 
     # -- feeding ----------------------------------------------------------------------------------
     def feed(self, text: str) -> bool:
@@ -392,9 +448,7 @@ class SqlLexer:
             return False
         if not all(self._covered(i) for i, f in enumerate(self.frames) if f.query and f.clause in _FROM_REGION | {"select"}):
             return False
-        names = self.names
-        return all(col in names.all_columns or col in self.aliases
-                   for alias, col in self.pending_cols if self.aliases.get(alias) is None)
+        return all(self._through_ok(q, name) for q, name, _ in self.pending_cols)
 
     def _char(self, c: str) -> bool:
         if self.broken or self.phase == ENDED:
@@ -418,7 +472,8 @@ class SqlLexer:
                 check = content if self.names.quoted_case_sensitive else content.lower()
                 static = ("loose",) if self.slot[0] == "loose" else self.slot
                 if check not in self.names.quoted_prefix.get(static, ()) and not any(
-                        n.startswith(check.lower()) for n in self.dynamic_names(self.slot)):
+                        n.startswith(check.lower()) for n in self.dynamic_names(self.slot)) and not (
+                        self.slot[0] == "loose" and self.forward_ok()):
                     return False
             self.buf = content
             return True
@@ -486,20 +541,31 @@ class SqlLexer:
             self.phase = ENDED
             return True
         if c == ".":
-            if self.last in ("name", "table", "def", "qual"):
-                q = self.last_word
-                names = self.names
-                known = q in self.aliases or q in names.columns or q in self.ctes
-                if not known and self.last == "name":
-                    if q in names.all_columns or not _FORWARD_ALIAS.fullmatch(q):
+            q = self.last_word
+            names = self.names
+            known = q in self.aliases or q in names.columns or q in self.ctes
+            name = self.last == "name"
+            if not name and self.last.startswith("kw:") and q not in _STATE_KEYWORDS:
+                name = known or self.forward_ok()  # a table or alias named like a keyword (`month.`)
+            if name or self.last in ("table", "def", "qual"):
+                if name and self.forward_ok() and not self._settled(q):
+                    # Before its query's FROM any name may be (or become) an alias of any table or subquery:
+                    # whatever follows the dot is checked when the alias is defined and when the query ends.
+                    frame = self._query_frame()
+                    if frame.clause == "select":
+                        if self.last == "name" and frame.select_cols[-1:] == (q,):
+                            frame.select_cols = frame.select_cols[:-1]  # `city.`: a qualifier, not the column
+                        if q in names.columns and q not in self.aliases and q not in self.ctes:
+                            frame.select_quals = frame.select_quals + (q,)  # `table.`: its FROM must read it, unaliased
+                    if not known:
+                        self.pending = self.pending | {q}
+                    self.expect = ("fwd", q)
+                elif name and not known:
+                    if q not in self.pending:
                         return False  # `column.`: no FROM item of that name (struct fields are not names of the schema)
-                    self.pending = self.pending | {q}
-                target = self.aliases[q] if q in self.aliases else (q if q in names.columns else None)
-                if (q in names.columns and q not in self.aliases and q not in self.ctes and self.slot is not None
-                        and self.slot[0] == "loose" and self.slot[1]):
-                    frame = self._query_frame()  # `table.` in a SELECT list: its FROM must read that table, unaliased
-                    frame.select_quals = frame.select_quals + (q,)
-                self.expect = ("qual", target)
+                    self.expect = ("fwd", q)
+                else:
+                    self.expect = ("qual", self.aliases[q] if q in self.aliases else (q if q in names.columns else None))
             else:
                 self.expect = None
             self.last = "punct:."
@@ -515,6 +581,9 @@ class SqlLexer:
             frames = self._own_frames()
             if len(frames) > 1:
                 frames.pop()
+            if closing.query and self.pending_cols:  # names used before a FROM of the closed query: the enclosing query's now
+                depth = self._query_depth()
+                self.pending_cols = tuple((q, n, min(d, depth)) for q, n, d in self.pending_cols)
             if frames[-1].clause == "from":
                 self.expect = ("def", "bare", None)
                 self._query_frame().opaque = True  # a subquery (or a table function's arguments) in FROM
@@ -532,12 +601,17 @@ class SqlLexer:
         if slot is None:
             return self._define(name.lower())
         if slot[0] == "forward":
-            self.pending_cols = self.pending_cols + ((slot[1], name.lower()),)
+            self.pending_cols = self.pending_cols + ((slot[1], name.lower(), self._query_depth()),)
             self._name_done(name.lower(), slot)
             return True
         check = name if self.names.quoted_case_sensitive else name.lower()
         ok = check in self.names.quoted_names(slot) or name.lower() in self.dynamic_names(slot)
         if not ok:
+            if slot[0] == "loose" and self.forward_ok():  # an alias a FROM will define: a dot must follow
+                self.must_follow = "."
+                self.expect = None
+                self.last, self.last_word = "name", name.lower()
+                return True
             return False
         lw = name.lower()
         if slot[0] == "table":  # a quoted table reads like an unquoted one: an alias may follow
@@ -586,7 +660,7 @@ class SqlLexer:
                 return self._keyword(lw)
             return False
         if slot[0] == "forward":
-            self.pending_cols = self.pending_cols + ((slot[1], lw),)
+            self.pending_cols = self.pending_cols + ((slot[1], lw, self._query_depth()),)
             self._name_done(lw, slot)
             return True
         if slot[0] == "cols":
@@ -615,7 +689,7 @@ class SqlLexer:
         follow = "." if lw in self.pending else ""
         if lw in names.functions:
             follow += "("
-        if slot[1] and _FORWARD_ALIAS.fullmatch(lw) and "." not in follow:
+        if "." not in follow and self.forward_ok():  # an alias a FROM not yet written will define
             follow += "."
         if not follow:
             return False
@@ -630,17 +704,27 @@ class SqlLexer:
 
     def _define(self, lw: str) -> bool:
         kind, target = (self.expect[1], self.expect[2]) if self.expect and self.expect[0] == "def" else ("as", None)
-        if lw in self.pending and target is not None:
-            # An alias used before its FROM: the table it names must have the columns it was used for.
+        if target is not None and self.pending_cols and self.aliases.get(lw, target) == target:
+            # An alias used before its FROM (in this query, or in a subquery of its SELECT list): the
+            # table it names must have the columns it was used for. (An alias that names something
+            # else elsewhere is left to the end: DuckDB binds a column the inner table lacks through
+            # the outer one.)
+            depth = self._query_depth()
             columns = self.names.columns.get(target, frozenset())
-            if any(alias == lw and col not in columns for alias, col in self.pending_cols):
+            if any(q == lw and d >= depth and col not in columns for q, col, d in self.pending_cols):
                 return False
+            self.pending_cols = tuple(e for e in self.pending_cols if not (e[0] == lw and e[2] >= depth))
         if kind == "cte":
             self.ctes = self.ctes | {lw}
             target = None
-        elif target is not None:
-            frame = self._query_frame()  # an aliased table is named by its alias only
-            frame.quals = frame.quals - {target}
+        else:
+            frame = self._query_frame()
+            if target is not None:
+                frame.quals = frame.quals - {target}  # an aliased table is named by its alias only
+            if frame.query and frame.clause == "from":
+                frame.defined = frame.defined | {lw}
+        if lw in self.aliases and self.aliases[lw] != target:
+            target = None  # the same alias for different things in different scopes: either may be meant
         self.aliases = {**self.aliases, lw: target}
         if lw in self.pending:
             self.pending = self.pending - {lw}
@@ -783,27 +867,18 @@ def _continuations(index: VocabIndex, lead: str, words: Iterable[str], prefix: s
     return [i for piece in found for i in group[piece]]
 
 
-def _forward_aliases(index: VocabIndex, lead: str, prefix: str) -> list[int]:
-    group = index.groups.get(lead)
-    if not group or len(prefix) > 3:
-        return []
-    return [i for piece, ids in group.items() if len(piece) <= 8 and _FORWARD_ALIAS.fullmatch(prefix + piece) for i in ids]
-
-
 def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str, slot: tuple | None, prefix: str) -> list[int]:
     """Ids of group `lead` that keep a word starting (or going on) in `slot` valid."""
     group = index.groups.get(lead)
     if not group:
         return []
-    if slot is None or slot[0] == "forward":
-        return [i for ids in group.values() for i in ids]
+    if slot is None or slot[0] == "forward" or slot[0] == "loose" and lexer.forward_ok():
+        return [i for ids in group.values() for i in ids]  # free, or any word may be an alias a FROM will define
     static = _static(slot)
-    key = ("w", lead, id(names), static, prefix, bool(slot[0] == "loose" and slot[1]))
+    key = ("w", lead, id(names), static, prefix)
     ids = index._cache.get(key)
     if ids is None:
         ids = _continuations(index, lead, names.words(static) if static[0] == "scoped" else names.static.get(static, ()), prefix)
-        if slot[0] == "loose" and slot[1]:
-            ids = ids + _forward_aliases(index, lead, prefix)
         if len(index._cache) > 50_000:
             index._cache.clear()
         index._cache[key] = ids
@@ -873,7 +948,7 @@ def allowed_mask(index: VocabIndex, lexer: SqlLexer, end_ids: Iterable[int]) -> 
 
 def _quoted_ids(index: VocabIndex, lexer: SqlLexer) -> list[int]:
     """Inside a quoted name: tokens (without the closing quote) that keep it a prefix of a name."""
-    if lexer.slot is None or lexer.slot[0] == "forward":
+    if lexer.slot is None or lexer.slot[0] == "forward" or lexer.slot[0] == "loose" and lexer.forward_ok():
         return [int(i) for i in index.quote_free[lexer.quote].nonzero()[0]]
     sensitive = lexer.names.quoted_case_sensitive
     table = index.by_text if sensitive else index.by_lower_text
