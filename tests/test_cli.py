@@ -82,3 +82,25 @@ def test_library_errors_are_one_line(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     _library_error(console_script("data", "split", str(empty), "--out", str(tmp_path / "s")), "no question/SQL pairs")
+
+
+def test_eval_progress_in_a_log_file_is_plain_lines_with_time_left():
+    import io
+
+    from rich.console import Console
+
+    from sqltune.cli.evaluate import PlainProgress
+
+    buffer = io.StringIO()
+    lines = PlainProgress(Console(file=buffer, width=200), every_s=0.0)
+    for done in range(0, 5):
+        lines("adapter", done, 4)
+    text = buffer.getvalue()
+    assert "\r" not in text
+    assert "adapter: 2/4" in text and "s a question" in text and "left" in text
+    assert text.strip().splitlines()[-1].startswith("adapter: 4/4")
+    quiet = io.StringIO()
+    throttled = PlainProgress(Console(file=quiet, width=200), every_s=3600.0)
+    for done in range(0, 4):
+        throttled("adapter", done, 10)
+    assert quiet.getvalue().count("\n") <= 1  # at most one line an hour, until the label finishes

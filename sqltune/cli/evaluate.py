@@ -116,19 +116,53 @@ def run(
     if merged is not None:
         forms.append(ModelForm("merged", merged=str(merged)))
     eval_config = load_config(EvalConfig, recipe_path(str(config)) if config else None, overrides, section="eval")
-    with Progress(console=console, transient=True) as bar:
+    plain = not console.is_terminal  # a log file gets a progress line now and then, not a redrawn bar
+    with Progress(console=console, transient=True, disable=plain) as bar:
         tasks: dict[str, int] = {}
+        lines = PlainProgress(console) if plain else None
 
         def report_progress(label: str, done: int, total: int | None) -> None:
             if label not in tasks:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done, total=total)
+            if lines is not None:
+                lines(label, done, total)
 
         reports, paths = evaluate_forms(forms, eval_config, out_dir=out, progress=report_progress)
     for report in reports:
         print_summary(report)
     for kind in ("html", "markdown", "json"):
         console.print(f"{kind:>8}: {getattr(paths, kind)}", highlight=False)
+
+
+class PlainProgress:
+    """Progress for a log file: `adapter: 40/272 answered, 2.1 s a question, about 8m10s left`,
+    at most every 30 s per label, and when a label finishes."""
+
+    def __init__(self, out: Console, every_s: float = 30.0) -> None:
+        self.out = out
+        self.every_s = every_s
+        self.started: dict[str, tuple[float, int]] = {}
+        self.last: dict[str, float] = {}
+
+    def __call__(self, label: str, done: int, total: int | None) -> None:
+        import time
+
+        from sqltune.training.budget import format_duration
+
+        now = time.monotonic()
+        began, first = self.started.setdefault(label, (now, done))
+        finished = total is not None and done >= total
+        if not finished and now - self.last.get(label, began) < self.every_s:
+            return
+        self.last[label] = now
+        rate = (now - began) / (done - first) if done > first else None
+        parts = [f"{label}: {done}/{total if total is not None else '?'}"]
+        if rate is not None:
+            parts.append(f"{rate:.1f} s a question")
+            if total is not None and not finished:
+                parts.append(f"about {format_duration(rate * (total - done))} left")
+        self.out.print(", ".join(parts), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
