@@ -125,3 +125,30 @@ class ExecutionSelection:
         return {"points": [asdict(p) for p in self.points], "best_step": self.best.step if self.best else None,
                 "best_execution_accuracy": self.best.execution_accuracy if self.best else None,
                 "stopped_early": self.stopped_early, "patience": self.patience}
+
+
+def execution_selection(config: Any, model: Any, tokenizer: Any, schema: Any, index: Any, held_out: list[Any],
+                        judge: Judge, out: Path, started: float, progress: Callable[[dict], None] | None,
+                        whole_model: Any) -> ExecutionSelection:
+    """The held-out execution check: the first `select_by_execution` held-out pairs, answered
+    greedily with the prompts of this run, as evaluation and serving will ask them."""
+    from sqltune.inference.generate import DecodeConfig, SqlModel
+
+    slice_ = held_out[: config.select_by_execution]
+    questions = [p.question for p in slice_]
+    longest = max(len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) for p in slice_)
+
+    def answer(current: Any) -> list[str]:
+        side, was_training = tokenizer.padding_side, current.training
+        current.eval()
+        try:
+            decode = DecodeConfig.greedy(max_new_tokens=max(64, int(longest * 1.25)), batch_size=config.batch_size)
+            asker = SqlModel(current, tokenizer, schema, config.prompt, decode, examples=index)
+            return [g.sql for g in asker.generate(questions)]
+        finally:
+            tokenizer.padding_side = side
+            current.train(was_training)
+
+    return ExecutionSelection(answer, [p.golds for p in slice_], judge, best_dir=out / "checkpoints" / BEST_DIR,
+                              patience=config.execution_patience, started=started, whole_model=whole_model,
+                              progress=progress)
