@@ -268,6 +268,19 @@ def test_wrong_columns_missing_or_extra():
     assert category(gold, "SELECT name, region FROM customers WHERE id > 4", gold_res, gold_res=gold_res) == "wrong_rows"
 
 
+def test_the_same_columns_with_other_values_are_not_wrong_columns():
+    gold_res = ExecutionResult(ok=True, columns=["name", "region"], rows=[("a", "n")])
+    upper = ExecutionResult(ok=True, columns=["name", "region"], rows=[("a", "N")])
+    gold = "SELECT name, region FROM customers WHERE id > 3"
+    # gold's columns, by name and by the table columns read; other values
+    assert category(gold, "SELECT name, upper(region) AS region FROM customers WHERE id > 3", upper, gold_res=gold_res) == "wrong_rows"
+    assert category(gold, "SELECT c.name, c.region || '' AS region FROM customers AS c WHERE c.id > 3", upper,
+                    gold_res=gold_res) == "wrong_rows"
+    assert category(gold, "SELECT name, customers.region FROM customers WHERE id > 3", upper, gold_res=gold_res) == "wrong_rows"
+    # another table column under gold's name is a column error
+    assert category(gold, "SELECT name, name AS region FROM customers WHERE id > 3", upper, gold_res=gold_res) == "wrong_columns"
+
+
 def test_the_same_rows_in_another_order_are_wrong_order():
     gold_res = ExecutionResult(ok=True, columns=["name"], rows=[("a",), ("b",)])
     reversed_res = ExecutionResult(ok=True, columns=["name"], rows=[("b",), ("a",)])

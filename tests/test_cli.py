@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def sqltune(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sqltune", *args], capture_output=True, text=True, timeout=120)
@@ -104,3 +106,43 @@ def test_eval_progress_in_a_log_file_is_plain_lines_with_time_left():
     for done in range(0, 4):
         throttled("adapter", done, 10)
     assert quiet.getvalue().count("\n") <= 1  # at most one line an hour, until the label finishes
+
+
+# -- logs ------------------------------------------------------------------------------------------
+def test_a_training_run_logged_to_a_file_writes_no_carriage_return(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """Output sent to a file gets plain stage lines: no tqdm bar of transformers ("Loading weights")
+    or datasets ("Building labels", "Truncating eval dataset") redrawn with carriage returns."""
+    import os
+
+    from sqltune.core.progress import _ENVIRONMENT
+
+    env = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT}  # as a fresh shell has it
+    log = tmp_path / "train.log"
+    with log.open("w") as handle:
+        out = subprocess.run(
+            [sys.executable, "-m", "sqltune", "train", "--model", str(tiny_model_dir), "--data", str(tiny_pairs_file),
+             "--db", str(tiny_warehouse), "--out", str(tmp_path / "adapter"), "--max-steps", "1", "--batch-size", "4",
+             "--eval-fraction", "0.2"],
+            stdout=handle, stderr=subprocess.STDOUT, timeout=600, env=env,
+        )
+    text = log.read_bytes().decode()  # not read_text: universal newlines would turn "\r" into "\n"
+    assert out.returncode == 0, text
+    assert "stage: loading the model" in text and "stage: training" in text
+    assert "\r" not in text, [line for line in text.split("\n") if "\r" in line][:3]
+
+
+@pytest.mark.slow
+def test_the_gguf_conversion_logged_to_a_file_writes_no_carriage_return(tmp_path):
+    """`sqltune model import-default` converts the embedded GGUF (transformers draws a plain tqdm bar)."""
+    import os
+
+    from sqltune.core.progress import _ENVIRONMENT
+
+    env = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT}
+    log = tmp_path / "import.log"
+    with log.open("w") as handle:
+        out = subprocess.run([sys.executable, "-m", "sqltune", "model", "import-default", "--out", str(tmp_path / "base")],
+                             stdout=handle, stderr=subprocess.STDOUT, timeout=600, env=env)
+    text = log.read_bytes().decode()
+    assert out.returncode == 0, text
+    assert (tmp_path / "base" / "config.json").exists() and "\r" not in text, text[:500]

@@ -316,3 +316,63 @@ def test_cli_eval_score_errors_are_one_line(shop, tmp_path, capsys):
     assert "pred.jsonl:2: not valid JSON" in err and "Traceback" not in err
     code = main(["eval", "score", "--data", str(gold), "--pred", str(pred), "--db", str(shop), "--duplicates", "bag"])
     assert code == 2 and "'bag' is not one of" in capsys.readouterr().err  # a usage error, from the field's choices
+
+
+# -- prediction files read by their form -------------------------------------------------------
+def comparable(report: EvalReport) -> list[dict]:
+    """The verdicts of a report, timings left out."""
+    return [{k: v for k, v in vars(r).items() if not k.endswith("elapsed_s")} for r in report.results]
+
+
+def test_one_column_csv_scores_like_the_jsonl_of_the_same_predictions(shop, tmp_path):
+    import csv
+
+    from sqltune.evaluation.scoring import score_files
+
+    gold = write_gold(tmp_path / "gold.jsonl")
+    sqls = ["SELECT count(*) FROM orders",
+            "SELECT name, region FROM customers WHERE region = 'north'",  # a comma: the CSV quotes it
+            "SELECT count(*) FROM orders WHERE status = 'paid'"]
+    with (tmp_path / "pred.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sql"])
+        writer.writerows([sql] for sql in sqls)
+    (tmp_path / "pred.jsonl").write_text("".join(json.dumps({"sql": sql}) + "\n" for sql in sqls))
+    assert [p.sql for p in load_predictions(tmp_path / "pred.csv")] == sqls  # the header is not prediction 1
+    from_csv = score_files(gold, tmp_path / "pred.csv", shop)
+    from_jsonl = score_files(gold, tmp_path / "pred.jsonl", shop)
+    assert comparable(from_csv) == comparable(from_jsonl)
+    assert from_csv.execution_accuracy == from_jsonl.execution_accuracy == pytest.approx(2 / 3)
+
+
+def test_csv_and_tsv_predictions_are_read_by_their_header(tmp_path):
+    tsv = tmp_path / "pred.tsv"
+    tsv.write_text("id\tsql\na\tSELECT 1, 2\n")
+    assert load_predictions(tsv) == [Prediction("a", "SELECT 1, 2")]
+    unquoted = tmp_path / "pred.csv"
+    unquoted.write_text("sql\nSELECT a, b FROM t\n")  # not cut at the comma: an error naming the line
+    with pytest.raises(InputError, match=r"pred.csv:2: 2 fields where the header names 1"):
+        load_predictions(unquoted)
+
+
+def test_empty_gold_and_prediction_files_say_they_are_empty(shop, tmp_path, capsys):
+    from sqltune.cli import main
+    from sqltune.evaluation.scoring import score_files
+
+    gold, pred = write_gold(tmp_path / "gold.jsonl"), tmp_path / "pred.jsonl"
+    pred.write_text('{"id": "n_orders", "sql": "SELECT 1"}\n')
+    empty_gold = tmp_path / "empty_gold.jsonl"
+    empty_gold.write_text("")
+    with pytest.raises(InputError, match=r"empty_gold.jsonl: the gold file is empty"):
+        score_files(empty_gold, pred, shop)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("question,sql\n")
+    with pytest.raises(InputError, match=r"header.csv: the gold file holds no questions"):
+        score_files(header_only, pred, shop)
+    for name, text in (("empty.jsonl", ""), ("blank.sql", "\n \n")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=rf"{name}: the predictions file is empty"):
+            score_files(gold, tmp_path / name, shop)
+    code = main(["eval", "score", "--data", str(empty_gold), "--pred", str(pred), "--db", str(shop)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code != 0 and "the gold file is empty" in err and "not in the gold set" not in err

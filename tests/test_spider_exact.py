@@ -71,12 +71,48 @@ def test_unqualified_columns_resolve_through_the_schema():
     assert not spider_exact_match(gold, pred, dialect="sqlite")  # without a schema `year` has no table
 
 
-def test_only_the_first_join_condition_is_compared_like_spider():
+def test_join_conditions_are_not_compared_as_spider_does():
+    """Spider's exact match (evaluation.py, test-suite-sql-eval) compares the tables of a FROM, not
+    its ON conditions; an OR, NOT, IN or LIKE in them counts among the keywords."""
     gold = "SELECT 1 FROM singer JOIN concert ON singer.id = concert.singer_id AND singer.age > 1"
     assert spider_exact_match(gold, "SELECT 1 FROM concert AS c JOIN singer AS s ON c.singer_id = s.id AND s.age > 9")
     assert spider_exact_match(gold, "SELECT 1 FROM concert AS c JOIN singer AS s ON c.singer_id = s.id AND s.id < 9")
-    assert not spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON singer.age = concert.year")
+    assert spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON singer.age = concert.year")  # other keys
+    assert spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON concert.id = singer.id")
+    assert not spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON singer.id = concert.singer_id OR singer.age > 1")
+    assert not spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON singer.name LIKE concert.year")
+    assert not spider_exact_match(gold, "SELECT 1 FROM singer JOIN singer AS s2 ON singer.id = s2.id")  # another table
     assert spider_components("SELEC", dialect="sqlite") is None
+
+
+def test_first_join_condition_switch_follows_the_later_spider_revision():
+    gold = "SELECT 1 FROM singer JOIN concert ON singer.id = concert.singer_id AND singer.age > 1"
+    strict = dict(first_join_condition=True)
+    assert spider_exact_match(gold, "SELECT 1 FROM concert AS c JOIN singer AS s ON c.singer_id = s.id AND s.id < 9", **strict)
+    assert not spider_exact_match(gold, "SELECT 1 FROM singer JOIN concert ON singer.age = concert.year", **strict)
+
+
+@pytest.mark.parametrize("gold,pred,equal", [
+    # one direction per clause, the last written (ASC when none is), as Spider's parser keeps it
+    ("SELECT name FROM singer ORDER BY age DESC, name", "SELECT name FROM singer ORDER BY age, name DESC", True),
+    ("SELECT name FROM singer ORDER BY age DESC, name ASC", "SELECT name FROM singer ORDER BY age, name", True),
+    ("SELECT name FROM singer ORDER BY age DESC, name ASC", "SELECT name FROM singer ORDER BY age DESC, name DESC", False),
+    ("SELECT name FROM singer ORDER BY age DESC, name", "SELECT name FROM singer ORDER BY age DESC, name DESC", True),
+    ("SELECT name FROM singer ORDER BY age DESC, name", "SELECT name FROM singer ORDER BY age, name", False),
+    # the keys still in order
+    ("SELECT name FROM singer ORDER BY age, name", "SELECT name FROM singer ORDER BY name, age", False),
+])
+def test_order_by_has_one_direction_per_clause_as_in_spider(gold, pred, equal):
+    assert spider_exact_match(gold, pred, dialect="sqlite") is equal
+    assert spider_exact_match(gold, pred, dialect="sqlite", schema=SCHEMA) is equal
+
+
+def test_having_conditions_compare_in_order_and_where_as_a_set():
+    gold = "SELECT country FROM singer WHERE age > 1 AND id > 2 GROUP BY country HAVING count(*) > 1 AND avg(age) > 2"
+    assert spider_exact_match(gold, "SELECT country FROM singer WHERE id > 5 AND age > 6 GROUP BY country "
+                                    "HAVING count(*) > 3 AND avg(age) > 4")
+    assert not spider_exact_match(gold, "SELECT country FROM singer WHERE age > 1 AND id > 2 GROUP BY country "
+                                        "HAVING avg(age) > 2 AND count(*) > 1")
 
 
 def test_columns_linked_by_a_foreign_key_count_as_one_with_a_schema():

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sqltune.core.errors import SqltuneError
+from sqltune.core.progress import plain_progress_unless_terminal
 
 app = typer.Typer(
     name="sqltune",
@@ -53,6 +54,7 @@ def _root(
         handler.addFilter(_mask_log_record)
     if not verbose:
         quiet_library_warnings()
+    plain_progress_unless_terminal()  # a log file gets sqltune's stage lines, not redrawn tqdm bars
 
 
 def _mask_log_record(record: logging.LogRecord) -> bool:

@@ -96,7 +96,7 @@ def check_training_pairs(cfg) -> str:
 
     from sqltune.data.validate import validated_pairs_file
 
-    with Progress(console=console, transient=True) as bar:
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:  # a log: the stage line
         task = bar.add_task("validating pairs", total=None)
         return validated_pairs_file(
             cfg.train_file, cfg.db, cfg.output_dir, allow_invalid=cfg.allow_invalid,

@@ -16,8 +16,9 @@ Error categories, checked in this order (the first that applies wins):
    (compared as sets of table.column pairs, with aliases resolved).
 10. ``wrong_aggregation``: aggregate functions, GROUP BY or HAVING differ from gold's (date
     predicates inside them set aside: a different year in ``SUM(CASE WHEN ...)`` is a date error).
-11. ``wrong_columns``: it returns more or fewer columns than gold, or other columns from a query
-    that otherwise has gold's shape (the reason names the missing and extra ones).
+11. ``wrong_columns``: it returns more or fewer columns than gold, or other table columns from a
+    query that otherwise has gold's shape (the reason names the missing and extra ones). The same
+    columns through other expressions (``upper(name)`` for ``name``) are wrong values, not columns.
 12. ``wrong_date_filter``: once predicates on date/time columns or date literals are set aside,
     the query has gold's shape, and those predicates differ.
 13. ``wrong_order``: the same rows as gold, in another order (gold orders them).
@@ -304,19 +305,38 @@ def _outer_select(tree):
 
 
 def _other_columns_only(gold_tree, pred_tree, dialect: str) -> bool:
-    """Whether the two outermost SELECTs differ in their select lists and nowhere else."""
+    """Whether the two outermost SELECTs return other table columns (not the same columns through
+    another expression: `upper(name)` for `name` is a value error) and differ nowhere else."""
     gold, pred = _outer_select(gold_tree), _outer_select(pred_tree)
     if gold is None or pred is None:
         return False
-    gold_items = sorted(_plain_sql(e, dialect) for e in gold.expressions)
-    pred_items = sorted(_plain_sql(e, dialect) for e in pred.expressions)
-    if gold_items == pred_items:
+    if _selected_columns(gold) == _selected_columns(pred):
         return False
     gold_rest, pred_rest = gold.copy(), pred.copy()
     for select in (gold_rest, pred_rest):
         select.set("expressions", [])
         select.set("order", None)  # ORDER BY often names the select list's aliases
     return _plain_sql(gold_rest, dialect) == _plain_sql(pred_rest, dialect)
+
+
+def _selected_columns(select) -> frozenset[tuple[str, str]]:
+    """The table columns a select list reads, as (table, name): aliases resolved to their tables, an
+    unqualified column given the only source when there is one. `*` counts as a column."""
+    from sqlglot import exp
+
+    from_ = select.args.get("from_") or select.args.get("from")
+    sources = ([from_.this] if from_ is not None else []) + [j.this for j in select.args.get("joins") or []]
+    tables = {s.alias_or_name.lower(): (s.name if isinstance(s, exp.Table) else s.alias_or_name).lower() for s in sources}
+    only = next(iter(tables.values())) if len(tables) == 1 else ""
+    columns = set()
+    for item in select.expressions:
+        if isinstance(item, exp.Star):
+            columns.add((only, "*"))
+        for column in item.find_all(exp.Column):
+            name = "*" if isinstance(column.this, exp.Star) else column.name.lower()
+            table = tables.get(column.table.lower(), column.table.lower()) if column.table else only
+            columns.add((table, name))
+    return frozenset(columns)
 
 
 def column_difference(gold_res: ExecutionResult, pred_res: ExecutionResult) -> str:

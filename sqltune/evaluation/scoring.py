@@ -466,8 +466,8 @@ def score_predictions(
 
 PREDICTION_FORMATS = (
     "JSON lines (one object per line with `sql` or `pred`, and `id`), a JSON array (of such objects "
-    "or of SQL strings), a JSON object of id -> SQL (BIRD), CSV with a `sql` or `pred` column, "
-    "or one SQL query per line in gold order"
+    "or of SQL strings), a JSON object of id -> SQL (BIRD), CSV or TSV with a `sql` or `pred` column "
+    "(alone or with `id`), or one SQL query per line in gold order"
 )
 _SQL_FIELDS = ("sql", "pred", "predicted_sql", "query", "SQL")
 _BIRD_SEPARATOR = "\t----- bird -----\t"
@@ -485,6 +485,8 @@ def load_predictions(path: str | Path) -> list[Prediction]:
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text ({error.reason})", source=source) from error
     head = text.lstrip()
+    if not head:
+        raise InputError(f"the predictions file is empty; expected {PREDICTION_FORMATS}", source=source)
     lines = text.splitlines()
     if head.startswith("["):
         return _json_array_predictions(text, source)
@@ -500,9 +502,12 @@ def load_predictions(path: str | Path) -> list[Prediction]:
     if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
         raise InputError(f"named like JSON but line 1 is not a JSON object or array; expected {PREDICTION_FORMATS}",
                          source=source, line=1)
-    header = [c.strip().lower() for c in next(csv.reader([lines[0]]), [])] if lines else []
-    if len(header) > 1 and any(f.lower() in header for f in _SQL_FIELDS):
-        return _csv_predictions(text, source)
+    delimiter = "\t" if "\t" in lines[0] and (path.suffix.lower() == ".tsv" or "," not in lines[0]) else ","
+    header = [c.strip().lower() for c in next(csv.reader([lines[0]], delimiter=delimiter), [])]
+    sql_fields = {f.lower() for f in _SQL_FIELDS}
+    # a header naming an SQL field, even alone (a one-column CSV): no query is the bare word `sql`
+    if (len(header) > 1 and sql_fields & set(header)) or (len(header) == 1 and header[0] in sql_fields):
+        return _csv_predictions(text, source, delimiter)
     return [Prediction(id="", sql=line.split("\t")[0].strip()) for line in lines]
 
 
@@ -561,12 +566,24 @@ def _mapping_predictions(mapping: dict[str, str], source: str) -> list[Predictio
     return [Prediction(id=k, sql=sql.split(_BIRD_SEPARATOR)[0]) for k, sql in mapping.items()]
 
 
-def _csv_predictions(text: str, source: str) -> list[Prediction]:
-    reader = csv.DictReader(io.StringIO(text))
-    predictions = []
-    for record in reader:
-        cleaned = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
-        predictions.append(_prediction_from_record(cleaned, source, reader.line_num))
+def _csv_predictions(text: str, source: str, delimiter: str = ",") -> list[Prediction]:
+    """CSV/TSV read by its header; a row with more fields than the header is an error (an SQL query
+    with an unquoted comma), not a query cut at the comma."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    separator = "a tab" if delimiter == "\t" else "a comma"
+    try:
+        names = [str(name).strip().lower() for name in next(reader)]
+        predictions = []
+        start = reader.line_num + 1
+        for row in reader:
+            if row:  # blank lines are skipped; an empty prediction is written as ""
+                if len(row) > len(names):
+                    raise InputError(f"{len(row)} fields where the header names {len(names)}: quote SQL that holds "
+                                     f"{separator}", source=source, line=start)
+                predictions.append(_prediction_from_record(dict(zip(names, row)), source, start))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise InputError(f"malformed CSV: {error}", source=source, line=reader.line_num) from None
     return predictions
 
 
@@ -588,6 +605,10 @@ def score_files(
     from sqltune.data import numbered_pairs
 
     numbered = list(numbered_pairs(gold_path))
+    if not numbered:
+        blank = not Path(gold_path).read_bytes().strip()
+        raise InputError("the gold file is empty: no questions to score" if blank else
+                         "the gold file holds no questions (a header or an empty array only)", source=str(gold_path))
     pairs = [pair for _, pair in numbered]
     predictions = align_predictions(pairs, load_predictions(pred_path), source=str(pred_path))
     setup = {"gold": str(gold_path), "predictions": str(pred_path), "warehouse": str(warehouse_source),

@@ -1,19 +1,27 @@
 """Exact match as Spider's evaluator defines it: two queries match when their clause components
 match, compared as sets, with values masked and aliases resolved.
 
-Spider (Yu et al., 2018; `evaluation.py`) parses a query into components and calls two queries an
-exact match when every component agrees:
+Spider (Yu et al., 2018; `evaluation.py`, the same in test-suite-sql-eval, Spider's official
+evaluator since November 2020) parses a query into components and calls two queries an exact
+match when every component agrees:
 
 - SELECT: the select items as a multiset (order of columns ignored); DISTINCT is not compared,
   neither on the SELECT nor inside an aggregate (Spider's DISABLE_DISTINCT);
-- FROM: the tables as a multiset and, when there are several, the first join condition's two
-  columns (Spider compares only that one);
-- WHERE and HAVING: the conditions as a multiset plus the set of AND/OR connectors, every
-  literal masked (`age > 30` equals `age > 40`);
-- GROUP BY: the keys in order; ORDER BY: the keys in order with their direction; LIMIT: present
-  or not (its value masked);
+- FROM: the tables as a multiset. Join (ON) conditions are not compared: they count only through
+  the keywords below (an OR, NOT, IN or LIKE in them);
+- WHERE: the conditions as a multiset plus the set of AND/OR connectors, every literal masked
+  (`age > 30` equals `age > 40`); HAVING: the conditions and connectors in their written order,
+  literals masked (Spider compares the HAVING list as a list);
+- GROUP BY: the keys in order; ORDER BY: the keys in order and one direction for the whole clause,
+  the last one written (ASC when none is: Spider's parser keeps one `asc`/`desc` per clause, so
+  `ORDER BY a DESC, b` equals `ORDER BY a ASC, b DESC`); LIMIT: present or not (its value masked);
 - INTERSECT / UNION / EXCEPT and nested subqueries: compared recursively;
-- keywords used (where, group, having, order, limit, or, not, in, like, set operations).
+- keywords used: where, group, having, order, limit, the set operations, and or, not, in, like in
+  the top-level ON, WHERE and HAVING conditions (those of a nested query count for that query).
+
+`first_join_condition=True` also compares the first ON condition's two sides, unordered, when the
+gold query reads several tables: a later revision of taoyds/spider's `evaluation.py` does this;
+test-suite-sql-eval and Spider's original script do not, and most published Spider EM comes from them.
 
 Table aliases resolve to table names (`T1.name` is `singer.name`), unqualified columns to the one
 table in scope that has them (with a schema, or when one table is in scope), output aliases and
@@ -64,7 +72,8 @@ class _Scope:
         return None
 
 
-def spider_components(sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> _Components | None:
+def spider_components(sql: str, *, dialect: str = "duckdb", schema: Schema | None = None,
+                      first_join_condition: bool = False) -> _Components | None:
     """The comparable components of `sql` (nested tuples), None when it is not a query."""
     import sqlglot
     from sqlglot import exp
@@ -78,25 +87,27 @@ def spider_components(sql: str, *, dialect: str = "duckdb", schema: Schema | Non
     if not isinstance(tree, (exp.Select, exp.SetOperation)):
         return None  # not a query ("SELEC" parses as a column name)
     try:
-        return _Reader(dialect, schema).query(tree, None, {})
+        return _Reader(dialect, schema, first_join_condition).query(tree, None, {})
     except RecursionError:
         return None
 
 
-def spider_exact_match(gold_sql: str, pred_sql: str, *, dialect: str = "duckdb", schema: Schema | None = None) -> bool:
+def spider_exact_match(gold_sql: str, pred_sql: str, *, dialect: str = "duckdb", schema: Schema | None = None,
+                       first_join_condition: bool = False) -> bool:
     """Whether `pred_sql` matches `gold_sql` component by component (see the module docstring);
     a prediction that does not parse never matches."""
-    gold = spider_components(gold_sql, dialect=dialect, schema=schema)
+    gold = spider_components(gold_sql, dialect=dialect, schema=schema, first_join_condition=first_join_condition)
     if gold is None:
         return False
-    pred = spider_components(pred_sql, dialect=dialect, schema=schema)
+    pred = spider_components(pred_sql, dialect=dialect, schema=schema, first_join_condition=first_join_condition)
     return pred is not None and pred == gold
 
 
 class _Reader:
-    def __init__(self, dialect: str, schema: Schema | None):
+    def __init__(self, dialect: str, schema: Schema | None, first_join_condition: bool = False):
         self.dialect = dialect
         self.schema = schema
+        self.first_join_condition = first_join_condition
         self.key_map = _foreign_key_map(schema)
 
     # -- queries ------------------------------------------------------------------------------------
@@ -145,19 +156,18 @@ class _Reader:
         having = select.args.get("having")
         group = select.args.get("group")
         group_keys = tuple(self._key(g, scope, ctes, named, items) for g in group.expressions) if group else ()
-        join_key = self._first_join_key(select, scope, ctes) if len(units) > 1 else ()
+        join_key = self._first_join_key(select, scope, ctes) if self.first_join_condition and len(units) > 1 else ()
         where_parts = self._conditions(where.this, scope, ctes) if where is not None else ((), ())
-        having_parts = self._conditions(having.this, scope, ctes) if having is not None else ((), ())
+        having_parts = tuple(self._sequence(having.this, scope, ctes)) if having is not None else ()
         order = self._order(select, scope, outer, named, items, ctes)
         limit = select.args.get("limit") is not None
         keywords = set()
         for word, present in (("where", where), ("group", group), ("having", having), ("order", order), ("limit", limit)):
             if present:
                 keywords.add(word)
-        if where is not None:
-            keywords |= {w for w, kind in (("not", exp.Not), ("in", exp.In), ("like", exp.Like)) if where.find(kind)}
-            if "or" in where_parts[1]:
-                keywords.add("or")
+        ons = [join.args["on"] for join in select.args.get("joins") or [] if join.args.get("on") is not None]
+        for condition in [*ons, *(c.this for c in (where, having) if c is not None)]:
+            keywords |= _condition_keywords(condition)
         return ("select", tuple(sorted(units)), join_key, tuple(sorted(items)), where_parts, group_keys, having_parts, order,
                 limit, tuple(sorted(keywords)))
 
@@ -177,11 +187,14 @@ class _Reader:
         return ()
 
     def _order(self, node, scope: _Scope | None, outer: _Scope | None, named: dict, items: list, ctes: dict | None = None) -> tuple:
+        """(the keys in order, the clause's one direction): the last direction written, else asc."""
         order = node.args.get("order")
         if order is None:
             return ()
         scope = scope or _Scope(outer, self.schema)
-        return tuple((self._key(o.this, scope, ctes or {}, named, items), bool(o.args.get("desc"))) for o in order.expressions)
+        keys = tuple(self._key(o.this, scope, ctes or {}, named, items) for o in order.expressions)
+        written = [o.args["desc"] for o in order.expressions if o.args.get("desc") is not None]
+        return keys, "desc" if written and written[-1] else "asc"
 
     def _key(self, node, scope: _Scope, ctes: dict, named: dict, items: list) -> str:
         """A GROUP BY / ORDER BY term: a position or an output alias names a select item."""
@@ -218,6 +231,17 @@ class _Reader:
 
         walk(node)
         return tuple(sorted(conditions)), tuple(sorted(connectors))
+
+    def _sequence(self, node, scope: _Scope, ctes: dict) -> list[str]:
+        """A condition as Spider's list: conditions and connectors in their written order."""
+        from sqlglot import exp
+
+        if isinstance(node, exp.Paren) and isinstance(node.this, exp.Connector):
+            return self._sequence(node.this, scope, ctes)
+        if isinstance(node, (exp.And, exp.Or)):
+            connector = "and" if isinstance(node, exp.And) else "or"
+            return [*self._sequence(node.this, scope, ctes), connector, *self._sequence(node.expression, scope, ctes)]
+        return [self._expr(node, scope, ctes)]
 
     # -- expressions ----------------------------------------------------------------------------------
     def _expr(self, node, scope: _Scope, ctes: dict) -> str:
@@ -278,6 +302,29 @@ class _Reader:
             return name
         full = f"{owner}.{name}"
         return self.key_map.get(full, full) if owner in scope.tables else full
+
+
+def _condition_keywords(node) -> set[str]:
+    """Spider's keywords of one ON/WHERE/HAVING condition: `or` among its connectors, and `not`,
+    `in`, `like` as the operators of its top-level conditions (not those of nested queries)."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.Paren) and isinstance(node.this, exp.Connector):
+        return _condition_keywords(node.this)
+    if isinstance(node, (exp.And, exp.Or)):
+        words = _condition_keywords(node.this) | _condition_keywords(node.expression)
+        return words | {"or"} if isinstance(node, exp.Or) else words
+    words = set()
+    if isinstance(node, exp.Not):
+        words.add("not")
+        node = node.this
+        while isinstance(node, exp.Paren):
+            node = node.this
+    if isinstance(node, exp.In):
+        words.add("in")
+    elif isinstance(node, exp.Like):
+        words.add("like")
+    return words
 
 
 def _foreign_key_map(schema: Schema | None) -> dict[str, str]:
