@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
+
 console = Console()
 
 
@@ -29,6 +31,7 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(2, "--workers", min=1, help="Gold queries executed in parallel."),
         show: int = typer.Option(20, "--show", min=0, help="How many problems to list."),
         as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON instead of a table."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """Check every gold SQL parses, runs, returns rows and names real tables; find duplicates and leaks.
         Exits non-zero when anything is wrong."""
@@ -41,6 +44,7 @@ def register(app: typer.Typer) -> None:
             report, _ = validate_file(
                 file, db, against=against, workers=workers, timeout_s=timeout,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                allow_privileged_role=allow_privileged_role,
             )
         if as_json:
             console.print_json(json.dumps(report.to_dict()))
@@ -59,12 +63,14 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, "--db", help="Warehouse to validate the gold SQL on first (without: only records and duplicates are checked)."),
         allow_invalid: bool = typer.Option(False, "--allow-invalid", help="Split without the pairs that fail validation instead of refusing."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """Validate, then a stratified, leak-free train/test split (pairs sharing a question stay together)."""
         from sqltune.data import split_pairs, write_split
         from sqltune.data.validate import require_valid_pairs
 
-        pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout)
+        pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout,
+                                    allow_privileged_role=allow_privileged_role)
         if db is None:
             Console(stderr=True).print("[dim]gold SQL not executed: pass --db to check it on the warehouse[/]")
         result = split_pairs(pairs, test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
@@ -89,6 +95,7 @@ def register(app: typer.Typer) -> None:
         include_originals: bool = typer.Option(False, "--include-originals", help="Write each source pair too, followed by its new pairs."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
         workers: int = typer.Option(2, "--workers", min=1, help="Queries executed in parallel."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """New pairs with a value swapped: where the question names a literal the SQL compares with a
         column, put another value of that column in both; kept only when the new SQL returns rows."""
@@ -103,6 +110,7 @@ def register(app: typer.Typer) -> None:
             result = augment_pairs(
                 pairs, db, per_pair=per_pair, seed=seed, timeout_s=timeout, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                allow_privileged_role=allow_privileged_role,
             )
         if include_originals:
             made: dict[str, list] = {}

@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
+
 console = Console()
 
 SOURCE_HELP = ("DuckDB/SQLite file, .sql file or directory of DDL (pg_dump -s, mysqldump --no-data), a database URL "
@@ -68,13 +70,15 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Argument(..., help=SOURCE_HELP),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each step may take (connect, schema, query)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
-        """Can sqltune reach DB? Connect, read the schema, run SELECT 1; report the dialect and each step's time."""
+        """Can sqltune reach DB? Connect, read the schema, run SELECT 1, and on PostgreSQL check the role can
+        only read (as every command that runs SQL requires); report the dialect and each step's time."""
         import json
 
         from sqltune.schema.check import check_source
 
-        result = check_source(db, timeout_s=timeout)
+        result = check_source(db, timeout_s=timeout, allow_privileged_role=allow_privileged_role)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:

@@ -18,6 +18,7 @@ from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError
 from sqltune.evaluation.compare import MatchRules
 from sqltune.inference.generate import DecodeConfig
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class EvalConfig:
     register: bool = setting(True, help="Add an eval record per model form to the registry.")
     allow_dialect_mismatch: bool = setting(False, help="Evaluate a model trained for another SQL dialect than the warehouse's.")
     allow_invalid: bool = setting(False, help="Evaluate without the pairs that fail validation (default: refuse, listing every problem by line).")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     compare_decoding: bool = setting(False, help="Also evaluate each form with plain greedy decoding (no schema constraint, one candidate), side by side.")
 
 
@@ -114,11 +116,13 @@ def evaluate_forms(
         config.data, db, allow_invalid=config.allow_invalid, workers=config.workers, timeout_s=config.timeout_s,
         subset=lambda items: spread_subset(items, config.limit),
         progress=(lambda done, total: progress("validating", done, total)) if progress else None,
+        allow_privileged_role=config.allow_privileged_role,
     )
     schema = load_schema(db)
     rules = config.rules
     reports, spot_answers, evaluated = [], {}, []
-    with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows) as warehouse:
+    with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows,
+                        allow_privileged_role=config.allow_privileged_role) as warehouse:
         for form in forms:
             prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
             prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""

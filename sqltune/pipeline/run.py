@@ -16,6 +16,7 @@ from typing import Any
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError
 from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class PipelineConfig:
     merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
     merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
     eval_budget: str | None = setting(None, help="Wall-clock budget for all evaluations (e.g. 6m): one timed batch measures s/question, then eval.limit is lowered to fit; default: eval.limit as given.")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP + " Sets train.allow_privileged_role and eval.allow_privileged_role.")
     curve_questions: int = setting(16, help="Held-out questions the adapter answers (greedy) at each point of its learning curve, for execution accuracy against training minutes (0: held-out loss only). Counted in eval_budget.", min=0)
 
 
@@ -75,6 +77,8 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     stage_s: dict[str, float] = {}
 
     _attach_fixture(config, emit)
+    if config.allow_privileged_role:
+        config.train.allow_privileged_role = config.eval.allow_privileged_role = True
     from sqltune.prompts import prompt_for_warehouse
 
     config.train.prompt = prompt_for_warehouse(config.train.prompt, config.train.db)
@@ -84,6 +88,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         emit("validate", {"data": config.train.train_file})
         config.train.train_file = validated_pairs_file(
             config.train.train_file, config.train.db, out, allow_invalid=config.train.allow_invalid,
+            allow_privileged_role=config.train.allow_privileged_role,
         )
 
     from sqltune.inference.models import import_default, resolve_base

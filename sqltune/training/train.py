@@ -29,6 +29,7 @@ from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 from sqltune.retrieval import EXAMPLES_FILE
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
@@ -103,6 +104,7 @@ class TrainConfig:
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
     allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     select_by_execution: int = setting(0, help="At each held-out point, answer up to N held-out pairs greedily, run them on the warehouse and keep the adapter with the best execution accuracy (not the lowest loss); 0: off. Needs held-out pairs (--eval-fraction).", min=0)
     execution_patience: int = setting(2, help="With --select-by-execution: stop after this many held-out points without a rise in execution accuracy (0: never stop early).", min=0)
 
@@ -215,7 +217,8 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> Training
     if config.augment_per_pair:
         from sqltune.data.augment import augment_pairs
 
-        new = augment_pairs(train_pairs, config.db, per_pair=config.augment_per_pair, seed=config.seed).pairs
+        new = augment_pairs(train_pairs, config.db, per_pair=config.augment_per_pair, seed=config.seed,
+                            allow_privileged_role=config.allow_privileged_role).pairs
         augmented = len(new)
         train_pairs = train_pairs + new
         rng.shuffle(train_pairs)
