@@ -282,6 +282,11 @@ def test_cli_merge(trained, merged, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "merged_original" in printed and "adapter_original" in printed and str(out.name) in printed
+    for stage in ("reading the adapter", "loading the base model", "merging into the original weights",
+                  "loading the unmerged adapter", "check: comparing logits", "check: greedy SQL of merged_original",
+                  "saving and reloading the checkpoint"):
+        assert f"stage: {stage}" in printed, (stage, printed)
+    assert printed.count(" done in ") >= 7
     assert json.loads((out / MERGE_JSON).read_text())["n_questions"] == 1
 
     assert main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out)]) != 0
@@ -306,7 +311,7 @@ def test_a_masked_warehouse_url_asks_for_db_before_connecting(trained, tmp_path,
     with pytest.raises(ConfigError, match=r"recorded without its password.*pass --db"):
         merge_adapter(masked, tmp_path / "out", progress=events.append, register=False)
     assert events == [] and not (tmp_path / "out").exists()  # nothing loaded, nothing connected
-    assert main(["merge", "--adapter", str(masked), "--out", str(tmp_path / "out")]) == 1
+    assert main(["merge", "--adapter", str(masked), "--out", str(tmp_path / "out")]) == 2  # as a missing --db anywhere
     err = capsys.readouterr().err
     assert "--db" in err and "***" in err and "Traceback" not in err
     with pytest.raises(ConfigError, match="password is masked"):

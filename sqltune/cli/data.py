@@ -1,4 +1,7 @@
-"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them, augment them."""
+"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them, augment them.
+
+The pairs are `--data FILE` (the old positional FILE still works), gold-query workers `--exec-workers`
+(old spelling `--workers`), as in `train` and `eval`."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sqltune.cli.options import exec_workers, option_or_positional
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 console = Console()
@@ -24,11 +28,13 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("validate")
     def validate(
-        file: Path = typer.Argument(..., help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
         db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file, a database URL, env:VAR or profile:NAME (SQL runs on DuckDB and PostgreSQL; others: schema checks only)."),
         against: Path = typer.Option(None, "--against", help="The other split: report questions that appear in both."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
-        workers: int = typer.Option(2, "--workers", min=1, help="Gold queries executed in parallel."),
+        workers: int = typer.Option(None, "--exec-workers", min=1, show_default="2", help="Gold queries executed in parallel."),
+        workers_old: int = typer.Option(None, "--workers", min=1, hidden=True, help="Old spelling of --exec-workers."),
         show: int = typer.Option(20, "--show", min=0, help="How many problems to list."),
         as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON instead of a table."),
         allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
@@ -38,6 +44,9 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from sqltune.data.validate import validate_file
+
+        file = option_or_positional(file, file_arg, "--data")
+        workers = exec_workers(workers, workers_old)
 
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("validating", total=None)
@@ -55,7 +64,8 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("split")
     def split(
-        file: Path = typer.Argument(..., help="Pairs to split (JSONL or CSV)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs to split (JSONL or CSV)."),
         out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, test.jsonl and split.json."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=0.99, help="Share of questions in the test split."),
         seed: int = typer.Option(0, "--seed", help="Shuffle seed; the same seed and pairs give the same split."),
@@ -68,6 +78,8 @@ def register(app: typer.Typer) -> None:
         """Validate, then a stratified, leak-free train/test split (pairs sharing a question stay together)."""
         from sqltune.data import split_pairs, write_split
         from sqltune.data.validate import require_valid_pairs
+
+        file = option_or_positional(file, file_arg, "--data")
 
         pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout,
                                     allow_privileged_role=allow_privileged_role)
@@ -87,14 +99,16 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("augment")
     def augment(
-        file: Path = typer.Argument(..., help="Pairs to augment (JSONL or CSV)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs to augment (JSONL or CSV)."),
         db: str = typer.Option(..., "--db", help="Warehouse the values are read from and every new SQL runs on (DuckDB, SQLite, PostgreSQL)."),
         out: Path = typer.Option(..., "--out", help="JSONL file for the new pairs (written atomically)."),
         per_pair: int = typer.Option(2, "--per-pair", min=1, help="New pairs at most per source pair."),
         seed: int = typer.Option(0, "--seed", help="The same seed, pairs and warehouse give the same new pairs."),
         include_originals: bool = typer.Option(False, "--include-originals", help="Write each source pair too, followed by its new pairs."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
-        workers: int = typer.Option(2, "--workers", min=1, help="Queries executed in parallel."),
+        workers: int = typer.Option(None, "--exec-workers", min=1, show_default="2", help="Queries executed in parallel."),
+        workers_old: int = typer.Option(None, "--workers", min=1, hidden=True, help="Old spelling of --exec-workers."),
         allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """New pairs with a value swapped: where the question names a literal the SQL compares with a
@@ -103,6 +117,9 @@ def register(app: typer.Typer) -> None:
 
         from sqltune.data import load_pairs, write_pairs
         from sqltune.data.augment import augment_pairs
+
+        file = option_or_positional(file, file_arg, "--data")
+        workers = exec_workers(workers, workers_old)
 
         pairs = load_pairs(file)
         with Progress(console=Console(stderr=True), transient=True) as bar:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqltune.core.config import setting
-from sqltune.core.errors import ConfigError, InputError
+from sqltune.core.errors import ConfigError, InputError, MissingOptionError
 from sqltune.evaluation.compare import MatchRules
 from sqltune.inference.generate import DecodeConfig
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
@@ -104,7 +104,7 @@ def evaluate_forms(
     from sqltune.core.connections import mask_url
 
     if not config.data or not config.db:
-        raise ConfigError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
+        raise MissingOptionError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
     if not Path(config.data).exists():
         raise InputError("question file not found", source=config.data)
     db = config.db

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
 from sqltune.core.config import setting
-from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.core.errors import ConfigError, InputError, MissingOptionError, TrainingCheckFailed
 from sqltune.inference.models import QuantConfig, attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.prompts import PromptConfig
 from sqltune.retrieval import EXAMPLES_FILE
@@ -181,7 +181,7 @@ def require_inputs(config: TrainConfig) -> None:
     """No silent defaults for the user's data: a run names its pairs and its warehouse."""
     missing = [flag for flag, value in (("--data", config.train_file), ("--db", config.db)) if not value]
     if missing:
-        raise ConfigError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
+        raise MissingOptionError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
 
 
 class TrainingData(NamedTuple):
