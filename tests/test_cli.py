@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -59,7 +60,7 @@ def _usage_error(out: subprocess.CompletedProcess, needle: str) -> None:
 def test_usage_errors_through_the_console_script(tmp_path):
     _usage_error(console_script("train", "--bogus"), "No such option: --bogus")
     _usage_error(console_script("eval", "score", "--data", "x.jsonl", "--db", "x.duckdb"), "Missing option '--pred'")
-    _usage_error(console_script("schema", "show"), "Missing argument")
+    _usage_error(console_script("schema", "show"), "Missing option '--db'")
     _usage_error(console_script("train", "--lora-r", "0"), "--lora-r")  # out of range
     _usage_error(console_script("train", "--method", "sideways"), "'sideways' is not one of")  # bad choice
     _usage_error(console_script("data", "split", "x.jsonl", "--out", "o", "--test-fraction", "abc"), "--test-fraction")
@@ -67,14 +68,14 @@ def test_usage_errors_through_the_console_script(tmp_path):
     assert version.returncode == 0 and version.stdout.startswith("sqltune ")
 
 
-def _library_error(out: subprocess.CompletedProcess, needle: str) -> None:
-    assert out.returncode == 1, (out.stdout, out.stderr)
+def _library_error(out: subprocess.CompletedProcess, needle: str, code: int = 1) -> None:
+    assert out.returncode == code, (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("error: ") and needle in out.stderr, out.stderr
 
 
 def test_library_errors_are_one_line(tmp_path):
-    _library_error(console_script("train", "--data", str(tmp_path / "none.jsonl")), "--db")  # required input missing
+    _library_error(console_script("train", "--data", str(tmp_path / "none.jsonl")), "--db", 2)  # required input missing: 2, as usage errors
     _library_error(console_script("schema", "show", str(tmp_path / "none.duckdb")), "none.duckdb")  # missing file
     bad_db = tmp_path / "junk.duckdb"
     bad_db.write_bytes(b"not a database at all" * 10)
@@ -146,3 +147,58 @@ def test_the_gguf_conversion_logged_to_a_file_writes_no_carriage_return(tmp_path
     text = log.read_bytes().decode()
     assert out.returncode == 0, text
     assert (tmp_path / "base" / "config.json").exists() and "\r" not in text, text[:500]
+
+
+# -- one vocabulary: --db, --data, --exec-workers on every command; the old spellings still work ----------------
+def test_old_and_new_spellings_both_work(tiny_warehouse, tiny_pairs_file, tmp_path, capsys):
+    from sqltune.cli import main
+
+    wh, pairs = str(tiny_warehouse), str(tiny_pairs_file)
+    spellings = {
+        "check": (["check", wh], ["check", "--db", wh]),
+        "schema show": (["schema", "show", wh, "--text"], ["schema", "show", "--db", wh, "--text"]),
+        "data validate": (["data", "validate", pairs, "--db", wh, "--workers", "1"],
+                          ["data", "validate", "--data", pairs, "--db", wh, "--exec-workers", "1"]),
+        "data split": (["data", "split", pairs, "--out", str(tmp_path / "old")],
+                       ["data", "split", "--data", pairs, "--out", str(tmp_path / "new")]),
+        "data augment": (["data", "augment", pairs, "--db", wh, "--out", str(tmp_path / "old.jsonl"), "--workers", "1"],
+                         ["data", "augment", "--data", pairs, "--db", wh, "--out", str(tmp_path / "new.jsonl"),
+                          "--exec-workers", "1"]),
+    }
+    for name, (old, new) in spellings.items():
+        assert main(old) == 0, (name, capsys.readouterr().err)
+        printed_old = capsys.readouterr().out
+        assert main(new) == 0, (name, capsys.readouterr().err)
+        printed_new = capsys.readouterr().out
+        timed = re.compile(r"\d+\.\d+ s\b")  # step times differ between runs
+        same = printed_old.replace(str(tmp_path / "old"), str(tmp_path / "new"))
+        assert timed.sub("", same) == timed.sub("", printed_new), name
+    assert (tmp_path / "old.jsonl").read_text() == (tmp_path / "new.jsonl").read_text()
+    # the old spellings stay out of the help
+    for args, old in ((["check"], "[DB]"), (["data", "validate"], "--workers ")):
+        help_text = sqltune(*args, "--help").stdout
+        assert "--db" in help_text or "--exec-workers" in help_text
+        assert f"{old}" not in help_text.split("Options:", 1)[1], help_text
+    # given both ways with different values: a usage error
+    assert main(["check", wh, "--db", str(tmp_path / "other.duckdb")]) == 2
+    assert main(["data", "validate", pairs, "--db", wh, "--workers", "1", "--exec-workers", "2"]) == 2
+
+
+def test_a_missing_db_exits_2_on_every_command(tiny_pairs_file, tmp_path, capsys):
+    from sqltune.cli import main
+
+    pairs = str(tiny_pairs_file)
+    commands = {
+        "check": ["check"],
+        "schema show": ["schema", "show"],
+        "data validate": ["data", "validate", "--data", pairs],
+        "data augment": ["data", "augment", "--data", pairs, "--out", str(tmp_path / "a.jsonl")],
+        "eval score": ["eval", "score", "--data", pairs, "--pred", pairs],
+        "train": ["train", "--data", pairs, "--out", str(tmp_path / "adapter")],
+        "eval": ["eval", "--model", "default", "--adapter", str(tmp_path / "adapter"), "--data", pairs],
+    }  # merge: tests/test_merge.py::test_a_masked_warehouse_url_asks_for_db_before_connecting
+    for name, args in commands.items():
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and "--db" in err and "Traceback" not in err, (name, code, err)
+    assert main(["data", "validate", "--db", pairs]) == 2 and "Missing option '--data'" in capsys.readouterr().err

@@ -266,3 +266,78 @@ def test_train_and_eval_on_postgres_record_the_dialect_and_no_password(pg_shop, 
                      "--db", str(tiny_warehouse), "--out", str(tmp_path / "report-duck"), "--limit", "2"])
     err = capsys.readouterr().err
     assert code == 1 and "trained to write PostgreSQL SQL" in err and "--allow-dialect-mismatch" in err
+
+
+# -- privileged roles: `check` says so, and every command that refuses one accepts the opt-in ----------------
+def _in_schema(url: str, schema: str) -> str:
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+def test_check_says_when_a_role_can_write(pg_sandbox, capsys):
+    from sqltune.schema.check import check_source
+
+    reader = check_source(_in_schema(pg_sandbox.reader, pg_sandbox.schema), timeout_s=5)
+    assert reader.ok and [s.name for s in reader.steps] == ["connect", "schema", "query", "role"]
+    assert "can only read" in reader.steps[-1].detail
+    url = _in_schema(pg_sandbox.writer, pg_sandbox.schema)
+    writer = check_source(url, timeout_s=5)
+    role = writer.steps[-1]
+    assert not writer.ok and role.name == "role" and not role.ok
+    assert f"can write tables ({pg_sandbox.schema}.items)" in role.detail and "--allow-privileged-role" in role.detail
+    allowed = check_source(url, timeout_s=5, allow_privileged_role=True)
+    assert allowed.ok and "can write tables" in allowed.steps[-1].detail and "allowed" in allowed.steps[-1].detail
+
+    assert cli_main(["check", url, "--timeout", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "can write tables" in out
+    assert cli_main(["check", url, "--timeout", "5", "--allow-privileged-role"]) == 0
+    assert "can write tables" in capsys.readouterr().out
+
+
+class _Reached(Exception):
+    """Raised where a command goes on to load a model: the warehouse was accepted."""
+
+
+def test_every_command_that_refuses_a_privileged_role_accepts_the_option(pg_sandbox, tmp_path, capsys, monkeypatch):
+    import sqltune.inference.models as models
+    import sqltune.schema as schema_stage
+    from sqltune.core.errors import SqltuneError
+
+    monkeypatch.delenv("SQLTUNE_ALLOW_PRIVILEGED_ROLE", raising=False)
+    writer, table = _in_schema(pg_sandbox.writer, pg_sandbox.schema), f"{pg_sandbox.schema}.items"
+    pairs = _write_pairs(tmp_path / "pairs.jsonl", [
+        {"id": "a", "question": "How many items are there?", "sql": f"SELECT count(*) FROM {table}"},
+        {"id": "b", "question": "What is the highest price?", "sql": f"SELECT max(price) FROM {table}"},
+        {"id": "c", "question": "Which item is item7%?", "sql": f"SELECT id FROM {table} WHERE name = 'item7%'"},
+    ])
+    pred = _write_pairs(tmp_path / "pred.jsonl", [{"id": "a", "sql": f"SELECT count(*) FROM {table}"},
+                                                  {"id": "b", "sql": f"SELECT max(price) FROM {table}"},
+                                                  {"id": "c", "sql": "SELECT 7"}])
+
+    def reached(*args, **kwargs):
+        raise SqltuneError("reached the model stage")
+
+    # where train, eval and run would go on to load a model, stop: the warehouse check is behind
+    monkeypatch.setattr(models, "resolve_base", reached)
+    monkeypatch.setattr(models, "import_default", reached)
+    real_load_schema = schema_stage.load_schema
+    monkeypatch.setattr(schema_stage, "load_schema", lambda source, **kw: reached() if source == writer else real_load_schema(source, **kw))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"out_dir: {tmp_path / 'run'}\ntrain:\n  train_file: {pairs}\n  db: {writer}\neval:\n  data: {pairs}\n")
+    commands = {
+        "data validate": ["data", "validate", str(pairs), "--db", writer],
+        "data split": ["data", "split", str(pairs), "--db", writer, "--out", str(tmp_path / "split")],
+        "data augment": ["data", "augment", str(pairs), "--db", writer, "--out", str(tmp_path / "aug.jsonl")],
+        "eval score": ["eval", "score", "--data", str(pairs), "--pred", str(pred), "--db", writer],
+        "train": ["train", "--data", str(pairs), "--db", writer, "--out", str(tmp_path / "adapter")],
+        "eval": ["eval", "--model", "default", "--adapter", str(tmp_path / "adapter"), "--data", str(pairs), "--db", writer],
+        "run": ["run", str(recipe)],
+    }  # check: test_check_says_when_a_role_can_write
+    for name, args in commands.items():
+        assert cli_main(args) == 1, name
+        refused = capsys.readouterr()
+        assert "--allow-privileged-role" in refused.out + refused.err, (name, refused.err)
+        code = cli_main([*args, "--allow-privileged-role"])
+        accepted = capsys.readouterr()
+        assert "No such option" not in accepted.err and "refusing" not in accepted.err, (name, accepted.err)
+        assert code == 0 or "reached the model stage" in accepted.err, (name, code, accepted.err)

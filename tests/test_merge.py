@@ -282,9 +282,46 @@ def test_cli_merge(trained, merged, tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "merged_original" in printed and "adapter_original" in printed and str(out.name) in printed
+    for stage in ("reading the adapter", "loading the base model", "merging into the original weights",
+                  "loading the unmerged adapter", "check: comparing logits", "check: greedy SQL of merged_original",
+                  "saving and reloading the checkpoint"):
+        assert f"stage: {stage}" in printed, (stage, printed)
+    assert printed.count(" done in ") >= 7
     assert json.loads((out / MERGE_JSON).read_text())["n_questions"] == 1
 
     assert main(["merge", "--adapter", str(trained["adapter"]), "--out", str(out)]) != 0
     assert main(["merge", "--adapter", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert "already exists" in err and "adapter folder not found" in err and "Traceback" not in err
+
+
+def test_a_masked_warehouse_url_asks_for_db_before_connecting(trained, tmp_path, monkeypatch, capsys):
+    """run.json keeps a URL's password as ***: merge asks for --db instead of failing to log in;
+    an env:/profile: reference is recorded as written and is used as it is."""
+    from sqltune.cli import main
+    from sqltune.merge.check import check_set
+    from sqltune.merge.weights import read_adapter
+
+    masked = tmp_path / "masked"
+    shutil.copytree(trained["adapter"], masked)
+    run = json.loads((masked / "run.json").read_text())
+    run["schema_source"] = "postgresql://reader:***@127.0.0.1:5432/test"
+    (masked / "run.json").write_text(json.dumps(run))
+    events = []
+    with pytest.raises(ConfigError, match=r"recorded without its password.*pass --db"):
+        merge_adapter(masked, tmp_path / "out", progress=events.append, register=False)
+    assert events == [] and not (tmp_path / "out").exists()  # nothing loaded, nothing connected
+    assert main(["merge", "--adapter", str(masked), "--out", str(tmp_path / "out")]) == 2  # as a missing --db anywhere
+    err = capsys.readouterr().err
+    assert "--db" in err and "***" in err and "Traceback" not in err
+    with pytest.raises(ConfigError, match="password is masked"):
+        check_set(read_adapter(masked), ["How many stores are there?"], 1, "postgresql://reader:***@h/db")
+    # --db given: the stored URL is not used
+    given = check_set(read_adapter(masked), ["How many stores are there?"], 1, str(trained["warehouse"]))
+    assert "stores" in given.schema.table_names
+
+    monkeypatch.setenv("OWN_WAREHOUSE", str(trained["warehouse"]))
+    run["schema_source"] = "env:OWN_WAREHOUSE"
+    (masked / "run.json").write_text(json.dumps(run))
+    stored = check_set(read_adapter(masked), ["How many stores are there?"], 1, None)
+    assert "stores" in stored.schema.table_names

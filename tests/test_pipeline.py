@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -113,7 +115,7 @@ def test_a_timed_batch_that_is_the_whole_evaluation_is_not_answered_again(monkey
     probe_report = SimpleNamespace(n=2, label="qlora-adapter")
     clock = iter(range(0, 10_000, 100))  # every batch "takes" 100 s
     monkeypatch.setattr(run_module.time, "time", lambda: next(clock))
-    monkeypatch.setattr(run_module, "evaluate_forms", lambda forms, cfg, out_dir=None: ([probe_report], None))
+    monkeypatch.setattr(run_module, "evaluate_forms", lambda forms, cfg, out_dir=None, **kw: ([probe_report], None))
     config = PipelineConfig(eval=EvalConfig(data=str(tiny_pairs_file), limit=None, decode=DecodeConfig(batch_size=2)),
                             eval_budget="1m")
     form = ModelForm("qlora-adapter", base=str(tiny_model_dir))
@@ -144,3 +146,42 @@ def test_a_timed_batch_that_is_the_whole_evaluation_is_not_answered_again(monkey
     reports, _ = evaluate_forms(forms, eval_config, evaluated_before={"qlora-adapter": probe_report})
     assert answered == ["prompt-only"] and reports[1] is probe_report
     assert loaded == ["prompt-only"]  # no spot checks: the reused form's model is not even loaded
+
+
+def test_forms_compared_with_the_base_answer_after_the_same_prefix(monkeypatch, tiny_warehouse, tiny_pairs_file):
+    """The prompt-only base is handed `SELECT`; every form compared with it gets the same by default,
+    so an under-trained adapter is not scored as a regression for lacking a prefix the base was given."""
+    from types import SimpleNamespace
+
+    import sqltune.evaluation.scoring as scoring
+    import sqltune.inference.generate as generate
+    from sqltune.evaluation.harness import ModelForm, evaluate_forms
+
+    answered: dict[str, tuple[str, tuple]] = {}
+
+    def fake_model(*args, **kwargs):
+        return SimpleNamespace(label=kwargs["label"], decode=kwargs["decode"])
+
+    def fake_evaluate(sql_model, pairs, warehouse, **kwargs):
+        answered[sql_model.label] = (sql_model.decode.answer_prefix, tuple(sql_model.decode.stop_strings))
+        return SimpleNamespace(label=sql_model.label, setup={})
+
+    monkeypatch.setattr(generate, "load_sql_model", fake_model)
+    monkeypatch.setattr(scoring, "evaluate_model", fake_evaluate)
+    config = EvalConfig(data=str(tiny_pairs_file), db=str(tiny_warehouse), limit=2, spot_checks=False, register=False)
+    base, adapter, merged = (ModelForm("prompt-only"), ModelForm("adapter", adapter="runs/a", quantized=True),
+                             ModelForm("merged", merged="runs/m"))
+    reports, _ = evaluate_forms([base, adapter, merged], config)
+    assert {label: prefix for label, (prefix, _) in answered.items()} == {"prompt-only": "SELECT", "adapter": "SELECT",
+                                                                           "merged": "SELECT"}
+    assert len({stops for _, stops in answered.values()}) == 1  # and stop alike
+    assert [r.setup["answer_prefix"] for r in reports] == ["SELECT"] * 3  # recorded with each score
+    answered.clear()
+    evaluate_forms([adapter], config)  # no base compared: the adapter answers as it is served
+    assert answered["adapter"][0] == ""
+    evaluate_forms([adapter], config, compared_with=[base, adapter])  # a part of a comparison with the base
+    assert answered["adapter"][0] == "SELECT"
+    from sqltune.evaluation.harness import answer_prefix
+
+    off = dataclasses.replace(config, same_answer_prefix=False)
+    assert [answer_prefix(f, [base, adapter], off) for f in (base, adapter)] == ["SELECT", ""]

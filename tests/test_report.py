@@ -141,3 +141,23 @@ def test_html_renders_in_chromium(tmp_path, reports):
         capture_output=True, timeout=60, check=False,
     )
     assert shot.is_file() and shot.stat().st_size > 20_000
+
+
+def test_markdown_shows_the_predicted_and_gold_sql_of_each_wrong_answer(reports):
+    piped = dataclasses.replace(result("e", False), pred_sql="SELECT a || `b` FROM\n  e", gold_sql="SELECT a FROM e")
+    reports = [*reports[:1], EvalReport.from_results("adapter", [*reports[1].results, piped], rules="rows as multisets")]
+    section = render_markdown(Comparison(reports)).split("## Wrong answers", 1)[1].split("## ", 1)[0]
+    assert "| Model | Id | Category | Reason | Predicted SQL | Gold SQL |" in section
+    assert "| prompt-only | a | syntax_error | row 1 differs | `SELECT 1 WHERE 'a' < 'b'` | `SELECT count(*) FROM a` |" in section
+    # a pipe cannot break the table, a backtick not the code span, a newline not the row
+    assert "| adapter | e | wrong_rows | row 1 differs | `` SELECT a \\|\\| `b` FROM e `` | `SELECT a FROM e` |" in section
+    empty = dataclasses.replace(result("f", False), pred_sql="")
+    assert "| f | wrong_rows | row 1 differs | (none) |" in render_markdown(Comparison([EvalReport.from_results("p", [empty], rules="r")]))
+
+
+def test_markdown_records_the_answer_prefix_of_each_form(reports):
+    same = [dataclasses.replace(r, setup={**r.setup, "answer_prefix": "SELECT"}) for r in reports]
+    assert "Answer prefix (every form): `SELECT` — the forms are compared under the same" in render_markdown(Comparison(same))
+    apart = [same[0], dataclasses.replace(same[1], setup={**same[1].setup, "answer_prefix": ""})]
+    assert "Answer prefix: prompt-only: `SELECT`; adapter: none" in render_markdown(Comparison(apart))
+    assert "Answer prefix" not in render_markdown(Comparison(reports))  # not recorded (eval score): not claimed

@@ -285,6 +285,10 @@ CREATE TABLE order_items (order_id integer REFERENCES orders (id) ON DELETE CASC
                           PRIMARY KEY (order_id, sku));
 CREATE INDEX orders_customer ON orders (customer_id);
 CREATE VIEW big_orders AS SELECT id FROM orders;
+COMMENT ON VIEW big_orders IS 'Orders worth a look';
+CREATE VIEW customer_orders AS SELECT c.name, count(*) AS n_orders, o.customer_id
+    FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.name, o.customer_id;
+CREATE MATERIALIZED VIEW daily_orders AS SELECT placed_at::date AS day, count(*) AS n FROM orders GROUP BY 1;
 CREATE FUNCTION add1(x int) RETURNS int LANGUAGE sql AS $$ SELECT x + 1 $$;
 """
 
@@ -325,6 +329,7 @@ CREATE VIEW public.big_orders AS
  SELECT orders.id
    FROM public.orders;
 ALTER TABLE public.big_orders OWNER TO postgres;
+COMMENT ON VIEW public.big_orders IS 'Orders worth a look';
 CREATE TABLE public.customers (
     id integer NOT NULL,
     name text NOT NULL,
@@ -333,6 +338,21 @@ CREATE TABLE public.customers (
 ALTER TABLE public.customers OWNER TO postgres;
 COMMENT ON TABLE public.customers IS 'People who buy';
 COMMENT ON COLUMN public.customers.email IS 'Contact address';
+CREATE VIEW public.customer_orders AS
+ SELECT c.name,
+    count(*) AS n_orders,
+    o.customer_id
+   FROM (public.customers c
+     JOIN public.orders o ON ((o.customer_id = c.id)))
+  GROUP BY c.name, o.customer_id;
+ALTER TABLE public.customer_orders OWNER TO postgres;
+CREATE MATERIALIZED VIEW public.daily_orders AS
+ SELECT (orders.placed_at)::date AS day,
+    count(*) AS n
+   FROM public.orders
+  GROUP BY ((orders.placed_at)::date)
+  WITH NO DATA;
+ALTER TABLE public.daily_orders OWNER TO postgres;
 CREATE TABLE public.order_items (
     order_id integer NOT NULL,
     sku character varying(20) NOT NULL,
@@ -411,7 +431,8 @@ def test_pg_dump_reads_with_all_keys(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         schema = load_schema(dump)
     assert schema.dialect == "postgres" and not schema.skipped, schema.skipped
-    assert sorted(schema.table_names) == ["customers", "order_items", "orders", "products"]  # no public. prefix
+    assert sorted(schema.table_names) == ["big_orders", "customer_orders", "customers", "daily_orders", "order_items",
+                                          "orders", "products"]  # no public. prefix; views too
     assert schema.table("customers").primary_key == ("id",)
     assert schema.table("order_items").primary_key == ("order_id", "sku")
     assert sorted(schema.table("order_items").foreign_keys, key=lambda fk: fk.columns) == [
@@ -422,6 +443,45 @@ def test_pg_dump_reads_with_all_keys(tmp_path, caplog):
     assert schema.table("customers").column("email").comment == "Contact address"
     assert schema.table("orders").column("id").nullable is False
     assert "not understood" not in caplog.text and "names nothing" not in caplog.text
+
+
+def test_pg_dump_views_read_as_tables_of_the_schema(tmp_path):
+    """pg_dump -s writes views (and materialized views, ending WITH NO DATA): each is a table of the
+    schema, its columns named from the SELECT list, typed as the column passed through or unknown."""
+    dump = tmp_path / "shop.sql"
+    dump.write_text(_pg_dump_text())
+    schema = load_schema(dump)
+    assert not schema.skipped, schema.skipped
+    assert schema.table_names[-3:] == ["big_orders", "customer_orders", "daily_orders"]  # after the tables
+    big = schema.table("big_orders")
+    assert [(c.name, c.type) for c in big.columns] == [("id", "INT")] and big.comment == "Orders worth a look"
+    assert [(c.name, c.type) for c in schema.table("customer_orders").columns] == [
+        ("name", "TEXT"), ("n_orders", "unknown"), ("customer_id", "INT")]
+    assert [(c.name, c.type) for c in schema.table("daily_orders").columns] == [("day", "unknown"), ("n", "unknown")]
+    assert big.row_count is None and big.primary_key == ()
+
+
+def test_ddl_views_columns_stars_and_what_cannot_be_named(caplog):
+    ddl = """
+    CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR);
+    CREATE VIEW every AS SELECT * FROM t;
+    CREATE VIEW renamed (a, b) AS SELECT id, upper(name) FROM t;
+    CREATE OR REPLACE VIEW partly AS SELECT x.id, 1 + 2, x.name AS label FROM t AS x;
+    CREATE VIEW elsewhere AS SELECT o.* FROM other AS o;
+    CREATE VIEW checked AS SELECT id FROM t WITH LOCAL CHECK OPTION;
+    COMMENT ON COLUMN partly.label IS 'the name';
+    """
+    with caplog.at_level("WARNING"):
+        schema = parse_ddl(ddl, dialect="postgres")
+    assert schema.table_names == ["t", "every", "renamed", "partly", "checked"]
+    assert [(c.name, c.type) for c in schema.table("every").columns] == [("id", "INT"), ("name", "VARCHAR")]
+    assert [(c.name, c.type) for c in schema.table("renamed").columns] == [("a", "INT"), ("b", "unknown")]
+    partly = schema.table("partly")
+    assert [c.name for c in partly.columns] == ["id", "label"] and partly.column("label").comment == "the name"
+    assert len(schema.skipped) == 2, schema.skipped
+    assert "view partly: column 2 (1 + 2) has no name" in schema.skipped[0]
+    assert "view elsewhere: o.* selects from a table not defined here" in schema.skipped[1]
+    assert "2 DDL statement(s) not understood" in caplog.text and "view elsewhere" in caplog.text
 
 
 MYSQL_DUMP_COPY = """/*M!999999\\- enable the sandbox mode */

@@ -1,4 +1,7 @@
-"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them, augment them."""
+"""`sqltune data ...`: validate question/SQL pair files against a warehouse, split them, augment them.
+
+The pairs are `--data FILE` (the old positional FILE still works), gold-query workers `--exec-workers`
+(old spelling `--workers`), as in `train` and `eval`."""
 
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from sqltune.cli.options import exec_workers, option_or_positional
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 console = Console()
 
@@ -22,13 +28,16 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("validate")
     def validate(
-        file: Path = typer.Argument(..., help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs: JSONL or CSV with question and sql (id, db, difficulty, tags optional)."),
         db: str = typer.Option(..., "--db", help="Warehouse: a DuckDB file, a database URL, env:VAR or profile:NAME (SQL runs on DuckDB and PostgreSQL; others: schema checks only)."),
         against: Path = typer.Option(None, "--against", help="The other split: report questions that appear in both."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
-        workers: int = typer.Option(2, "--workers", min=1, help="Gold queries executed in parallel."),
+        workers: int = typer.Option(None, "--exec-workers", min=1, show_default="2", help="Gold queries executed in parallel."),
+        workers_old: int = typer.Option(None, "--workers", min=1, hidden=True, help="Old spelling of --exec-workers."),
         show: int = typer.Option(20, "--show", min=0, help="How many problems to list."),
         as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON instead of a table."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """Check every gold SQL parses, runs, returns rows and names real tables; find duplicates and leaks.
         Exits non-zero when anything is wrong."""
@@ -36,11 +45,15 @@ def register(app: typer.Typer) -> None:
 
         from sqltune.data.validate import validate_file
 
+        file = option_or_positional(file, file_arg, "--data")
+        workers = exec_workers(workers, workers_old)
+
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("validating", total=None)
             report, _ = validate_file(
                 file, db, against=against, workers=workers, timeout_s=timeout,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                allow_privileged_role=allow_privileged_role,
             )
         if as_json:
             console.print_json(json.dumps(report.to_dict()))
@@ -51,7 +64,8 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("split")
     def split(
-        file: Path = typer.Argument(..., help="Pairs to split (JSONL or CSV)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs to split (JSONL or CSV)."),
         out: Path = typer.Option(..., "--out", help="Folder for train.jsonl, test.jsonl and split.json."),
         test_fraction: float = typer.Option(0.1, "--test-fraction", min=0.0, max=0.99, help="Share of questions in the test split."),
         seed: int = typer.Option(0, "--seed", help="Shuffle seed; the same seed and pairs give the same split."),
@@ -59,12 +73,16 @@ def register(app: typer.Typer) -> None:
         db: str = typer.Option(None, "--db", help="Warehouse to validate the gold SQL on first (without: only records and duplicates are checked)."),
         allow_invalid: bool = typer.Option(False, "--allow-invalid", help="Split without the pairs that fail validation instead of refusing."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each gold query may run."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """Validate, then a stratified, leak-free train/test split (pairs sharing a question stay together)."""
         from sqltune.data import split_pairs, write_split
         from sqltune.data.validate import require_valid_pairs
 
-        pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout)
+        file = option_or_positional(file, file_arg, "--data")
+
+        pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout,
+                                    allow_privileged_role=allow_privileged_role)
         if db is None:
             Console(stderr=True).print("[dim]gold SQL not executed: pass --db to check it on the warehouse[/]")
         result = split_pairs(pairs, test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
@@ -81,14 +99,17 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("augment")
     def augment(
-        file: Path = typer.Argument(..., help="Pairs to augment (JSONL or CSV)."),
+        file_arg: Path = typer.Argument(None, hidden=True, metavar="FILE", help="Old spelling of --data."),
+        file: Path = typer.Option(None, "--data", help="Pairs to augment (JSONL or CSV)."),
         db: str = typer.Option(..., "--db", help="Warehouse the values are read from and every new SQL runs on (DuckDB, SQLite, PostgreSQL)."),
         out: Path = typer.Option(..., "--out", help="JSONL file for the new pairs (written atomically)."),
         per_pair: int = typer.Option(2, "--per-pair", min=1, help="New pairs at most per source pair."),
         seed: int = typer.Option(0, "--seed", help="The same seed, pairs and warehouse give the same new pairs."),
         include_originals: bool = typer.Option(False, "--include-originals", help="Write each source pair too, followed by its new pairs."),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
-        workers: int = typer.Option(2, "--workers", min=1, help="Queries executed in parallel."),
+        workers: int = typer.Option(None, "--exec-workers", min=1, show_default="2", help="Queries executed in parallel."),
+        workers_old: int = typer.Option(None, "--workers", min=1, hidden=True, help="Old spelling of --exec-workers."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
         """New pairs with a value swapped: where the question names a literal the SQL compares with a
         column, put another value of that column in both; kept only when the new SQL returns rows."""
@@ -97,12 +118,16 @@ def register(app: typer.Typer) -> None:
         from sqltune.data import load_pairs, write_pairs
         from sqltune.data.augment import augment_pairs
 
+        file = option_or_positional(file, file_arg, "--data")
+        workers = exec_workers(workers, workers_old)
+
         pairs = load_pairs(file)
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("augmenting", total=None)
             result = augment_pairs(
                 pairs, db, per_pair=per_pair, seed=seed, timeout_s=timeout, workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                allow_privileged_role=allow_privileged_role,
             )
         if include_originals:
             made: dict[str, list] = {}

@@ -11,6 +11,7 @@ from rich.table import Table
 from sqltune.cli.options import config_options
 from sqltune.evaluation.compare import MatchRules
 from sqltune.evaluation.harness import EvalConfig
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 eval_app = typer.Typer(
     help="Evaluate a model (`sqltune eval --model ...`) or predicted SQL (`sqltune eval score ...`) by execution accuracy.",
@@ -59,6 +60,7 @@ def score(
     label: str = typer.Option("predictions", "--label", help="Name of this model form in the report."),
     workers: int = typer.Option(2, "--exec-workers", min=1, help="Queries executed in parallel."),
     timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each query may run."),
+    allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     *,
     overrides: dict,
 ) -> None:
@@ -75,6 +77,7 @@ def score(
         report = score_files(
             data, pred, db, rules=rules, label=label, workers=workers, timeout_s=timeout,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            allow_privileged_role=allow_privileged_role,
         )
     paths = write_report([report], out) if out is not None else None
     print_summary(report, paths)

@@ -28,28 +28,49 @@ def merge_command(
     force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
 ) -> None:
     """Merge a LoRA adapter into its base, save a standard checkpoint, and check it answers as the adapter does."""
+    from sqltune.cli.stages import StageReporter
     from sqltune.inference.generate import DecodeConfig
     from sqltune.merge import merge_adapter
 
+    stages = StageReporter(console)
     check_questions = None
     if data is not None:
         from sqltune.data import load_pairs
 
         check_questions = [pair.question for pair in load_pairs(data)]
-    with console.status("merging") as status:
-        result = merge_adapter(
-            adapter, out, base=model, dtype=dtype, base_form=base_form, check_questions=check_questions,
-            n_check=n_check, schema=db, decode=DecodeConfig(max_new_tokens=max_new_tokens, batch_size=8), force=force,
-            progress=lambda event: status.update(_describe(event)),
-        )
+    stages.start("reading the adapter" + (", the check questions and the warehouse schema" if n_check else ""))
+    result = merge_adapter(
+        adapter, out, base=model, dtype=dtype, base_form=base_form, check_questions=check_questions,
+        n_check=n_check, schema=db, decode=DecodeConfig(max_new_tokens=max_new_tokens, batch_size=8), force=force,
+        progress=lambda event: _stage(stages, event),
+    )
+    stages.finish()
     print_merge_result(result)
     if result.passed is False:
         raise typer.Exit(1)
 
 
-def _describe(event: dict) -> str:
-    detail = " ".join(str(v) for k, v in event.items() if k not in ("event", "stage"))
-    return f"{event.get('stage', '')} {detail}".strip()
+def _stage(stages, event: dict) -> None:
+    """One stage line per step of the merge (the library's progress events), with an ETA for the model load."""
+    from sqltune.cli.stages import model_prepare_eta
+
+    name = event.get("stage", "")
+    if name == "load":
+        # the 4-bit base (check, dequantized form) and the 16-bit one: about a quantised load
+        stages.start("loading the base model", eta_s=model_prepare_eta(event.get("base", ""), quantized=True, step0_check=False),
+                     note=str(event.get("base", "")))
+    elif name == "merge":
+        stages.start(f"merging into the {event.get('base_form')} weights (fp32)")
+    elif name == "references":
+        stages.start("loading the unmerged adapter on each base form (the check's references)")
+    elif name == "logits":
+        stages.start("check: comparing logits on the check prompts")
+    elif name == "generate":
+        stages.start(f"check: greedy SQL of {event.get('model')}")
+    elif name == "save":
+        stages.start("saving and reloading the checkpoint", note=str(event.get("out_dir", "")))
+    else:
+        stages.start(" ".join([name, *(str(v) for k, v in event.items() if k not in ("event", "stage"))]).strip())
 
 
 def print_merge_result(result) -> None:

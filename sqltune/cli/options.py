@@ -144,3 +144,33 @@ def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise ConfigError(f"--set {key.strip()}: value is not valid YAML: {exc}") from None
     return overrides
+
+
+# -- one vocabulary across commands: --db, --data, --exec-workers (old spellings kept, hidden) ------------------
+class MissingOption(typer.BadParameter):
+    """A required option left out: the parser's own usage error (usage line, hint, one error line, exit 2),
+    for options a command checks itself (an option that also has an old positional spelling)."""
+
+    def __init__(self, flag: str) -> None:
+        super().__init__("", param_hint=f"'{flag}'")
+        self.flag = flag
+
+    def format_message(self) -> str:
+        return f"Missing option '{self.flag}'."
+
+
+def option_or_positional(value: Any, positional: Any, flag: str, *, required: bool = True) -> Any:
+    """The value of `flag`, or of the positional argument it replaces (still accepted, hidden from
+    help). Given both ways with different values: a usage error; neither (and required): `MissingOption`."""
+    if value is not None and positional is not None and str(value) != str(positional):
+        raise typer.BadParameter(f"given twice with different values ({positional} and {value})", param_hint=f"'{flag}'")
+    chosen = value if value is not None else positional
+    if chosen is None and required:
+        raise MissingOption(flag)
+    return chosen
+
+
+def exec_workers(value: int | None, old: int | None, default: int = 2) -> int:
+    """--exec-workers, or its old spelling --workers (hidden), else `default`."""
+    chosen = option_or_positional(value, old, "--exec-workers", required=False)
+    return default if chosen is None else chosen

@@ -1,4 +1,5 @@
-"""`sqltune schema show SOURCE`: what sqltune reads from a warehouse, and what a prompt shows of it."""
+"""`sqltune schema show --db SOURCE`: what sqltune reads from a warehouse, and what a prompt shows of it;
+`sqltune check --db SOURCE`: can sqltune reach it (the source may also be given as the old positional argument)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
+
+from sqltune.cli.options import option_or_positional
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 console = Console()
 
@@ -18,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("show")
     def show(
-        source: str = typer.Argument(..., help=SOURCE_HELP),
+        source_arg: str = typer.Argument(None, hidden=True, metavar="SOURCE", help="Old spelling of --db."),
+        source: str = typer.Option(None, "--db", help=SOURCE_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the schema model as JSON."),
         as_text: bool = typer.Option(False, "--text", help="Print the schema text a prompt would show."),
         question: str = typer.Option(None, "--question", "-q", help="Show the prompt schema for this question."),
@@ -28,7 +33,8 @@ def register(app: typer.Typer) -> None:
         no_comments: bool = typer.Option(False, "--no-comments", help="Leave comments out of the schema text."),
         timeout: float = typer.Option(30.0, "--timeout", min=0.1, help="Seconds to connect and to run each catalog query."),
     ) -> None:
-        """Read SOURCE and print a summary, its JSON, its prompt text, or the pruned prompt for a question."""
+        """Read the warehouse --db and print a summary, its JSON, its prompt text, or the pruned prompt for a question."""
+        source = option_or_positional(source, source_arg, "--db")
         from sqltune.prompts import PromptConfig, approx_token_count, build_messages, schema_for_question
         from sqltune.schema import load_schema
         from sqltune.schema.render import render_schema
@@ -65,16 +71,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("check")
     def check(
-        db: str = typer.Argument(..., help=SOURCE_HELP),
+        db_arg: str = typer.Argument(None, hidden=True, metavar="DB", help="Old spelling of --db."),
+        db: str = typer.Option(None, "--db", help=SOURCE_HELP),
         timeout: float = typer.Option(10.0, "--timeout", min=0.1, help="Seconds each step may take (connect, schema, query)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        allow_privileged_role: bool = typer.Option(False, "--allow-privileged-role", help=ALLOW_PRIVILEGED_ROLE_HELP),
     ) -> None:
-        """Can sqltune reach DB? Connect, read the schema, run SELECT 1; report the dialect and each step's time."""
+        """Can sqltune reach the warehouse --db? Connect, read the schema, run SELECT 1, and on PostgreSQL check the role can
+        only read (as every command that runs SQL requires); report the dialect and each step's time."""
         import json
 
         from sqltune.schema.check import check_source
 
-        result = check_source(db, timeout_s=timeout)
+        db = option_or_positional(db, db_arg, "--db")
+        result = check_source(db, timeout_s=timeout, allow_privileged_role=allow_privileged_role)
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2))
         else:

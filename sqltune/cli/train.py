@@ -100,6 +100,7 @@ def check_training_pairs(cfg) -> str:
         task = bar.add_task("validating pairs", total=None)
         return validated_pairs_file(
             cfg.train_file, cfg.db, cfg.output_dir, allow_invalid=cfg.allow_invalid,
+            allow_privileged_role=cfg.allow_privileged_role,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
 

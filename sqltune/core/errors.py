@@ -50,3 +50,11 @@ class TrainingCheckFailed(SqltuneError):
 
 class ConfigError(SqltuneError):
     """A config file or option is invalid."""
+
+
+class MissingOptionError(ConfigError):
+    """A required option (`--db`, `--data`) was given neither on the command line nor by a config,
+    recipe or record. Exit code 2, as the command-line parser's own "Missing option" error, so a
+    missing `--db` exits alike on every command."""
+
+    exit_code = 2

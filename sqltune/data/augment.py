@@ -353,6 +353,7 @@ def augment_pairs(
     timeout_s: float = 10.0,
     workers: int = 2,
     progress: Progress | None = None,
+    allow_privileged_role: bool = False,
 ) -> AugmentResult:
     """New pairs from `pairs`, each with one literal swapped for another value of its column
     (see the module docstring for which literals and values), at most `per_pair` per source pair,
@@ -360,7 +361,7 @@ def augment_pairs(
 
     `db` is a warehouse source (a DuckDB or SQLite file, a PostgreSQL URL, env:/profile:) or an
     open `Warehouse`; every new SQL runs there (guarded, read-only, each within `timeout_s`, up to
-    `workers` at once) and must return a row. Each compared column's distinct values are read once
+    `workers` at once) and must return a row; `allow_privileged_role` as in `Warehouse.open`. Each compared column's distinct values are read once
     (at most `max_values`). `progress(done, total)` is called as columns are read and pairs done.
     New ids are `<source id>~aug<N>`; tags add `augmented` and `augmented_from:<source id>`."""
     from sqltune.warehouse.execute import Warehouse, can_execute
@@ -374,7 +375,8 @@ def augment_pairs(
     if not can_execute(db):
         raise InputError("augmenting needs a warehouse sqltune can query (a DuckDB or SQLite file, a PostgreSQL URL): "
                          "every new pair's SQL is run", source=str(db))
-    with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s, processes=max(1, workers)) as warehouse:
+    with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s, processes=max(1, workers),
+                        allow_privileged_role=allow_privileged_role) as warehouse:
         return _augment(items, warehouse, per_pair=per_pair, seed=seed, max_tries=max_tries, max_values=max_values,
                         timeout_s=timeout_s, workers=workers, progress=progress)
 

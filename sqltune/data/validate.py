@@ -255,11 +255,13 @@ def validate_file(
     timeout_s: float = 10.0,
     progress: Progress | None = None,
     subset: Callable[[list[Pair]], list[Pair]] | None = None,
+    allow_privileged_role: bool = False,
 ) -> tuple[ValidationReport, list[Pair]]:
     """Validate the pairs file `path` in one pass: every malformed record and every problem of
     `validate_pairs`, each with the file and line of its pair. With no `db` only the checks that
     need no warehouse run (records, duplicates, leaks). `subset` picks the pairs that are checked
     against the warehouse (an evaluation's `--limit`). An empty file is an error.
+    `allow_privileged_role`: run the gold SQL as a PostgreSQL role that can write (see `Warehouse.open`).
 
     Returns the report and the pairs (of the subset) that have no problem."""
     from sqltune.data.pairs import scan_pairs
@@ -273,7 +275,8 @@ def validate_file(
     if subset is not None:
         pairs = subset(pairs)
     other = list(load_pairs_lenient(against)) if against is not None else None
-    report = _validate_against(pairs, db, workers=workers, timeout_s=timeout_s, progress=progress, against=other)
+    report = _validate_against(pairs, db, workers=workers, timeout_s=timeout_s, progress=progress, against=other,
+                               allow_privileged_role=allow_privileged_role)
     located = [Problem("", "malformed", _bare_message(e), source, e.line) for e in errors]
     for problem in report.problems:
         first = _first_of(problem, lines)
@@ -295,11 +298,13 @@ def require_valid_pairs(
     timeout_s: float = 10.0,
     progress: Progress | None = None,
     subset: Callable[[list[Pair]], list[Pair]] | None = None,
+    allow_privileged_role: bool = False,
 ) -> list[Pair]:
     """The pairs of `path` if every one passes validation; else `InvalidPairsError` listing every
     problem by line, or with `allow_invalid` the pairs without a problem (a warning says how many
     were left out)."""
-    report, good = validate_file(path, db, workers=workers, timeout_s=timeout_s, progress=progress, subset=subset)
+    report, good = validate_file(path, db, workers=workers, timeout_s=timeout_s, progress=progress, subset=subset,
+                                 allow_privileged_role=allow_privileged_role)
     if report.ok:
         return good
     if not allow_invalid:
@@ -335,7 +340,7 @@ def _first_of(problem: Problem, lines: dict[str, int]) -> int | None:
 
 
 def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeout_s: float, progress: Progress | None,
-                      against: Sequence[Pair] | None) -> ValidationReport:
+                      against: Sequence[Pair] | None, allow_privileged_role: bool = False) -> ValidationReport:
     """`validate_pairs` on the warehouse at `db`: executed where sqltune can query it (DuckDB,
     PostgreSQL), else checked against its schema only."""
     from sqltune.warehouse.execute import Warehouse, can_execute
@@ -345,7 +350,8 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
         _add_cross_pair_problems(report, pairs, against)
         return report
     if can_execute(db):
-        with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s) as warehouse:
+        with Warehouse.open(db, timeout_s=timeout_s, connect_timeout_s=timeout_s,
+                            allow_privileged_role=allow_privileged_role) as warehouse:
             return validate_pairs(pairs, warehouse, progress=progress, against=against, workers=workers)
     from sqltune.schema import load_schema, source_dialect
 
@@ -356,13 +362,14 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
 
 
 def validated_pairs_file(path: str | Path, db: str | None, out_dir: str | Path, *, allow_invalid: bool = False,
-                         workers: int = 2, timeout_s: float = 10.0, progress: Progress | None = None) -> str:
+                         workers: int = 2, timeout_s: float = 10.0, progress: Progress | None = None,
+                         allow_privileged_role: bool = False) -> str:
     """`path` when every pair passes validation; with `allow_invalid`, a copy without the bad pairs
     written to `out_dir/valid_pairs.jsonl` (what training reads and records); else `InvalidPairsError`."""
     from sqltune.data.pairs import write_pairs
 
     good = require_valid_pairs(path, db, allow_invalid=allow_invalid, workers=workers, timeout_s=timeout_s,
-                               progress=progress)
+                               progress=progress, allow_privileged_role=allow_privileged_role)
     if len(good) == len(load_pairs_lenient(path)) and len(good) == _record_count(path):
         return str(path)
     return str(write_pairs(Path(out_dir) / "valid_pairs.jsonl", good))

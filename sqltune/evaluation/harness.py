@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from sqltune.core.config import setting
-from sqltune.core.errors import ConfigError, InputError
+from sqltune.core.errors import ConfigError, InputError, MissingOptionError
 from sqltune.evaluation.compare import MatchRules
 from sqltune.inference.generate import DecodeConfig
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,12 @@ class EvalConfig:
     rules: MatchRules = setting(default_factory=MatchRules, help="How result sets are compared.")
     decode: DecodeConfig = setting(default_factory=DecodeConfig, help="How SQL is generated.")
     prompt_only_prefix: str = setting("SELECT", help="Answer prefix for the prompt-only base (an untuned base answers in prose otherwise).")
+    same_answer_prefix: bool = setting(True, help="When the prompt-only base is compared, every form (adapter, merged) answers after the same prefix, so the forms differ only in their weights; off: only the base gets it (the adapters answer unprefixed, as served).")
     spot_checks: bool = setting(True, help="Ask each form a few general questions, to see the adapter kept the base's chat ability.")
     register: bool = setting(True, help="Add an eval record per model form to the registry.")
     allow_dialect_mismatch: bool = setting(False, help="Evaluate a model trained for another SQL dialect than the warehouse's.")
     allow_invalid: bool = setting(False, help="Evaluate without the pairs that fail validation (default: refuse, listing every problem by line).")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     compare_decoding: bool = setting(False, help="Also evaluate each form with plain greedy decoding (no schema constraint, one candidate), side by side.")
 
 
@@ -79,6 +82,22 @@ def decoding_variants(label: str, decode: DecodeConfig, compare: bool) -> list[t
     return [(f"{label} greedy", decode.as_greedy()), (f"{label} guided", decode)]
 
 
+def is_prompt_only(form: ModelForm) -> bool:
+    return not (form.adapter or form.merged)
+
+
+def answer_prefix(form: ModelForm, compared: list[ModelForm], config: EvalConfig) -> str:
+    """The prefilled start of `form`'s answers in a comparison of the forms `compared`: the prompt-only
+    base answers after `prompt_only_prefix` (an untuned base answers in prose otherwise); with
+    `same_answer_prefix`, so does every other form compared with it, so that a score difference is
+    the weights' and not the prefix's (an under-trained adapter that still starts in prose would
+    otherwise read as a regression against a base that was handed the SELECT). Without a base in
+    the comparison, or with the option off, a trained form answers unprefixed, as it is served."""
+    if is_prompt_only(form) or (config.same_answer_prefix and any(is_prompt_only(f) for f in compared)):
+        return config.prompt_only_prefix
+    return ""
+
+
 def evaluate_forms(
     forms: list[ModelForm],
     config: EvalConfig,
@@ -87,11 +106,15 @@ def evaluate_forms(
     progress: EvalProgress | None = None,
     learning_curve: list[dict] | None = None,
     evaluated_before: dict[str, Any] | None = None,
+    compared_with: list[ModelForm] | None = None,
 ) -> tuple[list[Any], Any]:
     """Evaluate each form on the same questions and write one report comparing them
     (with the adapter's `learning_curve`, held-out loss against training minutes, when given).
     `evaluated_before` maps a form's label to its report on these same questions under this config
-    (the job's timed first batch, when that batch is the whole evaluation): it is not answered again."""
+    (the job's timed first batch, when that batch is the whole evaluation): it is not answered again.
+    `compared_with`: the whole comparison `forms` belong to, when they are a part of it (a timed
+    batch, learning-curve snapshots), so each form answers after the prefix it has in the whole
+    (`answer_prefix`; default: `forms` are the comparison)."""
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.data.validate import require_valid_pairs
     from sqltune.evaluation.scoring import evaluate_model
@@ -102,7 +125,7 @@ def evaluate_forms(
     from sqltune.core.connections import mask_url
 
     if not config.data or not config.db:
-        raise ConfigError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
+        raise MissingOptionError("evaluation needs --data (the questions with their gold SQL) and --db (the warehouse they run on)")
     if not Path(config.data).exists():
         raise InputError("question file not found", source=config.data)
     db = config.db
@@ -114,14 +137,16 @@ def evaluate_forms(
         config.data, db, allow_invalid=config.allow_invalid, workers=config.workers, timeout_s=config.timeout_s,
         subset=lambda items: spread_subset(items, config.limit),
         progress=(lambda done, total: progress("validating", done, total)) if progress else None,
+        allow_privileged_role=config.allow_privileged_role,
     )
     schema = load_schema(db)
     rules = config.rules
     reports, spot_answers, evaluated = [], {}, []
-    with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows) as warehouse:
+    with Warehouse.open(db, timeout_s=config.timeout_s, max_rows=rules.max_rows,
+                        allow_privileged_role=config.allow_privileged_role) as warehouse:
         for form in forms:
             prompt = read_prompt_config(form.prompt_source) if form.prompt_source else None
-            prefix = config.prompt_only_prefix if not (form.adapter or form.merged) else ""
+            prefix = answer_prefix(form, compared_with if compared_with is not None else forms, config)
             # An untuned base rambles on after its query: stop it at a statement end or a blank line.
             stops = (";", "\n\n") if prefix else (";",)
             decode = dataclasses.replace(config.decode, answer_prefix=prefix, stop_strings=stops)
@@ -148,7 +173,8 @@ def evaluate_forms(
                     sql_model, pairs, warehouse, rules=rules, workers=config.workers,
                     progress=(lambda done, total, label=label: progress(label, done, total)) if progress else None,
                 )
-                report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": mask_url(db)})
+                report.setup.update({"form": asdict(form), "data": config.data, "n_questions": len(pairs), "db": mask_url(db),
+                                     "answer_prefix": prefix})
                 reports.append(report)
                 evaluated.append(form)
             if config.spot_checks:

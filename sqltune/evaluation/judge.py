@@ -49,7 +49,8 @@ def judge_for_training(config: Any, *, timeout_s: float = 10.0) -> Iterator[Exec
         return
     from sqltune.warehouse.execute import Warehouse
 
-    with Warehouse.open(config.db, timeout_s=timeout_s) as warehouse:
+    with Warehouse.open(config.db, timeout_s=timeout_s,
+                        allow_privileged_role=getattr(config, "allow_privileged_role", False)) as warehouse:
         yield ExecutionJudge(warehouse)
 
 

@@ -88,7 +88,8 @@ def _md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]]) -> list[str]
 
 def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> str:
     """The report as Markdown: headline table, difficulty, tag, database and error-category tables,
-    every wrong answer (id, category, one-line reason), rules, setup."""
+    every wrong answer (id, category, one-line reason, the predicted SQL and the gold), the answer
+    prefix each form was given, rules, setup."""
     labels = comparison.labels
     out = [f"# {title}", ""]
     out += _md_table(
@@ -127,13 +128,17 @@ def render_markdown(comparison: Comparison, *, title: str = DEFAULT_TITLE) -> st
     if wrong:
         out += ["## Wrong answers", ""]
         several, with_db = len(labels) > 1, bool(comparison.databases())
-        header = ["Model"] * several + ["Id"] + ["Database"] * with_db + ["Category", "Reason"]
+        header = ["Model"] * several + ["Id"] + ["Database"] * with_db + ["Category", "Reason", "Predicted SQL", "Gold SQL"]
         rows = [
-            [label] * several + [q.id] + [q.db or ""] * with_db + [q.category or "", _one_line(q.reason)]
+            [label] * several + [q.id] + [q.db or ""] * with_db
+            + [q.category or "", _one_line(q.reason), _md_code(_one_line(q.pred_sql, SQL_LIMIT)), _md_code(_one_line(q.gold_sql, SQL_LIMIT))]
             for label, q in wrong
         ]
         out += _md_table(header, rows)
     out += ["## Match rules and setup", ""]
+    prefixes = _answer_prefixes(comparison)
+    if prefixes:
+        out += [prefixes, ""]
     shared_rules = len({r.rules for r in comparison.reports}) == 1
     if shared_rules:
         out += [f"Match rules (all): {comparison.reports[0].rules}", ""]
@@ -153,6 +158,31 @@ def _slice_rows(comparison: Comparison, attr: str, keys: Sequence[str]) -> list[
             cells.append("–" if part is None else f"{_pct(part.execution_accuracy)} (n={part.n})")
         rows.append([key, *cells])
     return rows
+
+
+SQL_LIMIT = 400  # characters of a wrong answer's SQL shown in the Markdown table (report.json keeps it whole)
+
+
+def _md_code(text: str) -> str:
+    """SQL as an inline code span (pipes are escaped by the table cell); '(none)' for an empty answer."""
+    if not text.strip():
+        return "(none)"
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _answer_prefixes(comparison: Comparison) -> str:
+    """Which answer prefix each form was given (recorded by the evaluation harness), in one line."""
+    given = {r.label: r.setup["answer_prefix"] for r in comparison.reports if r.setup and "answer_prefix" in r.setup}
+    if not given:
+        return ""
+    shown = {label: f"`{prefix}`" if prefix else "none" for label, prefix in given.items()}
+    if len(set(shown.values())) == 1 and len(given) == len(comparison.reports):
+        return (f"Answer prefix (every form): {next(iter(shown.values()))}" + (
+            " — the forms are compared under the same prefilled start of the answer" if len(given) > 1 else ""))
+    return ("Answer prefix: " + "; ".join(f"{_md_cell(label)}: {value}" for label, value in shown.items())
+            + " — forms with different prefixes differ in more than their weights")
 
 
 def _one_line(text: str, limit: int = 200) -> str:

@@ -597,6 +597,7 @@ def score_files(
     workers: int = 2,
     timeout_s: float = 10.0,
     progress: Progress | None = None,
+    allow_privileged_role: bool = False,
 ) -> EvalReport:
     """Score a predictions file against a gold pairs file (`sqltune eval score`). The warehouse is
     one database, or a collection (a folder, or a template with `{db}`): then each row's `db`
@@ -624,7 +625,8 @@ def score_files(
 
         try:
             partial = _score_on(source, [pairs[i] for i in indices], [predictions[i] for i in indices],
-                                rules=rules, workers=workers, timeout_s=timeout_s, label=label, progress=report_progress)
+                                rules=rules, workers=workers, timeout_s=timeout_s, label=label, progress=report_progress,
+                                allow_privileged_role=allow_privileged_role)
         except SqltuneError as error:
             if len(sources) == 1:
                 raise
@@ -638,12 +640,13 @@ def score_files(
 
 
 def _score_on(source: str, pairs: list["Pair"], predictions: list[Prediction], *, rules: MatchRules, workers: int,
-              timeout_s: float, label: str, progress: Progress) -> list[QuestionResult]:
+              timeout_s: float, label: str, progress: Progress, allow_privileged_role: bool = False) -> list[QuestionResult]:
     """Score some rows on one database; results in the rows' order."""
     from sqltune.warehouse.execute import Warehouse
 
     schema = _schema_or_none(source)
-    with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers)) as warehouse:
+    with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers),
+                        allow_privileged_role=allow_privileged_role) as warehouse:
         scorer = Scorer(warehouse, rules=rules, schema=schema, workers=workers, label=label, progress=progress,
                         total=len(pairs))
         with scorer:

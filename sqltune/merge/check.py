@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqltune.core.errors import ConfigError, InputError
+from sqltune.core.errors import ConfigError, InputError, MissingOptionError
+from sqltune.core.secrets import MASK
 from sqltune.merge.weights import AdapterInfo
 from sqltune.prompts import PromptConfig
 
@@ -110,7 +111,17 @@ def check_set(adapter: AdapterInfo, questions: list[str] | None, n_check: int, s
     if schema is None:
         schema = adapter.run.get("schema_source")
         if not schema:
-            raise ConfigError(f"{adapter.dir}: run.json names no warehouse for the check prompts; pass --db")
+            raise MissingOptionError(f"{adapter.dir}: run.json names no warehouse for the check prompts; pass --db")
+        if MASK in str(schema):
+            # run.json never keeps a password: a URL that had one cannot connect again as recorded.
+            raise MissingOptionError(
+                f"{adapter.dir}: the warehouse it was trained on is recorded without its password ({schema}); "
+                "pass --db with the warehouse (an env:VAR or profile:NAME reference keeps the password off the "
+                "command line, and is recorded as written so that the next merge needs no --db), "
+                "or --n-check 0 to skip the equivalence check"
+            )
+    elif isinstance(schema, (str, Path)) and MASK in str(schema):
+        raise ConfigError(f"--db {schema}: the password is masked (***); give the real URL, env:VAR or profile:NAME")
     if isinstance(schema, (str, Path)):
         from sqltune.schema import load_schema
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError
 from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class PipelineConfig:
     merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
     merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
     eval_budget: str | None = setting(None, help="Wall-clock budget for all evaluations (e.g. 6m): one timed batch measures s/question, then eval.limit is lowered to fit; default: eval.limit as given.")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP + " Sets train.allow_privileged_role and eval.allow_privileged_role.")
     curve_questions: int = setting(16, help="Held-out questions the adapter answers (greedy) at each point of its learning curve, for execution accuracy against training minutes (0: held-out loss only). Counted in eval_budget.", min=0)
 
 
@@ -75,6 +77,8 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     stage_s: dict[str, float] = {}
 
     _attach_fixture(config, emit)
+    if config.allow_privileged_role:
+        config.train.allow_privileged_role = config.eval.allow_privileged_role = True
     from sqltune.prompts import prompt_for_warehouse
 
     config.train.prompt = prompt_for_warehouse(config.train.prompt, config.train.db)
@@ -84,6 +88,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         emit("validate", {"data": config.train.train_file})
         config.train.train_file = validated_pairs_file(
             config.train.train_file, config.train.db, out, allow_invalid=config.train.allow_invalid,
+            allow_privileged_role=config.train.allow_privileged_role,
         )
 
     from sqltune.inference.models import import_default, resolve_base
@@ -133,13 +138,13 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     if config.curve_questions and any(p.get("adapter") for p in curve):
         began = time.time()
         emit("curve", {"points": sum(1 for p in curve if p.get("adapter")), "questions": config.curve_questions})
-        curve = score_learning_curve(config, adapter_dir, curve)
+        curve = score_learning_curve(config, adapter_dir, curve, compared_with=forms)
         stage_s["learning-curve"] = time.time() - began
         emit("curve-scored", {"points": [p for p in curve if "execution_accuracy" in p]})
     probed: dict[str, Any] = {}
     if config.eval_budget is not None:
         began = time.time()
-        sizing = size_evaluation(config, forms[1], spent_s=stage_s.get("learning-curve", 0.0))
+        sizing = size_evaluation(config, forms[1], spent_s=stage_s.get("learning-curve", 0.0), compared_with=forms)
         stage_s["eval-probe"] = time.time() - began
         probed = sizing.pop("evaluated", {})
         emit("eval-plan", sizing)
@@ -343,10 +348,12 @@ def _count_pairs(path: str | None) -> int | None:
     return sum(1 for _ in load_pairs(path))
 
 
-def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float = 0.0) -> dict:
+def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float = 0.0,
+                    compared_with: list[ModelForm] | None = None) -> dict:
     """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits what
     `eval_budget` leaves after `spent_s` (the learning curve's scoring; never below one batch).
-    `evaluated` holds the timed batch's report when that batch is the whole evaluation."""
+    `evaluated` holds the timed batch's report when that batch is the whole evaluation; the batch is
+    answered as in the comparison `compared_with` (its answer prefix), so it can stand for it."""
     import dataclasses
 
     from sqltune.training.budget import parse_duration
@@ -355,7 +362,7 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     probe_n = config.eval.decode.batch_size
     probe_cfg = dataclasses.replace(config.eval, limit=probe_n, spot_checks=False, register=False)
     began = time.time()
-    reports, _ = evaluate_forms([form], probe_cfg, out_dir=None)
+    reports, _ = evaluate_forms([form], probe_cfg, out_dir=None, compared_with=compared_with)
     n = reports[0].n if reports else probe_n
     s_per_question = (time.time() - began) / max(n, 1)
     budget_s = max(parse_duration(config.eval_budget) - spent_s - (time.time() - began), 0.0)
@@ -384,10 +391,12 @@ def _write_job_record(out: Path, job: JobPlan, stage_s: dict, curve: list[dict] 
                                                     "learning_curve": curve or []}, indent=2))
 
 
-def score_learning_curve(config: PipelineConfig, adapter_dir: Path, curve: list[dict]) -> list[dict]:
+def score_learning_curve(config: PipelineConfig, adapter_dir: Path, curve: list[dict],
+                         compared_with: list[ModelForm] | None = None) -> list[dict]:
     """Execution accuracy at each point of the learning curve: the adapter saved at that held-out
     evaluation answers `curve_questions` held-out questions (evenly spaced, greedy decoding, so the
-    points compare with each other whatever the job's decoding), each point's figure added to it."""
+    points compare with each other whatever the job's decoding), each point's figure added to it.
+    Each snapshot answers after the prefix the adapter has in the comparison `compared_with`."""
     import dataclasses
 
     points = [p for p in curve if p.get("adapter") and Path(p["adapter"]).is_dir()]
@@ -397,7 +406,7 @@ def score_learning_curve(config: PipelineConfig, adapter_dir: Path, curve: list[
                                 compare_decoding=False, decode=config.eval.decode.as_greedy())
     forms = [ModelForm(f"step {p['step']}", base=config.train.base, adapter=p["adapter"], quantized=True,
                        prompt_source=str(adapter_dir)) for p in points]
-    reports, _ = evaluate_forms(forms, probe, out_dir=None)
+    reports, _ = evaluate_forms(forms, probe, out_dir=None, compared_with=[*(compared_with or []), *forms])
     scored = {id(p): r for p, r in zip(points, reports)}
     out = []
     for p in curve:

@@ -1,7 +1,11 @@
-"""`check_source`: can sqltune reach a warehouse? Connect, read the schema, run `SELECT 1`, timing each.
+"""`check_source`: can sqltune reach a warehouse? Connect, read the schema, run `SELECT 1`, timing each;
+on PostgreSQL, also whether the role may run generated SQL.
 
 The first thing to run against a new warehouse: each step is bounded by `timeout_s`, so a wrong
-host or a firewall that swallows packets shows up as a failed step in seconds, not a hang.
+host or a firewall that swallows packets shows up as a failed step in seconds, not a hang. The
+`role` step applies the Warehouse's own privilege test (`sqltune.schema.roles`): a role that is a
+superuser or can write fails it, as every command that runs SQL would refuse it, unless the
+caller opts in (`allow_privileged_role`), when it passes and says what the role can do.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqltune.schema._common import first_line
 
 @dataclass
 class CheckStep:
-    name: str  # connect | schema | query
+    name: str  # connect | schema | query | role
     ok: bool
     seconds: float
     detail: str = ""
@@ -56,8 +60,9 @@ def _timed(check: SourceCheck, name: str, action) -> object | None:
     return result
 
 
-def check_source(source: str | Path, *, timeout_s: float = 10.0) -> SourceCheck:
-    """Connect to `source`, read its schema (no samples), run `SELECT 1`; stop at the first failure."""
+def check_source(source: str | Path, *, timeout_s: float = 10.0, allow_privileged_role: bool = False) -> SourceCheck:
+    """Connect to `source`, read its schema (no samples), run `SELECT 1`, and on PostgreSQL test the
+    role's privileges; stop at the first failure."""
     from sqltune.schema import load_schema, source_dialect, source_kind
 
     check = SourceCheck(source=mask_url(str(source)))
@@ -89,7 +94,9 @@ def check_source(source: str | Path, *, timeout_s: float = 10.0) -> SourceCheck:
         if schema is not None:
             check.tables = len(schema.tables)
             check.dialect = check.dialect or schema.dialect
-            _timed(check, "query", query)
+            if _timed(check, "query", query) is not None and getattr(connection, "dialect", None) is not None \
+                    and connection.dialect.name == "postgresql":
+                _role_step(check, connection, allow_privileged_role)
     finally:
         _close(connection)
     return check
@@ -98,6 +105,26 @@ def check_source(source: str | Path, *, timeout_s: float = 10.0) -> SourceCheck:
 def _schema(schema):
     views = sum(1 for t in schema.tables if t.row_count is None)
     return schema, f"{len(schema.tables)} tables/views ({views} without row count), {sum(len(t.columns) for t in schema.tables)} columns"
+
+
+def _role_step(check: SourceCheck, connection, allow_privileged_role: bool) -> None:
+    """The Warehouse's privilege test as a step: fails for a privileged role unless allowed."""
+    from sqltune.schema.roles import check_role, privileged_role_allowed
+
+    started = time.perf_counter()
+    try:
+        found = check_role(connection.connection.driver_connection)
+    except Exception as exc:  # noqa: BLE001 - a catalog error is this step's result, reported
+        check.steps.append(CheckStep("role", False, time.perf_counter() - started, mask_url(first_line(exc))))
+        return
+    seconds = time.perf_counter() - started
+    if not found.privileged:
+        check.steps.append(CheckStep("role", True, seconds, f"role {found.role!r} can only read"))
+        return
+    allowed = privileged_role_allowed(allow_privileged_role)
+    verdict = ("allowed: sqltune will run SQL as this role" if allowed else
+               "sqltune refuses to run SQL as this role: connect as a role that can only read, or pass --allow-privileged-role")
+    check.steps.append(CheckStep("role", allowed, seconds, f"role {found.role!r} is privileged: {'; '.join(found.problems)}; {verdict}"))
 
 
 def _duckdb_connect(path: str):

@@ -8,10 +8,15 @@ style), and a `-- comment` written after a column definition.
 Dumps read as they come: `pg_dump -s` (psql meta-commands such as `\restrict` skipped, SET and
 `set_config` ignored, the `public.` schema left off table names) and `mysqldump --no-data`
 (its `/*!...*/` version comments ignored); the dialect is taken from the dump's header.
+`CREATE [MATERIALIZED] VIEW name [(columns)] AS query` (pg_dump's `WITH NO DATA` and `WITH CHECK
+OPTION` tails included) is read as a table of the schema, as the database readers read views:
+its columns are the names of the query's SELECT list (aliases, column names, `*` and `t.*`
+expanded from tables defined in the DDL), typed as the table column they pass through when the
+query names one, else `unknown`; `COMMENT ON VIEW` and `COMMENT ON COLUMN view.column` apply.
 Statements that carry nothing for a prompt (indexes, sequences, types, functions, grants,
-owners, views, inserts) are ignored by kind; any other statement is reported (a warning, and
-`Schema.skipped`), never dropped silently. DDL carries no data, so tables have no samples and no
-row counts.
+owners, inserts) are ignored by kind; any other statement, and any view column that cannot be
+named, is reported (a warning, and `Schema.skipped`), never dropped silently. DDL carries no data,
+so tables have no samples and no row counts.
 """
 
 from __future__ import annotations
@@ -127,14 +132,19 @@ def _quiet_sqlglot():
 
 
 # Statement kinds that carry nothing a prompt shows: ignored on purpose (not "unknown").
-_IGNORED_CREATE = {"INDEX", "SEQUENCE", "TYPE", "FUNCTION", "PROCEDURE", "EXTENSION", "SCHEMA", "TRIGGER", "VIEW",
-                   "DOMAIN", "DATABASE", "ROLE", "USER", "AGGREGATE", "COLLATION", "MATERIALIZED VIEW", "MACRO"}
+_IGNORED_CREATE = {"INDEX", "SEQUENCE", "TYPE", "FUNCTION", "PROCEDURE", "EXTENSION", "SCHEMA", "TRIGGER",
+                   "DOMAIN", "DATABASE", "ROLE", "USER", "AGGREGATE", "COLLATION", "MACRO"}
 _IGNORED_COMMANDS = re.compile(
     r"^\s*(ALTER\s+(TABLE|TYPE|FUNCTION|SEQUENCE|SCHEMA|VIEW|INDEX|DOMAIN|AGGREGATE|MATERIALIZED\s+VIEW|EXTENSION|DATABASE|DEFAULT\s+PRIVILEGES)\b.*\b(OWNER\s+TO|OWNED\s+BY|SET\s+DEFAULT|SET\s+SCHEMA|RESTART|ATTACH\s+PARTITION|REPLICA\s+IDENTITY|CLUSTER\s+ON|ENABLE|DISABLE|GRANT|REVOKE)"
-    r"|GRANT|REVOKE|SET|RESET|LOCK|UNLOCK|USE|BEGIN|COMMIT|START\s+TRANSACTION|SELECT\s+pg_catalog\.|CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE|TRIGGER|RULE|POLICY|PUBLICATION|SUBSCRIPTION|EVENT|CAST|OPERATOR|TEXT\s+SEARCH|FOREIGN\s+DATA|SERVER|STATISTICS|AGGREGATE|TYPE|DOMAIN|EXTENSION|SCHEMA|SEQUENCE|INDEX|UNIQUE\s+INDEX|VIEW|MATERIALIZED\s+VIEW|LANGUAGE|CONVERSION|ACCESS\s+METHOD|COLLATION)"
+    r"|GRANT|REVOKE|SET|RESET|LOCK|UNLOCK|USE|BEGIN|COMMIT|START\s+TRANSACTION|SELECT\s+pg_catalog\.|CREATE\s+(OR\s+REPLACE\s+)?(FUNCTION|PROCEDURE|TRIGGER|RULE|POLICY|PUBLICATION|SUBSCRIPTION|EVENT|CAST|OPERATOR|TEXT\s+SEARCH|FOREIGN\s+DATA|SERVER|STATISTICS|AGGREGATE|TYPE|DOMAIN|EXTENSION|SCHEMA|SEQUENCE|INDEX|UNIQUE\s+INDEX|LANGUAGE|CONVERSION|ACCESS\s+METHOD|COLLATION)"
     r"|COMMENT\s+ON\s+(?!TABLE|COLUMN)\w+|DROP|INSERT|COPY|ANALYZE|VACUUM|SECURITY\s+LABEL)\b",
     re.I | re.S,
 )
+# A view sqlglot could not parse whole (it falls back to a bare Command): pg_dump ends every
+# materialized view with WITH NO DATA, and a view may end WITH [CASCADED|LOCAL] CHECK OPTION.
+_VIEW_COMMAND = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?((TEMP|TEMPORARY|MATERIALIZED)\s+)?VIEW\b", re.I)
+_VIEW_TAIL = re.compile(r"\s+WITH\s+(NO\s+DATA|DATA|(CASCADED\s+|LOCAL\s+)?CHECK\s+OPTION)\s*;?\s*$", re.I)
+UNKNOWN_TYPE = "unknown"
 
 
 class _SchemaBuilder:
@@ -146,6 +156,7 @@ class _SchemaBuilder:
         self.tables: dict[str, Table] = {}
         self._comments: list[tuple[str, object, str]] = []
         self._constraints: list[tuple[object, str]] = []
+        self._views: list[tuple[object, str]] = []
         self.skipped: list[str] = []
 
     def schema(self, name: str) -> Schema:
@@ -163,6 +174,14 @@ class _SchemaBuilder:
                 table = _table(statement, self.dialect)
                 if table is not None:
                     self.tables[table.name.lower()] = table
+            elif isinstance(statement, exp.Create) and str(statement.args.get("kind", "")).upper() == "VIEW":
+                self._views.append((statement, source))
+            elif isinstance(statement, exp.Command) and _VIEW_COMMAND.match(_command_text(statement)):
+                view = _reparsed_view(statement, self.dialect)
+                if view is not None:
+                    self._views.append((view, source))
+                else:
+                    self.skipped.append(f"{source}: {_short(statement)}")
             elif isinstance(statement, exp.Comment):
                 self._comments.append((str(statement.args.get("kind", "")).upper(), statement, source))
             elif isinstance(statement, exp.Alter) and str(statement.args.get("kind", "")).upper() == "TABLE":
@@ -226,10 +245,11 @@ class _SchemaBuilder:
 
         self._apply_constraints()
         self._constraints = []
+        self._add_views()
 
         for kind, statement, source in self._comments:
             target, text = statement.this, _literal(statement.expression)
-            if kind == "TABLE" and isinstance(target, exp.Table):
+            if kind in ("TABLE", "VIEW", "MATERIALIZED VIEW") and isinstance(target, exp.Table):
                 table = self.tables.get(_table_name(target).lower())
                 found = table is not None
                 if found:
@@ -250,6 +270,18 @@ class _SchemaBuilder:
         for table in self.tables.values():
             table.foreign_keys = [self._resolve(fk) for fk in table.foreign_keys]
         return list(self.tables.values())
+
+    def _add_views(self) -> None:
+        """Each view as a table (after the tables, in the order defined, so a view can read one
+        defined before it); SELECT-list entries that cannot be named are listed in `skipped`."""
+        for statement, source in self._views:
+            table, problems = _view(statement, self.tables, self.dialect)
+            self.skipped.extend(f"{source}: {problem}" for problem in problems)
+            if table is not None and table.name.lower() in self.tables:
+                self.skipped.append(f"{source}: view {table.name}: a table of that name is defined, left out")
+            elif table is not None:
+                self.tables[table.name.lower()] = table
+        self._views = []
 
     def _resolve(self, fk: ForeignKey) -> ForeignKey:
         """`REFERENCES t` without columns means t's primary key."""
@@ -295,6 +327,110 @@ def _table(create, dialect: str | None) -> Table | None:
         if isinstance(prop, exp.SchemaCommentProperty):
             comment = _literal(prop.this)
     return Table(name=name, columns=columns, primary_key=pk, foreign_keys=fks, comment=comment)
+
+
+def _command_text(statement) -> str:
+    return statement.sql(comments=False)
+
+
+def _reparsed_view(command, dialect: str | None):
+    """A view statement sqlglot kept as a bare Command, parsed again without the tail it does not
+    know (`WITH NO DATA`, `WITH CHECK OPTION`); None when it still does not parse as a view."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError, TokenError
+
+    text = _VIEW_TAIL.sub("", _command_text(command).rstrip().rstrip(";"))
+    try:
+        with _quiet_sqlglot():
+            parsed = sqlglot.parse_one(text, read=dialect)
+    except (ParseError, TokenError):
+        return None
+    if isinstance(parsed, exp.Create) and str(parsed.args.get("kind", "")).upper() == "VIEW":
+        return parsed
+    return None
+
+
+def _view(create, tables: dict[str, Table], dialect: str | None) -> tuple[Table | None, list[str]]:
+    """A view as a Table: one column per SELECT-list entry that has a name (an alias, a column, or
+    `*`/`t.*` over tables known here), typed as the table column it passes through, else unknown."""
+    from sqlglot import exp
+
+    target = create.this
+    names = [_ident(e) for e in target.expressions] if isinstance(target, exp.Schema) else None
+    name = _table_name(target.this if isinstance(target, exp.Schema) else target)
+    query = create.expression
+    while isinstance(query, exp.SetOperation):  # UNION ...: the first branch names the columns
+        query = query.this
+    if not isinstance(query, exp.Select):
+        return None, [f"view {name}: its query is not a SELECT ({_short(create)})"]
+    sources = _view_sources(query, tables)
+    entries: list[tuple[str, str, str]] = []  # (name or "", type, SQL) per output column
+    problems: list[str] = []
+    for item in query.selects:
+        expanded = _star_columns(item, sources)
+        if expanded is not None:
+            if not expanded:
+                problems.append(f"view {name}: {item.sql(dialect=dialect)} selects from a table not defined here, left out")
+            entries.extend((c.name, c.type, c.name) for c in expanded)
+            continue
+        inner = item.this if isinstance(item, exp.Alias) else item
+        source = _source_column(inner, sources) if isinstance(inner, exp.Column) else None
+        column_name = item.alias if isinstance(item, exp.Alias) else item.name if isinstance(item, exp.Column) else ""
+        entries.append((column_name, source.type if source is not None and source.type else UNKNOWN_TYPE, item.sql(dialect=dialect)))
+    if names is not None:  # CREATE VIEW v (a, b) AS ...: the list names the columns
+        if len(names) != len(entries):
+            return None, [*problems, f"view {name}: {len(names)} column names for {len(entries)} SELECT-list entries, left out"]
+        entries = [(given, kind, sql) for given, (_, kind, sql) in zip(names, entries)]
+    columns: list[Column] = []
+    for position, (column_name, kind, sql) in enumerate(entries, start=1):
+        if column_name:
+            columns.append(Column(name=column_name, type=kind))
+        else:
+            problems.append(f"view {name}: column {position} ({sql[:40]}) has no name, left out")
+    if not columns:
+        return None, problems or [f"view {name}: no column could be named, left out"]
+    return Table(name=name, columns=columns), problems
+
+
+def _view_sources(select, tables: dict[str, Table]) -> dict[str, Table]:
+    """The tables defined here that a view's SELECT reads directly (FROM and JOINs), by alias or
+    name, in order (sqlglot's scope: derived tables and CTEs are not tables of the schema)."""
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+    from sqlglot.optimizer.scope import build_scope
+
+    try:
+        scope = build_scope(select)
+    except SqlglotError:
+        return {}
+    sources: dict[str, Table] = {}
+    for alias, source in (scope.sources if scope is not None else {}).items():
+        table = tables.get(_table_name(source).lower()) if isinstance(source, exp.Table) else None
+        if table is not None:
+            sources[alias.lower()] = table
+    return sources
+
+
+def _star_columns(item, sources: dict[str, Table]) -> list[Column] | None:
+    """The columns `*` or `t.*` stands for (empty: over a table not known); None: not a star."""
+    from sqlglot import exp
+
+    if isinstance(item, exp.Star):
+        return [c for table in sources.values() for c in table.columns]
+    if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+        table = sources.get(item.table.lower())
+        return list(table.columns) if table is not None else []
+    return None
+
+
+def _source_column(column, sources: dict[str, Table]) -> Column | None:
+    """The table column a view column passes through: by its qualifier, else the one source that has it."""
+    if column.table:
+        table = sources.get(column.table.lower())
+        return table.column(column.name) if table is not None else None
+    found = [c for c in (t.column(column.name) for t in sources.values()) if c is not None]
+    return found[0] if len(found) == 1 else None
 
 
 def _column(coldef, dialect: str | None) -> tuple[Column, bool, ForeignKey | None]:

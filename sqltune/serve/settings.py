@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError
 from sqltune.inference.generate import DecodeConfig
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
 
 @runtime_checkable
@@ -40,7 +41,7 @@ class ServeSettings:
     retry_after_s: int = setting(1, help="Retry-After seconds sent with a 503.", min=0)
     audit_log: str | None = setting(None, help="Append one JSON line per request to this file.")
     memory_limit: str = setting("1GB", help="Memory one query may add to its sandbox worker process.")
-    allow_privileged_role: bool = setting(False, help="Accept a PostgreSQL role that is a superuser or can write (not recommended).")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     allow_dialect_mismatch: bool = setting(False, help="Serve a model trained for another SQL dialect than the warehouse's.")
     decode: DecodeConfig = setting(default_factory=DecodeConfig, help="How the model writes SQL: schema constraint, candidates run and voted on.")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqltune.core.config import setting
 from sqltune.inference.models import QuantConfig
 from sqltune.prompts import PromptConfig
+from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.budget import parse_duration
 
 ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -73,6 +74,7 @@ class TrainConfig:
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
     allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
+    allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     select_by_execution: int = setting(0, help="At each held-out point, answer up to N held-out pairs greedily, run them on the warehouse and keep the adapter with the best execution accuracy (not the lowest loss); 0: off. Needs held-out pairs (--eval-fraction).", min=0)
     execution_patience: int = setting(2, help="With --select-by-execution: stop after this many held-out points without a rise in execution accuracy (0: never stop early).", min=0)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
-from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.core.errors import ConfigError, InputError, MissingOptionError, TrainingCheckFailed
 from sqltune.inference.models import attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
@@ -112,7 +112,7 @@ def require_inputs(config: TrainConfig) -> None:
     """No silent defaults for the user's data: a run names its pairs and its warehouse."""
     missing = [flag for flag, value in (("--data", config.train_file), ("--db", config.db)) if not value]
     if missing:
-        raise ConfigError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
+        raise MissingOptionError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
 
 
 class TrainingData(NamedTuple):
@@ -148,7 +148,8 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> Training
     if config.augment_per_pair:
         from sqltune.data.augment import augment_pairs
 
-        new = augment_pairs(train_pairs, config.db, per_pair=config.augment_per_pair, seed=config.seed).pairs
+        new = augment_pairs(train_pairs, config.db, per_pair=config.augment_per_pair, seed=config.seed,
+                            allow_privileged_role=config.allow_privileged_role).pairs
         augmented = len(new)
         train_pairs = train_pairs + new
         rng.shuffle(train_pairs)

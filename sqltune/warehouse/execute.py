@@ -27,13 +27,13 @@ server, a privileged role).
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from sqltune.core.errors import PrivilegedRoleError, SchemaSourceError, SqltuneError
+from sqltune.schema.roles import check_role, privileged_role_allowed
 from sqltune.warehouse.guard import DEFAULT_POLICY, GuardPolicy, GuardVerdict, count_statements  # noqa: F401 - re-exported
 from sqltune.warehouse.sandbox import SandboxPool, SandboxUnavailable
 
@@ -156,10 +156,6 @@ def can_execute(source: str | Path) -> bool:
     return source_kind(text) == "duckdb"
 
 
-def _env_opt_in() -> bool:
-    return os.environ.get("SQLTUNE_ALLOW_PRIVILEGED_ROLE", "").strip().lower() in ("1", "true", "yes")
-
-
 class Warehouse:
     """A warehouse behind a pool of sandbox workers. Thread-safe: call `execute` from any thread."""
 
@@ -214,7 +210,7 @@ class Warehouse:
                                           "is read by `sqltune eval score --db FOLDER`")
         if _is_url(text):
             return _PostgresWarehouse(
-                text, allow_privileged_role=allow_privileged_role or _env_opt_in(),
+                text, allow_privileged_role=privileged_role_allowed(allow_privileged_role),
                 connect_timeout_s=connect_timeout_s, **common,
             )
         return _DuckDBWarehouse(Path(text), threads=threads, **common)
@@ -336,52 +332,6 @@ class _SQLiteWarehouse(Warehouse):
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------
-_DANGEROUS_ROLES = ("pg_read_server_files", "pg_write_server_files", "pg_execute_server_program", "pg_signal_backend")
-
-_ROLE_SQL = """
-SELECT r.rolsuper, r.rolcreaterole,
-       ARRAY(SELECT g.rolname::text FROM pg_roles g
-             WHERE g.rolname = ANY(%(dangerous)s) AND pg_has_role(current_user, g.oid, 'MEMBER')
-             ORDER BY 1)
-FROM pg_roles r WHERE r.rolname = current_user
-"""
-
-_WRITABLE_SQL = """
-SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'f')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
-  AND has_table_privilege(current_user, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
-ORDER BY 1 LIMIT 4
-"""
-
-
-def _role_problems(connection) -> tuple[str, list[str], bool]:
-    """The connected role's name, what makes it unsafe for generated SQL (empty when safe), and
-    whether that reaches beyond the tables (server files, other sessions, roles)."""
-    cursor = connection.cursor()
-    try:
-        cursor.execute("SELECT current_user")
-        role = cursor.fetchone()[0]
-        cursor.execute(_ROLE_SQL, {"dangerous": list(_DANGEROUS_ROLES)})
-        superuser, createrole, memberships = cursor.fetchone()
-        cursor.execute(_WRITABLE_SQL)
-        writable = [r[0] for r in cursor.fetchall()]
-    finally:
-        cursor.close()
-    problems = []
-    if superuser:
-        problems.append("it is a superuser")
-    if createrole:
-        problems.append("it can create roles (CREATEROLE)")
-    if memberships:
-        problems.append(f"it is a member of {', '.join(memberships)}")
-    beyond_tables = bool(problems)
-    if writable:
-        problems.append(f"it can write tables ({', '.join(writable)}{', ...' if len(writable) == 4 else ''})")
-    return role, problems, beyond_tables
-
-
 class _PostgresWarehouse(Warehouse):
     dialect = "postgres"
 
@@ -411,12 +361,13 @@ class _PostgresWarehouse(Warehouse):
         try:
             raw = engine.raw_connection()
             try:
-                role, problems, beyond_tables = _role_problems(raw.driver_connection)
+                found = check_role(raw.driver_connection)
             finally:
                 raw.close()
         except Exception as error:
             engine.dispose()
             raise SchemaSourceError(shown, _first_line(error)) from error
+        role, problems, beyond_tables = found.role, found.problems, found.beyond_tables
         if problems and not allow_privileged_role:
             engine.dispose()
             raise PrivilegedRoleError(
