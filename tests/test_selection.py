@@ -76,7 +76,7 @@ def test_training_keeps_its_best_adapter_by_execution(tmp_path, tiny_model_dir, 
     from tests.test_train import tiny_config
 
     config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=4, eval_steps=2,
-                         eval_fraction=0.2, step0_check=False, select_by_execution=3, execution_patience=0,
+                         eval_fraction=0.4, step0_check=False, select_by_execution=8, execution_patience=0,
                          cache_lower_layers=True, lora=LoraSettings(r=4, alpha=8, dropout=0.0, top_layers=1))
     with pytest.raises(ConfigError, match="judge"):
         train(config)
@@ -85,7 +85,21 @@ def test_training_keeps_its_best_adapter_by_execution(tmp_path, tiny_model_dir, 
         result = train(config, judge=judge, progress=lambda e: lines.append(e.get("line") or ""))
     selection = result.record["data"]["execution_selection"]
     assert [p["step"] for p in selection["points"]] == [2, 4]
-    assert all(0.0 <= p["execution_accuracy"] <= p["executable"] <= 1.0 and p["questions"] == 3 for p in selection["points"])
+    assert all(0.0 <= p["execution_accuracy"] <= p["executable"] <= 1.0 and p["questions"] == 8 for p in selection["points"])
     assert selection["best_step"] in (2, 4)
     assert any("held-out execution accuracy" in line for line in lines)
     assert (result.adapter_dir / "adapter_model.safetensors").exists()
+
+
+def test_too_few_held_out_questions_turn_the_check_off_and_say_so(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    from sqltune.evaluation.judge import judge_for_training
+    from sqltune.training.train import train
+    from tests.test_train import tiny_config
+
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2, eval_steps=2,
+                         eval_fraction=0.2, step0_check=False, select_by_execution=16)  # 4 held out
+    lines = []
+    with judge_for_training(config) as judge:
+        result = train(config, judge=judge, progress=lambda e: lines.append(e.get("line") or ""))
+    assert "execution_selection" not in result.record["data"]
+    assert any("held-out execution check off: 4 held-out questions" in line for line in lines), lines

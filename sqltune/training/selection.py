@@ -24,6 +24,7 @@ from typing import Any, Callable, ContextManager, Protocol, Sequence
 log = logging.getLogger(__name__)
 
 BEST_DIR = "best-by-execution"  # inside the checkpoints folder: the best adapter so far
+MIN_SELECTION_QUESTIONS = 8  # fewer held-out answers than this cannot tell one point from another
 
 
 class Judge(Protocol):
