@@ -67,3 +67,21 @@ def test_restaurants_user_path(shared_benchmarks, tiny_model_dir, tmp_path, caps
     for form in scored.values():
         assert form["n"] == 3 and len(form["results"]) == 3
         assert 0.0 <= form["execution_accuracy"] <= 1.0
+
+
+def test_missing_benchmarks_say_where_to_point(monkeypatch, tmp_path):
+    monkeypatch.setenv(benchmarks.ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(benchmarks.BenchmarksNotFound, match=r"\$SQLTUNE_BENCHMARKS=.*nowhere.*no build\.py"):
+        benchmarks.benchmarks_dir()
+
+
+def test_atis_user_sized_sample_takes_whole_query_groups(shared_benchmarks):
+    train, test, note = benchmarks.load_splits("atis", train_size=300, seed=1)
+    assert 250 <= len(train) <= 300 and "seed 1" in note
+    everything = [r for r in benchmarks.read_rows(shared_benchmarks / "atis" / "train.jsonl") if "repeat" not in r["tags"]]
+    group = benchmarks._group
+    chosen = {group(r) for r in train}
+    assert len(train) == sum(1 for r in everything if group(r) in chosen)  # every paraphrase of a chosen group
+    assert benchmarks.load_splits("atis", train_size=300, seed=1)[0] == train  # the seed fixes the sample
+    assert {group(r) for r in benchmarks.load_splits("atis", train_size=300, seed=2)[0]} != chosen
+    assert len(test) == 369 and not any({"dup_in_train", "repeat"} & set(r["tags"]) for r in test)
