@@ -289,6 +289,13 @@ def main() -> None:
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     quiet_libraries()
+    import signal
+
+    def stopped(signum, _frame):  # a log file says why it ends here (rows already done are in the results file)
+        say(f"stopped by signal {signal.Signals(signum).name}")
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stopped)
     try:
         benchmarks.benchmarks_dir() if set(names) & set(benchmarks.SHARED) else None
         load_recipe(args.recipe, args.set, args.budget)  # a bad recipe, key or budget fails before anything is built
