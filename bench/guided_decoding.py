@@ -18,6 +18,11 @@ does not hold is also run with the column's closest value: the shipped default).
         --data eval/test.jsonl --db /work/fx/harbor.duckdb --limit 100
     .venv/bin/python bench/guided_decoding.py --adapter /work/adapters/ports-base \
         --data eval/ports/test.jsonl --db /work/fx/ports.duckdb --limit 100 --candidates 8
+    .venv/bin/python bench/guided_decoding.py --adapter runs/atis-adapter --warehouse atis --limit 100
+
+--warehouse harbor|restaurants|atis takes the test questions and the warehouse from bench/benchmarks.py
+(human-written pairs for restaurants and atis, kept outside the repository; atis: the test set without
+its dup_in_train and repeat rows) instead of --data and --db.
 
 Without --adapter/--merged the base answers prompt-only (answer prefixed with SELECT).
 """
@@ -30,7 +35,8 @@ import json
 import time
 from pathlib import Path
 
-from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
+import benchmarks  # bench/ is on sys.path when a bench script runs
+from _machine import cpu_name
 
 MODES = ("greedy", "constrained", "constrained+check", "guided", "guided+values", "all", "all+topup", "all+topup-empty",
          "all+repair")
@@ -61,8 +67,11 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="Base model: 'default', a local checkpoint dir or a hub id.")
     parser.add_argument("--adapter", default=None, help="Adapter folder (evaluated on the NF4 base it was trained on).")
     parser.add_argument("--merged", default=None, help="Merged checkpoint folder.")
-    parser.add_argument("--data", required=True, help="Question/SQL pairs (JSONL or CSV).")
-    parser.add_argument("--db", required=True, help="Warehouse: DuckDB file or SQLAlchemy URL.")
+    parser.add_argument("--data", default=None, help="Question/SQL pairs (JSONL or CSV).")
+    parser.add_argument("--db", default=None, help="Warehouse: DuckDB file or SQLAlchemy URL.")
+    parser.add_argument("--warehouse", choices=benchmarks.BENCHMARKS, default=None,
+                        help="Instead of --data/--db: a benchmark's test questions and warehouse (bench/benchmarks.py).")
+    parser.add_argument("--work", default="runs/benchmarks", help="With --warehouse: where its pair files are written.")
     parser.add_argument("--limit", type=int, default=50, help="Questions, evenly spaced through the file.")
     parser.add_argument("--modes", default=",".join(MODES), help=f"Comma-separated subset of {', '.join(MODES)}.")
     parser.add_argument("--candidates", type=int, default=None, help="Candidates per question (default: DecodeConfig's).")
@@ -75,6 +84,17 @@ def main() -> None:
     parser.add_argument("--no-quantize", action="store_true", help="Load the base in 16 bits even with --adapter.")
     parser.add_argument("--json", default=None, help="Also write the figures (and each mode's setup) to this file.")
     args = parser.parse_args()
+    if args.warehouse:
+        if args.data or args.db:
+            parser.error("give --warehouse or --data/--db, not both")
+        try:
+            bench = benchmarks.prepare(args.warehouse, args.work, log=print)
+        except benchmarks.BenchmarksNotFound as error:
+            parser.exit(1, f"error: {error}\n")
+        args.data, args.db = str(bench.test), str(bench.db)
+        print(bench.describe())
+    elif not (args.data and args.db):
+        parser.error("--data and --db are required (or --warehouse)")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(modes) - set(MODES))
     if unknown:

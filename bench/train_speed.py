@@ -27,6 +27,7 @@ as much again backward through the trained layers, once more with checkpointing)
 
     .venv/bin/python bench/train_speed.py --steps 3
     .venv/bin/python bench/train_speed.py --steps 6 --batch-size 4 --variants columns@fp32,shipped@fp32,shipped@bf16
+    .venv/bin/python bench/train_speed.py --steps 6 --warehouse atis   # human-written pairs (bench/benchmarks.py)
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ import subprocess
 import sys
 import tempfile
 
-from _machine import cpu_name  # bench/ is on sys.path when a bench script runs
+import benchmarks  # bench/ is on sys.path when a bench script runs
+from _machine import cpu_name
 
 CHILD = r"""
 import dataclasses, json, sys
@@ -102,10 +104,21 @@ def main() -> None:
     parser.add_argument("--recipe", default="harbor-cpu", help="recipe whose train section is the default variant")
     parser.add_argument("--train-file", default="eval/train.jsonl")
     parser.add_argument("--db", default=None, help="warehouse (default: the harbor fixture, built once and cached)")
+    parser.add_argument("--warehouse", choices=benchmarks.BENCHMARKS, default=None,
+                        help="instead of --train-file/--db: a benchmark's train pairs and warehouse (bench/benchmarks.py; "
+                             "atis: the user-sized sample)")
+    parser.add_argument("--work", default="runs/benchmarks", help="with --warehouse: where its pair files are written")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS)
     args = parser.parse_args()
+    if args.warehouse:
+        try:
+            bench = benchmarks.prepare(args.warehouse, args.work, log=print)
+        except benchmarks.BenchmarksNotFound as error:
+            parser.exit(1, f"error: {error}\n")
+        args.train_file, args.db = str(bench.train), str(bench.db)
+        print(bench.describe())
 
     from sqltune.inference.models import dtype_probe, measure_matmul, resolve_base
     from sqltune.training.plan import load_model_config, model_shape
