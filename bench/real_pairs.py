@@ -32,6 +32,7 @@ import json
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -175,9 +176,13 @@ def evaluate_adapter(eval_cfg, train_cfg, bench, run_dir: Path, limit: int | Non
 
     names = {"validating": "validating the test pairs", "adapter greedy": "greedy", "adapter guided": "default decoding"}
 
+    lock = threading.Lock()  # scoring threads report progress
+
     def progress(label: str, done: int, total: int | None) -> None:
         step = max(1, (total or n) // 10)
-        if done == total or (label != "validating" and done - shown.get(label, 0) >= step):
+        with lock:
+            if done <= shown.get(label, 0) or not (done == total or (label != "validating" and done - shown.get(label, 0) >= step)):
+                return
             shown[label] = done
             say(f"{bench.name}: {names.get(label, label)}: {done}/{total or '?'} questions"
                 + ("; loading the adapter" if label == "validating" and done == total else ""))
