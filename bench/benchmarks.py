@@ -213,6 +213,17 @@ def prepare(name: str, work: str | Path, *, train_size: int = ATIS_TRAIN_SIZE, s
                      len(train), len(test), note)
 
 
+def prepare_or_exit(parser, name: str, work) -> "Benchmark":
+    """`prepare(name, work)` for a bench script's `--warehouse`, printing what it prepared; the
+    parser exits with the reason when the benchmarks are absent."""
+    try:
+        bench = prepare(name, work, log=print)
+    except BenchmarksNotFound as error:
+        parser.exit(1, f"error: {error}\n")
+    print(bench.describe())
+    return bench
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(BENCHMARKS), help=f"Any of {', '.join(BENCHMARKS)} (default: all).")

@@ -87,12 +87,8 @@ def main() -> None:
     if args.warehouse:
         if args.data or args.db:
             parser.error("give --warehouse or --data/--db, not both")
-        try:
-            bench = benchmarks.prepare(args.warehouse, args.work, log=print)
-        except benchmarks.BenchmarksNotFound as error:
-            parser.exit(1, f"error: {error}\n")
+        bench = benchmarks.prepare_or_exit(parser, args.warehouse, args.work)
         args.data, args.db = str(bench.test), str(bench.db)
-        print(bench.describe())
     elif not (args.data and args.db):
         parser.error("--data and --db are required (or --warehouse)")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

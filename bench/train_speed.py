@@ -113,12 +113,8 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS)
     args = parser.parse_args()
     if args.warehouse:
-        try:
-            bench = benchmarks.prepare(args.warehouse, args.work, log=print)
-        except benchmarks.BenchmarksNotFound as error:
-            parser.exit(1, f"error: {error}\n")
+        bench = benchmarks.prepare_or_exit(parser, args.warehouse, args.work)
         args.train_file, args.db = str(bench.train), str(bench.db)
-        print(bench.describe())
 
     from sqltune.inference.models import dtype_probe, measure_matmul, resolve_base
     from sqltune.training.plan import load_model_config, model_shape
