@@ -130,12 +130,21 @@ class ExecutionSelection:
 
 def execution_selection(config: Any, model: Any, tokenizer: Any, schema: Any, index: Any, held_out: list[Any],
                         judge: Judge, out: Path, started: float, progress: Callable[[dict], None] | None,
-                        whole_model: Any) -> ExecutionSelection:
+                        whole_model: Any) -> ExecutionSelection | None:
     """The held-out execution check: the first `select_by_execution` held-out pairs, answered
-    greedily with the prompts of this run, as evaluation and serving will ask them."""
+    greedily with the prompts of this run, as evaluation and serving will ask them. None when the
+    run asks for no check, or (with a note) when too few held-out pairs would be answered."""
     from sqltune.inference.generate import DecodeConfig, SqlModel
 
     slice_ = held_out[: config.select_by_execution]
+    if not config.select_by_execution:
+        return None
+    if len(slice_) < MIN_SELECTION_QUESTIONS:
+        if progress:
+            progress({"event": "note", "line": f"held-out execution check off: {len(slice_)} held-out questions to "
+                                                 f"answer, it needs {MIN_SELECTION_QUESTIONS} to tell one point from "
+                                                 "another (more pairs, a larger --eval-fraction or --select-by-execution)"})
+        return None
     questions = [p.question for p in slice_]
     longest = max(len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) for p in slice_)
 

@@ -33,7 +33,7 @@ from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, 
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.config import ALL_PROJECTIONS, LoraSettings, TrainConfig  # noqa: F401 (the public names)
 from sqltune.training.examples import batch_multiple
-from sqltune.training.selection import MIN_SELECTION_QUESTIONS, Judge, execution_selection
+from sqltune.training.selection import Judge, execution_selection
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.progress import ProgressFn, ProgressReporter
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -212,7 +212,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     started = time.monotonic() if started is None else started
     require_inputs(config)
     if config.select_by_execution and judge is None:
-        raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.execution_judge)")
+        raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.judge_for_training)")
     out = _output_folder(config, resume)
     base_path = resolve_base(config.base)
     tokenizer = load_tokenizer(base_path)
@@ -240,17 +240,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
                          epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
                                 snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
-    selection = None
     with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext() as whole_model:
-        checked = min(config.select_by_execution, len(data.held_out_pairs))
-        if config.select_by_execution and checked < MIN_SELECTION_QUESTIONS:
-            if progress:
-                progress({"event": "note", "line": f"held-out execution check off: {checked} held-out questions to "
-                                                     f"answer, it needs {MIN_SELECTION_QUESTIONS} to tell one point from "
-                                                     "another (more pairs, a larger --eval-fraction or --select-by-execution)"})
-        elif config.select_by_execution:
-            selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
-                                            judge, out, started, progress, whole_model or contextlib.nullcontext)
+        selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
+                                        judge, out, started, progress, whole_model or contextlib.nullcontext)
         trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                                 # the execution check before the budget's callback: its time counts as
                                 # evaluation time (planned for, kept clear of the deadline), not step time
