@@ -92,6 +92,20 @@ TINY_PAIRS = [
 
 
 @pytest.fixture()
+def retail_duckdb():
+    """An in-memory DuckDB with the empty stores/regions/sales tables of the name-check tests'
+    RETAIL schema: what it binds or refuses is the engine's verdict on a query's names."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE stores (store_id INTEGER, city VARCHAR, region_id INTEGER)")
+    con.execute("CREATE TABLE regions (region_id INTEGER, region_name VARCHAR)")
+    con.execute("CREATE TABLE sales (sale_id INTEGER, store_id INTEGER, amount DOUBLE, sold_on DATE)")
+    yield con
+    con.close()
+
+
+@pytest.fixture()
 def tiny_warehouse(tmp_path) -> Path:
     import duckdb
 

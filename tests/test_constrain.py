@@ -108,13 +108,10 @@ def test_names_through_an_alias_used_before_its_from_are_checked(text):
     assert not accepts(RETAIL, text)
 
 
-def test_new_verdicts_agree_with_duckdb():
+def test_new_verdicts_agree_with_duckdb(retail_duckdb):
     import duckdb
 
-    con = duckdb.connect()
-    con.execute("CREATE TABLE stores (store_id INTEGER, city VARCHAR, region_id INTEGER)")
-    con.execute("CREATE TABLE regions (region_id INTEGER, region_name VARCHAR)")
-    con.execute("CREATE TABLE sales (sale_id INTEGER, store_id INTEGER, amount DOUBLE, sold_on DATE)")
+    con = retail_duckdb
     for sql in FORWARD_ALIASES:
         con.execute(sql).fetchall()
     for sql in FORWARD_REFUSALS:
