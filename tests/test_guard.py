@@ -113,6 +113,22 @@ def test_everything_else_is_refused_with_a_code(sql, code):
     assert verdict.reason
 
 
+@pytest.mark.parametrize("raised,code", [
+    (SystemError("error return without exception set"), "too_deeply_nested"),  # seen in CI's sandbox worker
+    (ValueError("a checker bug"), "check_failed"),
+])
+def test_the_guard_fails_closed_when_its_checker_breaks(monkeypatch, raised, code):
+    import sqltune.warehouse.guard as guard
+
+    def broken(*_args):
+        raise raised
+
+    monkeypatch.setattr(guard, "_check", broken)
+    verdict = guard.check_sql("SELECT 1")
+    assert not verdict.ok and verdict.code == code, verdict
+    assert verdict.reason
+
+
 def test_deep_nesting_is_refused_not_a_crash():
     # A degenerate generation (seen from the untuned base) or an attack: sqlglot recurses per level.
     sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000

@@ -270,10 +270,15 @@ def check_sql(sql: str, dialect: str = "duckdb", policy: GuardPolicy | None = No
     """
     try:
         return _check(sql, dialect, policy or DEFAULT_POLICY)
-    except RecursionError:
+    except (RecursionError, SystemError):
         # sqlglot's parser and tree walks recurse once per nesting level: thousands of nested
-        # parentheses (a degenerate generation, or an attack) exhaust Python's stack.
+        # parentheses (a degenerate generation, or an attack) exhaust Python's stack. Near the
+        # limit, under a sandbox worker's memory cap, CPython can report this as SystemError
+        # ("error return without exception set") instead of RecursionError: seen in CI.
         return _reject("too_deeply_nested", "the SQL is nested too deeply to check")
+    except Exception as error:  # noqa: BLE001 - a guard fails closed: what it cannot check, it refuses
+        first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        return _reject("check_failed", f"the SQL could not be checked ({type(error).__name__}: {first})")
 
 
 def _check(sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
