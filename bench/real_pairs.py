@@ -197,10 +197,23 @@ def run_one(name: str, args: argparse.Namespace) -> Row:
                                log=lambda m: say(f"{name}: {m}"))
     say(f"{bench.describe()}")
     config = load_recipe(args.recipe, args.set, args.budget)
-    run_dir = Path(args.work) / name / f"{Path(args.recipe).stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record, wall = train_adapter(config.train, bench, run_dir)
-    gc.collect()
+    if args.from_run:  # trained earlier with --train-only: score that adapter
+        run_dir = Path(args.from_run)
+        trained_file = run_dir / "trained.json"
+        if not trained_file.exists():
+            raise SystemExit(f"error: --from-run {run_dir}: no trained.json (train it with --train-only)")
+        trained_json = json.loads(trained_file.read_text())
+        record, wall = trained_json["record"], trained_json["wall_s"]
+        config.train.output_dir = str(run_dir / "adapter")
+    else:
+        run_dir = Path(args.work) / name / f"{Path(args.recipe).stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record, wall = train_adapter(config.train, bench, run_dir)
+        (run_dir / "trained.json").write_text(json.dumps({"record": record, "wall_s": wall}, default=str))
+        gc.collect()
+        if args.train_only:
+            say(f"{name}: trained; score it with --from-run {run_dir}")
+            return None
     greedy, default = evaluate_adapter(config.eval, config.train, bench, run_dir, args.limit)
     gc.collect()
     trained = record["data"]["train_pairs"]
@@ -285,12 +298,16 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=benchmarks.ATIS_TRAIN_SIZE, help="atis: pairs in the user-sized training sample (whole query groups).")
     parser.add_argument("--seed", type=int, default=benchmarks.SEED, help="atis: seed of the training sample.")
     parser.add_argument("--work", default="runs/real_pairs", help="Folder for the prepared pairs, the adapters and the reports.")
+    parser.add_argument("--train-only", action="store_true", help="Train and stop: score later with --from-run (trainings can then run side by side, and scoring after).")
+    parser.add_argument("--from-run", default=None, metavar="RUN_DIR", help="Score the adapter a --train-only run left in RUN_DIR (one warehouse in --only; same --recipe and --set).")
     parser.add_argument("--results", default=None, help="Results file to append to (default: bench/results/real_pairs-YYYY-MM-DD.md).")
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in benchmarks.BENCHMARKS]
     if unknown or not names:
         parser.error(f"--only: unknown {', '.join(unknown) or 'nothing given'}; choose from {', '.join(benchmarks.BENCHMARKS)}")
+    if args.from_run and (len(names) != 1 or args.train_only):
+        parser.error("--from-run scores one warehouse's run: give one name in --only, and no --train-only")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     quiet_libraries()
@@ -317,8 +334,12 @@ def main() -> None:
     rows = []
     for name in names:
         row = run_one(name, args)
+        if row is None:
+            continue
         rows.append(row)
         results.add(row)
+    if not rows:
+        return
     print()
     print(f"recipe {args.recipe}, {cpu_description()}")
     print_table(rows)

@@ -128,3 +128,31 @@ def test_answer_token_limit_follows_the_longest_training_sql():
     explicit = SqlModel(model=None, tokenizer=Tok(), schema=None, decode=DecodeConfig(max_new_tokens=64), adapters=["a"],
                         answer_tokens={"a": 600})
     assert explicit.max_new_tokens("a") == 64  # a setting given wins
+
+
+def test_the_default_model_is_imported_once_when_two_commands_start_together(tmp_path, monkeypatch):
+    """Two commands on a fresh machine: one converts, the other waits and finds the finished folder
+    (seen: the second read a folder the first was replacing, and failed to load its tokenizer)."""
+    import threading
+    import time
+
+    from sqltune.inference import models
+
+    calls = []
+
+    def slow_import(out):
+        calls.append(out)
+        time.sleep(0.3)
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+        return out
+
+    monkeypatch.setattr(models, "_import_default", slow_import)
+    out = tmp_path / "models" / "default"
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(models.import_default(out))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [out] and found == [out, out]

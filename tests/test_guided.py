@@ -204,7 +204,7 @@ def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, 
     with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
         model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=warehouse,
                                decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT", constrain_schema=True, check_names=False,
-                                                   topup_candidates=0))
+                                                   topup_candidates=0, greedy_first=False))
         assert model.guided and model.setup()["execution_guided_active"]
         (answer,) = model.generate(["How many stores are there?"])
         assert answer.candidates == 3 and 1 <= answer.candidates_ran <= 3
@@ -263,7 +263,7 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
 
     model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=object(),
                            decode=DecodeConfig(candidates=3, ground_values=False, answer_prefix="", topup_candidates=0, check_names=False,
-                                                     topup_when_empty=False))
+                                                     topup_when_empty=False, greedy_first=False))
     clock = _Clock()
     monkeypatch.setattr(generate_module, "time", clock)
     model.decode_calls = []
@@ -352,6 +352,42 @@ def test_top_up_keeps_the_request_time_limit(scripted_model):
     assert len(samples) == 3  # the candidates (0-4 s), one top-up (4-8 s), one more started at 8 s; none after 12 s
     assert all(c["deadline"] == deadline for c in scripted_model.decode_calls)
     assert answer.topped_up == 6 and answer.choice_reason
+
+
+@pytest.mark.parametrize("greedy,doubtful", [
+    ("SELECT good", False), ("SELECT bad", True), ("SELECT empty", True), ("SELECT good unknown_name", True)])
+def test_greedy_first_samples_only_when_the_greedy_answer_is_doubtful(scripted_model, greedy, doubtful):
+    """Greedy first (the default): an answer that runs and returns rows is taken as it is, with one
+    decode call and one query; one that fails, names what the schema lacks or returns nothing draws
+    the other candidates, which run and are voted on with it (its run reused)."""
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, greedy_first=True, check_names=True)
+    scripted_model.name_check = lambda sql: "unknown column unknown_name" if "unknown_name" in sql else None
+    ran = []
+    run = scripted_model._run_candidate
+    scripted_model._run_candidate = lambda sql, t: ran.append(sql) or run(sql, t)
+    scripted_model.script = lambda i, call, sample: ["SELECT good sampled"] if sample else [greedy]
+    (answer,) = scripted_model.generate(["q"])
+    samples = [c for c in scripted_model.decode_calls if c["sample"]]
+    if not doubtful:
+        assert answer.sql == greedy and answer.candidates == 1 and not samples
+        assert ran == [greedy]
+    else:
+        assert [c["n"] for c in samples] == [2]  # the rest of the 3 candidates, in one call
+        assert answer.sql == "SELECT good sampled" and answer.candidates == 3
+        assert ran.count("SELECT good sampled") == 1 and all(ran.count(sql) <= 1 for sql in ran)  # nothing runs twice
+
+
+def test_greedy_first_draws_candidates_only_for_the_doubtful_questions_of_a_batch(scripted_model):
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, greedy_first=True)
+    scripted_model.script = lambda i, call, sample: ["SELECT good"] if sample or i == 0 else ["SELECT bad"]
+    first, second = scripted_model.generate(["q0", "q1"])
+    samples = [c for c in scripted_model.decode_calls if c["sample"]]
+    assert [c["prompts"] for c in samples] == [1]
+    assert (first.candidates, second.candidates) == (1, 3) and second.sql == "SELECT good"
 
 
 def test_constrained_answers_failing_the_name_check_take_the_best_passing_beam(scripted_model):

@@ -57,6 +57,7 @@ class DecodeConfig:
     stop_strings: tuple[str, ...] = setting((";",), cli=False, help="Besides end-of-turn: where an answer ends (one SQL statement).")
     constrain_schema: bool = setting(True, flag="--constrain-schema", help="Identifiers the model writes must be names of the schema the prompt showed or aliases the query defines.")
     execution_guided: bool = setting(True, flag="--execution-guided", help="With a warehouse attached: run the candidates (guarded, sandboxed) and pick by majority vote over their results.")
+    greedy_first: bool = setting(True, flag="--greedy-first", help="Execution-guided: run the greedy answer first and sample the other candidates only for a question whose greedy answer names something the schema lacks, fails, returns no rows or compares a column with a value it does not hold (--no-greedy-first: sample every question's candidates up front and vote).")
     candidates: int = setting(4, flag="--candidates", help="Candidates per question when execution-guided: the greedy answer plus sampled ones.", min=1, max=64)
     temperature: float = setting(0.7, flag="--temperature", help="Sampling temperature of the extra candidates.", min=0.01)
     candidate_timeout_s: float = setting(2.0, flag="--candidate-timeout", help="Seconds each candidate query may run.", min=0.01)
@@ -221,7 +222,7 @@ class SqlModel:
         stats: dict[str, float] = {"seconds": 0.0, "rows": 0}
         greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats)
         extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
-        if self.guided and (deadline is None or time.monotonic() < deadline):
+        if self.guided and not decode.greedy_first and (deadline is None or time.monotonic() < deadline):
             extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
         cands = [self._candidates(first + more) for first, more in zip(greedy, extra)]
         if self.guided:
@@ -306,6 +307,16 @@ class SqlModel:
             return vote(i)
 
         choices = [choose(i) for i in range(len(cands))]
+        if decode.greedy_first:
+            # only the greedy answer was drawn: a question whose answer ran, returned rows and holds
+            # its values is done; the others draw the rest of their candidates, all in one batch
+            doubtful = [i for i, choice in enumerate(choices) if not choice.succeeded or choice.reason]
+            if doubtful and (deadline is None or time.monotonic() < deadline):
+                more = self._decode([prompts[i] for i in doubtful], [shown[i] for i in doubtful], n=decode.candidates - 1,
+                                    sample=True, deadline=deadline, stats=stats)
+                for i, found in zip(doubtful, more):
+                    cands[i] = cands[i] + self._candidates(found)
+                    choices[i] = choose(i)
         topped = [0] * len(cands)
 
         def wanting(i: int) -> bool:

@@ -52,6 +52,18 @@ def import_default(out_dir: str | Path | None = None, *, force: bool = False) ->
     out = Path(out_dir) if out_dir else default_checkpoint_dir()
     if (out / "config.json").exists() and not force:
         return out
+    from filelock import FileLock  # a dependency of huggingface_hub
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Two commands started together on a fresh machine both import: one converts while the other
+    # waits, then finds the finished folder (it never reads one being replaced).
+    with FileLock(str(out.parent / f".{out.name}.lock")):
+        if (out / "config.json").exists() and not force:
+            return out
+        return _import_default(out)
+
+
+def _import_default(out: Path) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

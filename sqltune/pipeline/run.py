@@ -267,7 +267,8 @@ def plan_job(config: PipelineConfig) -> JobPlan:
     topup_note = ""
     if decode.execution_guided and decode.candidates > 1:
         # each question samples its candidates and runs them: measured ~4x greedy's time with 4
-        # candidates (bench/guided_decoding.py), so cost it as one greedy answer per candidate
+        # candidates (bench/guided_decoding.py), so cost it as one greedy answer per candidate (with
+        # greedy_first only questions whose greedy answer is doubtful sample: this is their bound)
         greedy_s = s_per_question
         s_per_question *= decode.candidates
         if decode.topup_candidates:
