@@ -100,7 +100,7 @@ def main() -> None:
     from sqltune.evaluation.harness import spread_subset
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.inference.adapter import read_prompt_config
-    from sqltune.inference.generate import DecodeConfig, GeneratedSql, extract_sql, load_sql_model
+    from sqltune.inference.generate import DecodeConfig, Answer, extract_sql, load_sql_model
     from sqltune.schema import load_schema
     from sqltune.warehouse.execute import Warehouse
 
@@ -151,7 +151,7 @@ def main() -> None:
             del model._answer_batch
             steps = [g.constrain_s_per_step for g in generated if g.constrain_s_per_step is not None]
             by_question = {g.question: g for g in generated}
-            blank = GeneratedSql("", "", "", 0.0, candidates=0)
+            blank = Answer("", "", "", 0.0, candidates=0)
             empty = sum(1 for r in report.results if r.executable and r.pred_rows == 0 and (r.gold_rows or 0) > 0)
             row = {
                 "mode": mode, "n": report.n, "ex": report.execution_accuracy, "executable": report.executable_rate,

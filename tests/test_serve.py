@@ -400,7 +400,7 @@ def test_guided_answers_say_how_many_candidates_ran_and_agreed(warehouse_file, o
         assert body["sql"] == "SELECT count(*) FROM ships" and body["rows"] == [[50]]
         assert (body["candidates"], body["candidates_ran"], body["candidates_agreeing"]) == (4, 3, 2)
         assert not copy_target.exists()  # the hostile candidate was refused in the sandbox, never run
-        failed = client.post("/v1/sql", json={"question": "nonsense"}).json()
+        failed = client.post("/v1/sql", json={"question": "nonsense", "execute": True}).json()
         assert failed["candidates_agreeing"] == 0 and "none of 2" in failed["choice_reason"]
         assert failed["sql"] == "SELECT nope FROM ships"
     assert generator.warehouse is not None and all(0 < left <= 7.0 for left in generator.deadlines)
@@ -483,3 +483,63 @@ def test_jsonable_handles_non_finite_and_unknown_types():
 def test_bad_settings(bad):
     with pytest.raises(ConfigError):
         create_app(ServeSettings(**bad), FakeGenerator())
+
+
+# -- one Answer from decoding to response, and deadlines that hold ---------------------------------------
+class _CountingWarehouse:
+    """Wraps the server's Warehouse: counts each query that reaches the sandbox."""
+
+    def __init__(self, inner):
+        self.inner, self.executed, self.checked = inner, [], []
+
+    def execute(self, sql, **kwargs):
+        self.executed.append(sql)
+        return self.inner.execute(sql, **kwargs)
+
+    def check(self, sql, **kwargs):
+        self.checked.append(sql)
+        return self.inner.check(sql, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+class _CountingCandidates(FakeCandidateGenerator):
+    def attach_warehouse(self, warehouse):
+        self.warehouse = _CountingWarehouse(warehouse)
+
+
+def test_served_rows_are_those_of_the_single_execution(warehouse_file):
+    generator = _CountingCandidates(candidates={"ships": ["SELECT id FROM ships ORDER BY id", "SELECT id FROM ships ORDER BY id DESC"],
+                                                "failing": ["SELECT nope FROM ships"]})
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file), max_rows=5), generator)) as client:
+        body = client.post("/v1/sql", json={"question": "ships", "execute": True, "max_rows": 3}).json()
+        assert body["executed"] and body["rows"] == [[1], [2], [3]] and body["truncated"]
+        # each candidate ran once for the vote; the chosen one's rows are served from that run
+        assert generator.warehouse.executed == ["SELECT id FROM ships ORDER BY id", "SELECT id FROM ships ORDER BY id DESC"]
+        generator.warehouse.executed.clear()
+        body = client.post("/v1/sql", json={"question": "failing", "execute": True}).json()
+        assert not body["executed"] and body["execution_error"]["code"] == "unknown_column"
+        assert generator.warehouse.executed == ["SELECT nope FROM ships"]  # failed once, not run again
+
+
+def test_execute_false_runs_no_query(warehouse_file):
+    generator = _CountingCandidates(candidates={"ships": ["SELECT count(*) FROM ships", "SELECT 2"]})
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file)), generator)) as client:
+        body = client.post("/v1/sql", json={"question": "ships", "execute": False}).json()
+    assert body["sql"] == "SELECT count(*) FROM ships" and body["valid"] and body.get("rows") is None
+    assert generator.warehouse.executed == []  # the guard checked it (in the server's sandbox); nothing ran
+
+
+def test_a_slow_generator_gets_the_timeout_error_within_the_deadline(warehouse_file, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    generator = FakeGenerator(answers={"slow": "SELECT 1"}, delay_s=3.0)
+    settings = ServeSettings(db=str(warehouse_file), request_timeout_s=0.5, audit_log=str(audit))
+    with TestClient(create_app(settings, generator)) as client:
+        began = time.monotonic()
+        response = client.post("/v1/sql", json={"question": "slow", "execute": True})
+        took = time.monotonic() - began
+    assert response.status_code == 504 and response.json()["error"]["code"] == "request_timeout"
+    assert took < generator.delay_s, took  # answered at the deadline, not when the generator got round to it
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert any(line.get("status") == 504 and line.get("error") == "request_timeout" for line in lines), lines

@@ -80,7 +80,11 @@ class DecodeConfig:
 
 
 @dataclass
-class GeneratedSql:
+class Answer:
+    """A question's answer, from decoding to the response and the report: the chosen SQL, the
+    result its run already produced (when candidates ran), and what happened to every candidate,
+    so nothing downstream runs the query again."""
+
     question: str
     sql: str
     raw_output: str
@@ -91,6 +95,8 @@ class GeneratedSql:
     choice_reason: str | None = None  # why the choice is doubtful (every candidate failed, ...)
     topped_up: int = 0  # candidates sampled beyond `DecodeConfig.candidates` because none ran (or none returned rows)
     constrain_s_per_step: float | None = None  # schema-constraint time per generated token and row
+    result: Any = field(default=None, repr=False)  # the chosen SQL's ExecutionResult from its candidate run (None: it did not run)
+    runs: list[Any] = field(default_factory=list, repr=False)  # every distinct candidate's CandidateRun: its verdict and rows
 
 
 _FENCE = re.compile(r"```(?:sql)?\s*(.*?)(?:```|$)", re.S | re.I)
@@ -181,8 +187,8 @@ class SqlModel:
         questions: Sequence[str],
         *,
         adapter: str | None = None,
-        on_batch: Callable[[list[int], list[GeneratedSql]], None] | None = None,
-    ) -> list[GeneratedSql]:
+        on_batch: Callable[[list[int], list[Answer]], None] | None = None,
+    ) -> list[Answer]:
         """SQL for each question, in input order. Batches group prompts of similar length."""
         import torch
 
@@ -190,7 +196,7 @@ class SqlModel:
         prompts = [e[0] for e in entries]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: lengths[i])
-        results: list[GeneratedSql | None] = [None] * len(prompts)
+        results: list[Answer | None] = [None] * len(prompts)
         bs = max(1, self.decode.batch_size)
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             self._limit = self.max_new_tokens(adapter)
@@ -203,29 +209,32 @@ class SqlModel:
                     on_batch(idx, done)
         return [r for r in results if r is not None]
 
-    def answer(self, question: str, *, adapter: str | None = None, deadline: float | None = None) -> GeneratedSql:
-        """One question -> the chosen SQL with its candidate counts; `deadline` (a `time.monotonic()`
-        time) bounds generation and candidate runs together (the serving protocol)."""
+    def answer(self, question: str, *, adapter: str | None = None, deadline: float | None = None,
+               execute: bool = True) -> Answer:
+        """One question -> its Answer; `deadline` (a `time.monotonic()` time) bounds generation and
+        candidate runs together (the serving protocol). `execute=False`: no candidate runs on the
+        warehouse (the constraint and the name check still apply)."""
         import torch
 
         entry = self._prompt(question, adapter)
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             self._limit = self.max_new_tokens(adapter)
-            return self._answer_batch([question], [entry], deadline=deadline)[0]
+            return self._answer_batch([question], [entry], deadline=deadline, run_candidates=execute)[0]
 
     def _answer_batch(self, questions: Sequence[str], entries: Sequence[tuple[str, Schema]], *,
-                      deadline: float | None) -> list[GeneratedSql]:
+                      deadline: float | None, run_candidates: bool = True) -> list[Answer]:
         decode = self.decode
+        guided = self.guided and run_candidates
         started = time.time()
         prompts = [e[0] for e in entries]
         shown = [e[1] for e in entries]
         stats: dict[str, float] = {"seconds": 0.0, "rows": 0}
         greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats)
         extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
-        if self.guided and not decode.greedy_first and (deadline is None or time.monotonic() < deadline):
+        if guided and not decode.greedy_first and (deadline is None or time.monotonic() < deadline):
             extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
         cands = [self._candidates(first + more) for first, more in zip(greedy, extra)]
-        if self.guided:
+        if guided:
             out = self._guided_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
         else:
             out = self._checked_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
@@ -243,7 +252,7 @@ class SqlModel:
         return [Candidate(extract_sql(prefix + text), score, prefix + text) for text, score in decoded]
 
     def _checked_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
-                         *, deadline: float | None, stats: dict[str, float]) -> list[GeneratedSql]:
+                         *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
         """One answer per question, nothing run. With `check_names`, an answer that names a table or
         column the schema lacks is decoded again with beam search; the best-scoring beam that passes wins."""
         decode = self.decode
@@ -263,11 +272,11 @@ class SqlModel:
                         cands[i], reasons[i] = [passing], None
                     else:
                         reasons[i] = f"every one of {len(found)} beams names something the schema lacks; the answer: {reasons[i]}"
-        return [GeneratedSql(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason)
+        return [Answer(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason)
                 for q, c, n, reason in zip(questions, cands, drawn, reasons)]
 
     def _guided_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
-                        *, deadline: float | None, stats: dict[str, float]) -> list[GeneratedSql]:
+                        *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
         """Candidates run and voted on; while a question has none that runs (or, with
         `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`.
         With `repair_values`, a doubtful choice (empty, or comparing a column with a string it does
@@ -339,8 +348,9 @@ class SqlModel:
             if reason is None and any(c.sql.strip() == choice.sql for c in fixed):
                 # say so: the model did not write this query as shown
                 reason = "string values replaced by ones the compared columns hold; the model wrote: " + extract_sql(raw)
-            out.append(GeneratedSql(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
-                                    candidates_agreeing=choice.agreeing, choice_reason=reason, topped_up=extra))
+            out.append(Answer(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
+                              candidates_agreeing=choice.agreeing, choice_reason=reason, topped_up=extra,
+                              result=next((r.result for r in choice.runs if r.sql == choice.sql), None), runs=choice.runs))
         return out
 
     def name_check(self, sql: str) -> str | None:

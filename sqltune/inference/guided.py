@@ -44,6 +44,7 @@ class CandidateRun:
     error_kind: str | None = None
     unknown_values: list[str] = field(default_factory=list)
     key: tuple | None = field(default=None, repr=False)
+    result: ExecutionResult | None = field(default=None, repr=False)  # what its run (or the guard) returned
 
     def describe(self) -> dict:
         return {"sql": self.sql, "copies": self.copies, "loglik": round(self.loglik, 3), "ran": self.ran, "ok": self.ok,
@@ -131,6 +132,7 @@ def choose_candidate(
             if ran_before is not None:
                 ran_before[run.sql] = result
         run.ran = result.guard_code is None  # the guard refused it before it ran
+        run.result = result
         if not result.ok:
             run.error, run.error_kind = result.error or "failed", str(result.error_kind or "runtime")
             continue

@@ -42,6 +42,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Question or body too long"),
         (422, "Wrong field names or types, an empty question, or text that is not valid Unicode"),
         (503, "Overloaded, or the request could not start in time: retry after `Retry-After` seconds"),
+        (504, "No answer within the request's time limit (`--request-timeout`)"),
     )
 }
 

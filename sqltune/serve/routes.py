@@ -63,15 +63,18 @@ def register_routes(app: FastAPI, server: Server) -> None:
         question, adapter = steps.validated_request(body, settings, generator, warehouse)
         request.state.audit["adapter"] = adapter
         deadline = steps.deadline_for(settings, request.state.started_monotonic)
-        generated = await steps.generate(server.gen_pool, generator, settings, question, adapter, deadline)
+        generated = await steps.generate(server.gen_pool, generator, settings, question, adapter, deadline, execute=body.execute)
         response: dict[str, Any] = {"request_id": request.state.request_id, "sql": generated.sql, "adapter": adapter,
                                     **generated.fields()}
         if generated.candidates is not None:
             request.state.audit.update(candidates=generated.candidates, candidates_ran=generated.candidates_ran,
                                        candidates_agreeing=generated.candidates_agreeing)
-        # One guard check, in a sandbox worker under the time limit; what runs is `generated.sql` itself.
+        # One guard check, in a sandbox worker under the time limit; what runs is `generated.sql` itself,
+        # once: the rows its candidate run returned are served as they are.
         if body.execute:
-            result = await steps.execute(warehouse, server.exec_pool, settings, generated.sql, body.max_rows)
+            result = steps.reusable_result(generated, steps.row_limit(settings, body.max_rows), settings)
+            if result is None:
+                result = await steps.execute(warehouse, server.exec_pool, settings, generated.sql, body.max_rows, deadline)
             response.update(steps.result_fields(result))
             request.state.audit.update(
                 executed=response["executed"], rows=len(response.get("rows") or []),

@@ -43,13 +43,15 @@ def validated_request(body: SqlRequest, settings: "ServeSettings", generator: "S
 
 @dataclass
 class Generated:
-    """The chosen SQL and, for a model that runs candidates, how many ran and agreed."""
+    """The chosen SQL and, for a model that runs candidates, how many ran and agreed, and the
+    result the chosen SQL's own run produced (served as it is: the query does not run again)."""
 
     sql: str
     candidates: int | None = None
     candidates_ran: int | None = None
     candidates_agreeing: int | None = None
     choice_reason: str | None = None
+    result: "ExecutionResult | None" = None
 
     def fields(self) -> dict[str, Any]:
         if self.candidates is None:
@@ -58,23 +60,39 @@ class Generated:
                 "candidates_agreeing": self.candidates_agreeing, "choice_reason": self.choice_reason}
 
 
-def _blocking_generate(generator: "SqlGenerator", question: str, adapter: str | None, deadline: float) -> Generated:
+def _blocking_generate(generator: "SqlGenerator", question: str, adapter: str | None, deadline: float,
+                       execute: bool) -> Generated:
     answer = getattr(generator, "answer", None)
     if callable(answer):  # candidates run in the warehouse's sandbox, all within the request's deadline
-        item = answer(question, adapter=adapter, deadline=deadline)
+        item = answer(question, adapter=adapter, deadline=deadline, execute=execute)
+        result = getattr(item, "result", None)
         if item.candidates <= 1 and not item.candidates_ran:  # one greedy answer: nothing ran, nothing to report
-            return Generated(str(item.sql))
-        return Generated(str(item.sql), item.candidates, item.candidates_ran, item.candidates_agreeing, item.choice_reason)
+            return Generated(str(item.sql), result=result)
+        return Generated(str(item.sql), item.candidates, item.candidates_ran, item.candidates_agreeing, item.choice_reason,
+                         result=result)
     generated = generator.generate_sql(question, adapter=adapter)
     return Generated(generated if isinstance(generated, str) else str(generated))
 
 
+def request_timed_out(settings: "ServeSettings") -> ApiError:
+    return ApiError(504, "request_timeout", f"no answer within the request's time limit ({settings.request_timeout_s:g} s, "
+                                            "queueing, generation and the query included)")
+
+
 async def generate(pool: BoundedPool, generator: "SqlGenerator", settings: "ServeSettings", question: str,
-                   adapter: str | None, deadline: float) -> Generated:
-    """Generate in the bounded pool; 503 when it is full or the request cannot start in time."""
+                   adapter: str | None, deadline: float, *, execute: bool = True) -> Generated:
+    """Generate in the bounded pool; 503 when it is full or the request cannot start in time, 504
+    when the answer is not there by `deadline` (a generator that overruns it is not waited for)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise request_timed_out(settings)
     try:
-        return await pool.run(lambda: _blocking_generate(generator, question, adapter, deadline),
-                              start_within=settings.queue_timeout_s)
+        return await asyncio.wait_for(
+            pool.run(lambda: _blocking_generate(generator, question, adapter, deadline, execute),
+                     start_within=min(settings.queue_timeout_s, left)),
+            timeout=left)
+    except asyncio.TimeoutError:
+        raise request_timed_out(settings) from None
     except StartTimeout:
         raise overloaded(
             settings.retry_after_s, "queue_timeout",
@@ -87,14 +105,41 @@ async def generate(pool: BoundedPool, generator: "SqlGenerator", settings: "Serv
         raise ApiError(500, "generation_failed", str(exc)) from None
 
 
+def row_limit(settings: "ServeSettings", max_rows: int | None) -> int:
+    return min(max_rows or settings.max_rows, settings.max_rows)
+
+
+def reusable_result(generated: Generated, limit: int, settings: "ServeSettings") -> "ExecutionResult | None":
+    """The chosen SQL's result from its candidate run, cut to `limit` rows, when it answers the
+    request as a run now would: it returned rows (enough of them), or the guard or the engine refused
+    it. A candidate stopped by a candidate's limits (time, rows, bytes) or one that kept fewer rows
+    than asked for runs again, once, under the server's limits."""
+    import dataclasses
+
+    result = generated.result
+    if result is None:
+        return None
+    if not result.ok:  # a candidate's limits (time, rows) differ from the server's: those failures run again
+        return None if str(result.error_kind or "") in ("timeout", "too_large", "memory") else result
+    if result.truncated and len(result.rows) < limit:
+        return None
+    return dataclasses.replace(result, rows=list(result.rows[:limit]), truncated=result.truncated or len(result.rows) > limit)
+
+
 async def execute(warehouse: "Warehouse", pool: BoundedPool, settings: "ServeSettings", sql: str,
-                  max_rows: int | None) -> "ExecutionResult":
-    """Guard and run `sql` in a sandbox worker; it must start within the query timeout (503 if not)."""
+                  max_rows: int | None, deadline: float | None = None) -> "ExecutionResult":
+    """Guard and run `sql` in a sandbox worker; it must start within the query timeout (503 if
+    not), and runs for at most what is left of the request's time limit (504 when nothing is)."""
     from sqltune.warehouse.execute import ExecutionResult
     from sqltune.warehouse.sandbox import GRACE_S
 
-    limit = min(max_rows or settings.max_rows, settings.max_rows)
+    limit = row_limit(settings, max_rows)
     timeout = settings.query_timeout_s
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            raise request_timed_out(settings)
+        timeout = min(timeout, left)
     # Once started, a query answers within its timeout (the sandbox kills it GRACE_S later); the
     # backstop also bounds a wait for a replacement worker still starting after a kill.
     finish_within = timeout + GRACE_S + 0.5

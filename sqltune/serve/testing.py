@@ -48,8 +48,8 @@ class FakeCandidateGenerator(FakeGenerator):
     def attach_warehouse(self, warehouse: Any) -> None:
         self.warehouse = warehouse
 
-    def answer(self, question: str, *, adapter: str | None, deadline: float | None) -> Any:
-        from sqltune.inference.generate import GeneratedSql
+    def answer(self, question: str, *, adapter: str | None, deadline: float | None, execute: bool = True) -> Any:
+        from sqltune.inference.generate import Answer
         from sqltune.inference.guided import Candidate, choose_candidate
 
         if self.delay_s:
@@ -57,12 +57,15 @@ class FakeCandidateGenerator(FakeGenerator):
         self.calls.append((question, adapter))
         self.deadlines.append(float("inf") if deadline is None else deadline - time.monotonic())
         sqls = self.candidates.get(question) or [self.fallback]
+        if not execute:  # as SqlModel: nothing runs, the likeliest candidate is the answer
+            return Answer(question, sqls[0], sqls[0], 0.0)
         choice = choose_candidate(
             [Candidate(sql, -float(i)) for i, sql in enumerate(sqls)],
             lambda sql, timeout_s: self.warehouse.execute(sql, timeout_s=timeout_s), timeout_s=1.0, deadline=deadline,
         )
-        return GeneratedSql(question, choice.sql, choice.sql, 0.0, candidates=len(sqls), candidates_ran=choice.ran,
-                            candidates_agreeing=choice.agreeing, choice_reason=choice.reason)
+        return Answer(question, choice.sql, choice.sql, 0.0, candidates=len(sqls), candidates_ran=choice.ran,
+                      candidates_agreeing=choice.agreeing, choice_reason=choice.reason,
+                      result=next((r.result for r in choice.runs if r.sql == choice.sql), None), runs=choice.runs)
 
 
 def build_demo_warehouse(path: str | Path, *, rows: int = 50) -> Path:
