@@ -376,3 +376,27 @@ def test_empty_gold_and_prediction_files_say_they_are_empty(shop, tmp_path, caps
     code = main(["eval", "score", "--data", str(empty_gold), "--pred", str(pred), "--db", str(shop)])
     err = " ".join(capsys.readouterr().err.split())
     assert code != 0 and "the gold file is empty" in err and "not in the gold set" not in err
+
+
+def test_a_prediction_the_guard_refuses_is_never_parsed_in_the_scoring_process(shop, tmp_path, monkeypatch):
+    """An oversized prediction (over the guard's size limit) is refused in the sandbox; exact match and
+    the category do not parse it again here, where nothing bounds the time (seen: 476 s for five)."""
+    import sqlglot
+
+    from sqltune.warehouse.guard import DEFAULT_POLICY
+
+    huge = "SELECT " + " + ".join(["1"] * (DEFAULT_POLICY.max_chars // 4 + 1))
+    assert len(huge) > DEFAULT_POLICY.max_chars
+    parsed: list[int] = []
+    real_parse, real_parse_one = sqlglot.parse, sqlglot.parse_one
+    monkeypatch.setattr(sqlglot, "parse", lambda sql, *a, **k: parsed.append(len(sql)) or real_parse(sql, *a, **k))
+    monkeypatch.setattr(sqlglot, "parse_one", lambda sql, *a, **k: parsed.append(len(sql)) or real_parse_one(sql, *a, **k))
+    pairs = [make_pair("huge", "SELECT count(*) FROM orders"), make_pair("fine", "SELECT count(*) FROM orders")]
+    predictions = [Prediction("huge", huge), Prediction("fine", "SELECT count(*) FROM orders")]
+    with Warehouse.open(shop, timeout_s=5) as wh:
+        report = score_predictions(pairs, predictions, wh, label="adapter")
+    by_id = {r.id: r for r in report.results}
+    assert by_id["huge"].category == "rejected" and "too_long" in by_id["huge"].pred_error
+    assert not by_id["huge"].exact_match_normalized and not by_id["huge"].exact_match_spider
+    assert by_id["fine"].exact_match_normalized  # the counting parser does see ordinary predictions
+    assert parsed and max(parsed) < DEFAULT_POLICY.max_chars

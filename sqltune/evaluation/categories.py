@@ -376,8 +376,10 @@ def categorize(
     kind = pred_res.error_kind
     if kind in ("timeout", "rejected"):
         return kind
+    if kind == "syntax" or pred_res.guard_code is not None:  # refused unparsed: never parsed here, unbounded
+        return "syntax_error" if kind == "syntax" or pred_res.guard_code == "syntax_error" else "rejected"
     pred_tree = _parse(pred_sql, dialect) if pred_sql.strip() else None
-    if kind == "syntax" or pred_tree is None:
+    if pred_tree is None:
         return "syntax_error"
     if kind in ("unknown_table", "unknown_column"):
         return "hallucinated_schema"

@@ -373,6 +373,10 @@ class Scorer:
         if category == "wrong_columns":
             reason = f"{column_difference(gold, pred)}; {reason}"
         answered = bool(pred_sql.strip())
+        # The prediction is parsed here (exact match) only when the sandbox's guard parsed it within
+        # its size and time limits: one it refused (too long, nested too deeply, unparseable, ...) is
+        # never parsed in this process, where nothing bounds the time.
+        parseable = answered and pred.guard_code is None and pred.error_kind != "syntax"
         golds = pair.golds
         result = QuestionResult(
             id=pair.id,
@@ -383,9 +387,9 @@ class Scorer:
             tags=tuple(pair.tags),
             executable=pred.ok,
             execution_match=verdict.match,
-            exact_match_normalized=answered and any(
+            exact_match_normalized=parseable and any(
                 exact_match(g, pred_sql, dialect=self.dialect, schema=self.schema) for g in golds),
-            exact_match_spider=answered and any(
+            exact_match_spider=parseable and any(
                 spider_exact_match(g, pred_sql, dialect=self.dialect, schema=self.schema) for g in golds),
             raw_match=any(raw_match(g, pred_sql) for g in golds),
             category=category,
