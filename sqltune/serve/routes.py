@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -75,7 +76,8 @@ def register_routes(app: FastAPI, server: Server) -> None:
             result = steps.reusable_result(generated, steps.row_limit(settings, body.max_rows), settings)
             if result is None:
                 result = await steps.execute(warehouse, server.exec_pool, settings, generated.sql, body.max_rows, deadline)
-            response.update(steps.result_fields(result))
+            # rows become JSON values in a thread: a large result does not hold up /healthz
+            response.update(await asyncio.to_thread(steps.result_fields, result))
             request.state.audit.update(
                 executed=response["executed"], rows=len(response.get("rows") or []),
                 execution_error=response["execution_error"].code if response.get("execution_error") else None,
