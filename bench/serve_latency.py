@@ -4,6 +4,9 @@
     python bench/serve_latency.py --delay-ms 50        # fake generator that takes 50 ms per question
     python bench/serve_latency.py --real --requests 20 # the default model (prompt-only) on CPU/GPU
     python bench/serve_latency.py --execute            # also run each query on the warehouse
+    python bench/serve_latency.py --adapter DIR --data test.jsonl --db WAREHOUSE --limit 40
+        # an adapter answering a pairs file's questions one at a time, with execution on: p50/p95 per
+        # question and execution accuracy, greedy decoding against the default (checked) decoding
 
 Prints p50/p95/max latency of successful requests, requests/s, and how many were refused (503).
 Figures only; nothing is asserted.
@@ -73,6 +76,24 @@ async def drive(url: str, *, requests: int, concurrency: int, execute: bool) -> 
     return latencies, statuses, wall
 
 
+async def ask_each(url: str, questions: list[str]) -> tuple[list[float], list[str], dict[int, int]]:
+    """Each question once, one at a time, with execution: (latency ms of each 200, its SQL, statuses)."""
+    latencies: list[float] = []
+    sqls: list[str] = []
+    statuses: dict[int, int] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        for question in questions:
+            started = time.perf_counter()
+            r = await client.post("/v1/sql", json={"question": question, "execute": True})
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            sqls.append(r.json().get("sql", "") if r.status_code == 200 else "")
+            if r.status_code != 200 and statuses[r.status_code] == 1:
+                print(f"HTTP {r.status_code}: {r.text[:300]}", file=sys.stderr)
+            if r.status_code == 200:
+                latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, sqls, statuses
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -81,7 +102,13 @@ def _free_port() -> int:
 
 def _serve(args: argparse.Namespace, db: str, port: int) -> None:
     """Child process: build the generator and run the server."""
-    if args.real:
+    if args.adapter:
+        from sqltune.inference.generate import DecodeConfig
+        from sqltune.serve.launch import load_generator
+
+        decode = DecodeConfig.greedy() if args.decoding == "greedy" else DecodeConfig()
+        generator = load_generator(args.base, {"adapter": args.adapter}, None, db=db, decode=decode)
+    elif args.real:
         from sqltune.serve.launch import load_generator
 
         generator = load_generator(args.base, {}, None, db=db)
@@ -116,7 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-queue", type=int, default=64)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="Fake generator: time per question.")
     parser.add_argument("--execute", action="store_true", help="Ask the server to run each query too.")
+    parser.add_argument("--adapter", default=None, help="Serve this adapter folder (on --base) and ask the questions of --data, one at a time, with execution, greedy then default decoding.")
+    parser.add_argument("--data", default=None, help="With --adapter: the pairs whose questions are asked (and whose SQL scores the answers).")
+    parser.add_argument("--limit", type=int, default=40, help="With --adapter: questions, evenly spaced through --data.")
     args = parser.parse_args(argv)
+    if args.adapter:
+        if not (args.data and args.db):
+            parser.error("--adapter needs --data and --db")
+        return by_question(args)
 
     label = f"real model ({args.base or 'default base'})" if args.real else f"fake generator ({args.delay_ms:g} ms/question)"
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,6 +179,44 @@ def main(argv: list[str] | None = None) -> int:
               f"max {max(latencies):.1f}")
     print(f"throughput: {ok / wall:.1f} successful requests/s over {wall:.2f} s")
     return 0 if ok else 1
+
+
+def by_question(args: argparse.Namespace) -> int:
+    """p50/p95 per question and EX through `sqltune serve`, greedy against the default decoding."""
+    from sqltune.data import load_pairs
+    from sqltune.evaluation.scoring import Prediction, score_predictions
+    from sqltune.warehouse.execute import Warehouse
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _machine import cpu_name
+
+    pairs = list(load_pairs(args.data))
+    step = max(1, len(pairs) / max(1, min(args.limit, len(pairs))))
+    chosen = [pairs[int(i * step)] for i in range(min(args.limit, len(pairs)))]
+    print(f"adapter {args.adapter}; {len(chosen)} of {len(pairs)} questions of {args.data}, one at a time, execution on; "
+          f"CPU {cpu_name()}")
+    print("| decoding | p50 s | p95 s | max s | EX | executable | non-200 |")
+    print("|---|---|---|---|---|---|---|")
+    for decoding in ("greedy", "default"):
+        args.decoding = decoding
+        port = _free_port()
+        server = multiprocessing.get_context("spawn").Process(target=_serve, args=(args, args.db, port), daemon=True)
+        server.start()
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_up(url, server, timeout_s=600)
+            asyncio.run(ask_each(url, [chosen[0].question]))  # warm-up: first-call kernels, the value index
+            latencies, sqls, statuses = asyncio.run(ask_each(url, [p.question for p in chosen]))
+        finally:
+            server.terminate()
+            server.join(10)
+        with Warehouse.open(args.db, timeout_s=10) as warehouse:
+            report = score_predictions(chosen, [Prediction(p.id, sql) for p, sql in zip(chosen, sqls)], warehouse, label=decoding)
+        seconds = [v / 1000 for v in latencies] or [float("nan")]
+        others = sum(n for code, n in statuses.items() if code != 200)
+        print(f"| {decoding} | {statistics.median(seconds):.2f} | {percentile(seconds, 0.95):.2f} | {max(seconds):.2f} | "
+              f"{100 * report.execution_accuracy:.1f}% | {100 * report.executable_rate:.1f}% | {others} |", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
