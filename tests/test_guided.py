@@ -270,7 +270,7 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
     model.script = lambda i, call, sample: ["SELECT bad"]
     model.decode_seconds = 0.0
 
-    def fake_decode(texts, shown, *, n, sample, deadline, stats, beams=False):
+    def fake_decode(texts, shown, *, n, sample, deadline, stats, beams=False, keep_prefill=False):
         model.decode_calls.append({"prompts": len(texts), "n": n, "sample": sample, "beams": beams, "deadline": deadline})
         call = len(model.decode_calls) - 1
         out = []
@@ -438,3 +438,30 @@ def test_the_score_records_the_candidates_drawn(scripted_model, tiny_warehouse):
         report = evaluate_model(scripted_model, pairs, warehouse)
     assert report.setup["decode"]["topup_candidates"] == 2
     assert report.setup["decode_drawn"] == {"candidates": 3 + 5, "topped_up": 2, "questions_topped_up": 1}
+
+
+def test_continuations_from_the_greedy_prefill_equal_those_that_read_the_prompt_again(tiny_model_dir, tiny_schema):
+    """The sampled candidates start from the greedy pass's prompt cache (`Prefill`): a greedy
+    continuation taken from it is the greedy answer itself, for prompts of different lengths in one
+    left-padded batch, and a subset of the batch takes its own rows."""
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    model = load_sql_model(str(tiny_model_dir), schema=tiny_schema,
+                           decode=DecodeConfig.greedy(max_new_tokens=8, answer_prefix="SELECT"))
+    questions = ["How many stores are there?", "What is the total amount of sales in each city, largest first?"]
+    prompts = [model.prompt_for(q) for q in questions]
+    shown = [model._prompt(q, None)[1] for q in questions]
+    stats = {"seconds": 0.0, "rows": 0}
+    import torch
+
+    with torch.inference_mode():
+        model._limit = 8
+        plain = model._decode(prompts, shown, n=1, sample=False, deadline=None, stats=stats, keep_prefill=True)
+        assert model._prefill is not None and model._prefill.holds(prompts)
+        again = model._decode(prompts[::-1], shown[::-1], n=2, sample=False, deadline=None, stats=stats)
+        alone = model._decode(prompts[1:], shown[1:], n=1, sample=False, deadline=None, stats=stats)
+        model._prefill = None
+        fresh = model._decode(prompts[1:], shown[1:], n=1, sample=False, deadline=None, stats=stats)
+    assert [text for text, _ in again[0]] == [plain[1][0][0]] * 2
+    assert [text for text, _ in again[1]] == [plain[0][0][0]] * 2
+    assert alone[0][0][0] == plain[1][0][0] == fresh[0][0][0]

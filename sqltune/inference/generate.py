@@ -13,6 +13,7 @@ candidates whose string literals are values of the compared column (`sqltune.war
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import threading
@@ -137,6 +138,7 @@ class SqlModel:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _values: Any = field(default=None, repr=False)
     _limit: int | None = field(default=None, repr=False)  # the token limit of the call in progress
+    _prefill: "Prefill | None" = field(default=None, repr=False)  # the greedy pass's prompt cache, for the call in progress
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
@@ -223,13 +225,22 @@ class SqlModel:
 
     def _answer_batch(self, questions: Sequence[str], entries: Sequence[tuple[str, Schema]], *,
                       deadline: float | None, run_candidates: bool = True) -> list[Answer]:
-        decode = self.decode
         guided = self.guided and run_candidates
         started = time.time()
         prompts = [e[0] for e in entries]
         shown = [e[1] for e in entries]
         stats: dict[str, float] = {"seconds": 0.0, "rows": 0}
-        greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats)
+        try:
+            return self._answer_prefilled(questions, prompts, shown, guided, started, deadline=deadline, stats=stats)
+        finally:
+            self._prefill = None  # the cache is this batch's alone
+
+    def _answer_prefilled(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], guided: bool,
+                          started: float, *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
+        decode = self.decode
+        # the greedy pass keeps its prompts' cache when candidates may be sampled after it: each
+        # sampled continuation then starts from it instead of reading its prompt again
+        greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats, keep_prefill=guided)
         extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
         if guided and not decode.greedy_first and (deadline is None or time.monotonic() < deadline):
             extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
@@ -375,14 +386,24 @@ class SqlModel:
         return self._values.unknown_literals
 
     def _decode(self, texts: Sequence[str], shown: Sequence[Schema], *, n: int, sample: bool, deadline: float | None,
-                stats: dict[str, float], beams: bool = False) -> list[list[tuple[str, float]]]:
+                stats: dict[str, float], beams: bool = False, keep_prefill: bool = False) -> list[list[tuple[str, float]]]:
         """`n` continuations per prompt (greedy, sampled, or the `n` best beams), each with its score:
-        the log-likelihood under the model (greedy, sampled) or the beam score (beams, best first)."""
+        the log-likelihood under the model (greedy, sampled) or the beam score (beams, best first).
+        `keep_prefill`: keep these prompts' cache (`Prefill`); later calls of the same batch on any
+        of them start from it (beams excepted)."""
         from transformers import LogitsProcessorList, TemperatureLogitsWarper
 
         decode = self.decode
-        batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = {k: v.to(self.model.device) for k, v in batch.items()}
+        prefill = self._prefill if not beams and self._prefill is not None and self._prefill.holds(texts) else None
+        kwargs: dict[str, Any] = {}
+        if prefill is not None:
+            batch, kwargs[_cache_argument()] = prefill.take(texts, n)
+            returned = 1  # the rows are already repeated, each with its copy of the cache
+        else:
+            batch = self.tokenizer(list(texts), return_tensors="pt", padding=True, add_special_tokens=False)
+            batch = {k: v.to(self.model.device) for k, v in batch.items()}
+            returned = n
+        keep_prefill = keep_prefill and prefill is None and not beams and n == 1 and batch["input_ids"].shape[1] > 1
         end_ids = [self.tokenizer.eos_token_id]
         recorder = LoglikRecorder(end_ids) if self.guided and not beams else None  # likelihoods only rank candidates
         processors = LogitsProcessorList([recorder] if recorder is not None else [])
@@ -399,16 +420,18 @@ class SqlModel:
             processors.append(constraint)
         if sample:
             processors.append(TemperatureLogitsWarper(decode.temperature))
-        kwargs: dict[str, Any] = {"temperature": 1.0, "top_k": 0, "top_p": 1.0} if sample else {}
+            kwargs.update(temperature=1.0, top_k=0, top_p=1.0)
         if beams:
             kwargs.update(num_beams=n, early_stopping=True, return_dict_in_generate=True, output_scores=True)
+        if keep_prefill:
+            kwargs.update(return_dict_in_generate=True)
         if deadline is not None:
             kwargs["max_time"] = max(0.01, deadline - time.monotonic())
         out = self.model.generate(
             **batch,
             max_new_tokens=self._limit or self.max_new_tokens(),
             do_sample=sample,
-            num_return_sequences=n,
+            num_return_sequences=returned,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
             stop_strings=list(decode.stop_strings) or None,
@@ -416,7 +439,9 @@ class SqlModel:
             logits_processor=processors,
             **({"num_beams": 1} | kwargs),
         )
-        sequences = out.sequences if beams else out
+        sequences = out.sequences if beams or keep_prefill else out
+        if keep_prefill:
+            self._prefill = Prefill.keep(texts, batch, getattr(out, _cache_argument(), None))
         if recorder is not None:
             recorder.finish(sequences)
         if constraint is not None:
@@ -481,6 +506,56 @@ class SqlModel:
         return {"label": self.label, "prompt": asdict(self.prompt), "decode": asdict(self.decode), "adapters": self.adapters,
                 "adapter_prompts": {name: asdict(p) for name, p in self.adapter_prompts.items()},
                 "execution_guided_active": self.guided}
+
+
+@functools.cache
+def _cache_argument() -> str:
+    """What generate calls the cache it takes and returns: `cache` from transformers 5, before it `past_key_values`."""
+    try:
+        from transformers.generation.utils import GenerateDecoderOnlyOutput
+    except ImportError:
+        return "past_key_values"
+    return "cache" if "cache" in getattr(GenerateDecoderOnlyOutput, "__dataclass_fields__", {}) else "past_key_values"
+
+
+
+@dataclass
+class Prefill:
+    """The key/value cache of a batch of prompts, as the greedy pass left it, cut back to all but
+    each prompt's last token: a later continuation of any of these prompts (the sampled candidates,
+    the top-up rounds) starts from it and reads only that token, instead of its whole prompt again.
+    On a CPU a prompt with retrieved examples costs more to read than its SQL costs to write."""
+
+    rows: dict[str, int]
+    input_ids: Any
+    attention_mask: Any
+    cache: Any
+
+    @classmethod
+    def keep(cls, texts: Sequence[str], batch: dict[str, Any], cache: Any) -> "Prefill | None":
+        if cache is None or not hasattr(cache, "crop") or not hasattr(cache, "batch_select_indices"):
+            return None
+        extra = cache.get_seq_length() - (batch["input_ids"].shape[1] - 1)
+        if extra > 0:
+            cache.crop(-extra)  # a negative count removes that many tokens (transformers 4 and 5 alike)
+        return cls({t: i for i, t in enumerate(texts)}, batch["input_ids"], batch["attention_mask"], cache)
+
+    def holds(self, texts: Sequence[str]) -> bool:
+        return all(t in self.rows for t in texts)
+
+    def take(self, texts: Sequence[str], n: int) -> tuple[dict[str, Any], Any]:
+        """The rows of `texts`, each repeated `n` times, with a copy of their cache."""
+        import copy
+
+        import torch
+
+        index = torch.tensor([self.rows[t] for t in texts], device=self.input_ids.device)
+        batch = {"input_ids": self.input_ids[index].repeat_interleave(n, dim=0),
+                 "attention_mask": self.attention_mask[index].repeat_interleave(n, dim=0)}
+        cache = copy.deepcopy(self.cache)
+        cache.batch_select_indices(index)
+        cache.batch_repeat_interleave(n)
+        return batch, cache
 
 
 class LoglikRecorder:
