@@ -543,3 +543,33 @@ def test_a_slow_generator_gets_the_timeout_error_within_the_deadline(warehouse_f
     assert took < generator.delay_s, took  # answered at the deadline, not when the generator got round to it
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert any(line.get("status") == 504 and line.get("error") == "request_timeout" for line in lines), lines
+
+
+# -- the guard fails closed over HTTP (issue 27, F1) ---------------------------------------------
+ROWS_FROM = "SELECT * FROM ROWS FROM (read_text('/etc/passwd'), getenv('HOME')) AS t(a, b)"
+
+
+def test_rows_from_is_invalid_without_execute(warehouse_file):
+    generator = FakeGenerator({"passwd": ROWS_FROM})
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file)), generator)) as client:
+        for execute in (False, True):
+            body = client.post("/v1/sql", json={"question": "passwd", "execute": execute}).json()
+            assert body["valid"] is False and body["validation_error"]["code"], body
+            assert body["executed"] is False and "root:" not in json.dumps(body)
+
+
+def test_a_check_that_breaks_is_invalid_over_http(warehouse_file, monkeypatch):
+    """The sandbox worker answering an error instead of a verdict is "valid": false, not true."""
+    from sqltune.warehouse.sandbox import SandboxPool
+
+    original = SandboxPool._call
+
+    def broken_check(self, message, timeout_s):
+        if message[0] == "check":
+            return ("error", "runtime", "sandbox worker error: boom", None), 0.01
+        return original(self, message, timeout_s)
+
+    monkeypatch.setattr(SandboxPool, "_call", broken_check)
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file)), FakeGenerator())) as client:
+        body = client.post("/v1/sql", json={"question": "anything", "execute": False}).json()
+    assert body["valid"] is False and body["validation_error"]["code"] == "check_failed", body

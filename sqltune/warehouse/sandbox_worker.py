@@ -369,9 +369,9 @@ class _GuardOnly:
 # -- the loop ------------------------------------------------------------------------------------
 class Worker:
     def __init__(self, config: dict):
-        from sqltune.warehouse.guard import GuardPolicy, check_sql, count_statements, warm
+        from sqltune.warehouse.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, warm
 
-        self.check_sql, self.count_statements = check_sql, count_statements
+        self.check_sql, self.count_statements, self.GuardVerdict = check_sql, count_statements, GuardVerdict
         self.dialect = config["dialect"]
         policy = config["policy"]
         self.policy = GuardPolicy(
@@ -385,15 +385,26 @@ class Worker:
         self.supervisor = _Supervisor()
         self.supervisor.start()
 
+    def judge(self, sql: str):
+        """The guard's verdict on `sql`. Fails closed: whatever breaks while judging refuses the SQL,
+        so a checker bug can never read as "ok" (check-only) or let a query run."""
+        try:
+            return self.check_sql(sql, self.dialect, self.policy)
+        except RecursionError:
+            return self.GuardVerdict(False, "too_deeply_nested", "the SQL is nested too deeply to check")
+        except Exception as error:  # noqa: BLE001 - MemoryError included: refuse what could not be judged
+            return self.GuardVerdict(False, "check_failed",
+                                     f"the SQL could not be checked ({type(error).__name__}: {_first_line(error)[:200]})")
+
     def handle(self, request: tuple):
         if request[0] == "check":
-            verdict = self.check_sql(request[1], self.dialect, self.policy)
+            verdict = self.judge(request[1])
             return ("verdict", verdict.ok, verdict.code, verdict.reason)
         _, sql, max_rows, timeout_s, guard = request
         started = time.monotonic()
         try:
             if guard:
-                verdict = self.check_sql(sql, self.dialect, self.policy)
+                verdict = self.judge(sql)
                 if not verdict.ok:
                     kind = "syntax" if verdict.code == "syntax_error" else "rejected"
                     return ("error", kind, f"{verdict.code}: {verdict.reason}", verdict.code)
