@@ -169,6 +169,14 @@ class _DuckDB:
         self.connection.execute("SET temp_directory = ''")  # no spilling to disk next to the warehouse
         self.connection.execute("SET enable_external_access = false")
         self.connection.execute("SET lock_configuration = true")  # last: nothing above can be undone
+        from sqltune.warehouse import engine_check
+
+        self.engine_check = engine_check
+        self.user_functions = engine_check.duckdb_user_functions(self.connection)  # the file is read-only: fixed
+
+    def second_opinion(self, sql: str, policy):
+        """DuckDB's own parser and catalog judge what the guard passed (`engine_check`)."""
+        return self.engine_check.duckdb_verdict(self.connection, sql, policy, self.user_functions)
 
     def preflight(self, sql: str, guarded: bool) -> None:
         """DuckDB's own parser must see the one SELECT the guard saw (no parser differential)."""
@@ -241,6 +249,9 @@ class _Postgres:
 
     def preflight(self, sql: str, guarded: bool) -> None:
         pass  # the read-only transaction and the role's privileges are the database-side checks
+
+    def second_opinion(self, sql: str, policy):
+        return None
 
     def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
         if self.connection is None or self.connection.closed:
@@ -331,6 +342,9 @@ class _SQLite:
         if not self.sqlite3.complete_statement(sql.rstrip().rstrip(";") + ";"):
             raise _Refused("syntax", "incomplete SQL statement")
 
+    def second_opinion(self, sql: str, policy):
+        return None  # a SQLite file holds no functions: the authorizer allows reading only
+
     def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
         supervisor.arm(timeout_s, self.connection.interrupt)
         return _fetch(self.connection.cursor(), sql, max_rows, supervisor)
@@ -359,6 +373,9 @@ class _GuardOnly:
     def preflight(self, sql: str, guarded: bool) -> None:
         pass
 
+    def second_opinion(self, sql: str, policy):
+        return None
+
     def run(self, sql, max_rows, timeout_s, supervisor):
         raise _Refused("runtime", "this sandbox has no database")
 
@@ -386,10 +403,14 @@ class Worker:
         self.supervisor.start()
 
     def judge(self, sql: str):
-        """The guard's verdict on `sql`. Fails closed: whatever breaks while judging refuses the SQL,
-        so a checker bug can never read as "ok" (check-only) or let a query run."""
+        """The guard's verdict on `sql`, then the database's second opinion. Fails closed: whatever
+        breaks while judging refuses the SQL, so a checker bug never reads as "ok" (check-only) nor
+        lets a query run."""
         try:
-            return self.check_sql(sql, self.dialect, self.policy)
+            verdict = self.check_sql(sql, self.dialect, self.policy)
+            if verdict.ok:  # the database's own reading, where the backend has one (`engine_check`)
+                verdict = self.backend.second_opinion(sql, self.policy) or verdict
+            return verdict
         except RecursionError:
             return self.GuardVerdict(False, "too_deeply_nested", "the SQL is nested too deeply to check")
         except Exception as error:  # noqa: BLE001 - MemoryError included: refuse what could not be judged
