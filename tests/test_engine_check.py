@@ -159,3 +159,103 @@ def test_duckdb_macro_named_like_an_allowed_function_is_refused(macro_warehouse)
         assert wh.execute("SELECT lower(name) FROM customers ORDER BY id LIMIT 1").rows == [("c1",)]
         for sql in F2:  # check-only and execution alike
             assert wh.check(sql).code == "not_a_query" and wh.execute(sql).guard_code == "not_a_query"
+
+
+# -- PostgreSQL: functions, operators and casts by identity ----------------------------------------
+@pytest.fixture(scope="module")
+def pg_owned(pg_sandbox):
+    """A schema where the warehouse's owner (a superuser) defined a SECURITY DEFINER overload of an
+    allowed name that reads a file, a quoted case variant of one, a user-defined operator, a
+    function callable by attribute notation and a cast; the reader role's search path holds it."""
+    import psycopg2
+
+    schema = f"sqltune_owned_{pg_sandbox.schema.rsplit('_', 1)[-1]}"
+    admin = psycopg2.connect(pg_sandbox.admin, connect_timeout=5)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        cur.execute(f"CREATE SCHEMA {schema}")
+        cur.execute(f"CREATE TABLE {schema}.customers(id INT, name TEXT, email TEXT)")
+        cur.execute(f"INSERT INTO {schema}.customers VALUES (1, 'ann', 'ann@x'), (2, 'bob', 'bob@x')")
+        cur.execute(f"CREATE FUNCTION {schema}.md5(integer) RETURNS text LANGUAGE sql SECURITY DEFINER "
+                    "AS $$ SELECT 'FILE:' || pg_read_file('/etc/hostname') $$")
+        cur.execute(f'CREATE FUNCTION {schema}."Upper"(text) RETURNS text LANGUAGE sql AS $$ SELECT \'LEAK:\' || $1 $$')
+        cur.execute(f"CREATE FUNCTION {schema}.concat_leak(text, text) RETURNS text LANGUAGE sql SECURITY DEFINER "
+                    "AS $$ SELECT 'LEAK:' || $1 || $2 $$")
+        cur.execute(f"CREATE OPERATOR {schema}.+ (LEFTARG = text, RIGHTARG = text, FUNCTION = {schema}.concat_leak)")
+        cur.execute(f"CREATE FUNCTION {schema}.leak({schema}.customers) RETURNS text LANGUAGE sql AS $$ SELECT 'LEAK' $$")
+        cur.execute(f"CREATE TYPE {schema}.mood AS ENUM ('ok')")
+        cur.execute(f"CREATE FUNCTION {schema}.to_mood(text) RETURNS {schema}.mood LANGUAGE sql AS $$ SELECT 'ok'::{schema}.mood $$")
+        cur.execute(f"CREATE CAST (text AS {schema}.mood) WITH FUNCTION {schema}.to_mood(text)")
+        cur.execute(f"GRANT USAGE ON SCHEMA {schema} TO {pg_sandbox.reader_role}")
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {pg_sandbox.reader_role}")
+    yield f"{pg_sandbox.reader}?options=-csearch_path%3D{schema}"
+    with admin.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.close()
+
+
+# Each passes the sqlglot guard by name (the quoted variant aside, which it refuses too) and calls
+# the warehouse's own code on PostgreSQL.
+OWNED = {
+    "SELECT md5(1)": "SECURITY DEFINER",
+    'SELECT "Upper"(name) FROM customers': "Upper",
+    "SELECT name + email FROM customers": "operator +",
+    "SELECT c.leak FROM customers c": "attribute notation",
+    "SELECT 'ok'::mood": "cast",
+    "SELECT id FROM customers WHERE md5(id) IS NOT NULL": "SECURITY DEFINER",
+}
+
+
+BUILTINS = "SELECT upper(name), lower(email), id * 2, name || email FROM customers WHERE name LIKE 'a%' ORDER BY id"
+
+
+def test_pg_the_owners_functions_run_when_not_refused(pg_owned):
+    """The fixture is real: as the reader, each of these calls the owner's code, not a built-in."""
+    import psycopg2
+
+    con = psycopg2.connect(pg_owned, connect_timeout=5)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT md5(1), \"Upper\"('a'), name + email, c.leak FROM customers c LIMIT 1")
+            md5, upper, plus, leak = cur.fetchone()
+        assert md5.startswith("FILE:") and upper == "LEAK:a" and plus.startswith("LEAK:") and leak == "LEAK"
+    finally:
+        con.close()
+
+
+def test_pg_catalog_refuses_what_is_not_a_builtin(pg_owned):
+    import psycopg2
+
+    from sqltune.warehouse.engine_check import postgres_verdict
+
+    con = psycopg2.connect(pg_owned, connect_timeout=5)
+    try:
+        for sql, why in OWNED.items():
+            verdict = postgres_verdict(con, sql, DEFAULT_POLICY)
+            assert verdict.code == "forbidden_function" and why in verdict.reason, (sql, verdict)
+            con.rollback()
+        for sql in (BUILTINS, "SELECT count(*) FROM customers c WHERE c.name IN ('ann') AND id BETWEEN 1 AND 2"):
+            assert postgres_verdict(con, sql, DEFAULT_POLICY).ok, sql
+        # Which overload or operator PostgreSQL picks depends on argument types: a name or symbol the
+        # warehouse defines is refused whole, the built-in's uses included (conservative).
+        for sql in ("SELECT md5('a')", "SELECT id + 1 FROM customers"):
+            assert postgres_verdict(con, sql, DEFAULT_POLICY).code == "forbidden_function", sql
+    finally:
+        con.close()
+
+
+def test_pg_warehouse_refuses_the_owners_functions_and_runs_builtins(pg_owned):
+    with Warehouse.open(pg_owned, processes=1, timeout_s=5) as wh:
+        for sql, why in OWNED.items():
+            verdict, result = wh.check(sql), wh.execute(sql)
+            assert not verdict.ok and verdict.code == "forbidden_function" and why in verdict.reason, (sql, verdict)
+            assert not result.ok and result.guard_code == "forbidden_function", (sql, result)
+            assert "FILE:" not in repr(result) and "LEAK" not in repr(result.rows)
+        assert wh.check(BUILTINS).ok
+        builtin = wh.execute(BUILTINS)
+        assert builtin.ok and builtin.rows == [("ANN", "ann@x", 2, "annann@x")], builtin
+        assert wh.execute("SELECT md5('a')").guard_code == "forbidden_function"  # an overloaded name is refused whole
+        vouched = Warehouse.open(pg_owned, processes=1, policy=GuardPolicy(functions=frozenset({"concat_leak"})))
+        with vouched:
+            assert vouched.execute("SELECT concat_leak('a', 'b')").rows == [("LEAK:ab",)]  # the user vouches for it

@@ -132,3 +132,112 @@ def _duckdb_call(node: dict, allowed: frozenset[str], policy: GuardPolicy, user_
     if lower in allowed or (node.get("is_operator") and _SYMBOLIC.fullmatch(name)):
         return None
     return _reject("forbidden_function", f"function {name}() is not allowed: only known pure duckdb functions may be called")
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
+# A built-in: made by initdb (OID below FirstNormalObjectId), in pg_catalog, owned by the bootstrap
+# superuser (OID 10), not SECURITY DEFINER. Anything else on the role's search path is the warehouse's.
+# (_PG_FUNCTIONS runs with a parameter, so its "%%" reaches the server as "%".)
+_PG_FUNCTIONS = """
+SELECT p.proname, format('%%s.%%s(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)),
+       p.prosecdef, pg_get_userbyid(p.proowner), p.pronargs
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = ANY(%s::text[]) AND n.nspname = ANY(current_schemas(true))
+  AND NOT (n.nspname = 'pg_catalog' AND p.oid < 16384 AND p.proowner = 10 AND NOT p.prosecdef)
+"""
+_PG_OPERATORS = """
+SELECT o.oprname, format('%s.%s(%s, %s)', n.nspname, o.oprname, format_type(o.oprleft, NULL), format_type(o.oprright, NULL)),
+       o.oprcode::regprocedure::text, pg_get_userbyid(o.oprowner)
+FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+WHERE n.nspname = ANY(current_schemas(true))
+  AND NOT (n.nspname = 'pg_catalog' AND o.oid < 16384 AND o.oprowner = 10)
+"""
+# Casts the warehouse added that call a function: named by their user-defined side (a cast between
+# built-in types, which only a superuser can add, by both).
+_PG_CASTS = """
+SELECT s.typname, t.typname, s.oid >= 16384, t.oid >= 16384,
+       format('CAST (%s AS %s) WITH FUNCTION %s', format_type(c.castsource, NULL), format_type(c.casttarget, NULL),
+              c.castfunc::regprocedure)
+FROM pg_cast c JOIN pg_type s ON s.oid = c.castsource JOIN pg_type t ON t.oid = c.casttarget
+WHERE c.castfunc <> 0 AND (c.oid >= 16384 OR c.castfunc >= 16384)
+"""
+_PG_OPERATOR_TEXT = re.compile(r"[+\-*/<>=~!@#%^&|`?]+")
+_PG_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+# Operators PostgreSQL applies without their symbol in the text (IN and CASE compare with "=",
+# BETWEEN with "<=" and ">=", LIKE is "~~", ORDER BY and GROUP BY sort and compare ...).
+_PG_IMPLICIT_OPERATORS = frozenset({"=", "<>", "<", ">", "<=", ">=", "~~", "~~*", "!~~", "!~~*", "~", "~*", "!~", "!~*"})
+_PG_IMPLICIT_WORDS = frozenset({
+    "in", "any", "some", "all", "case", "nullif", "between", "like", "ilike", "similar", "distinct", "using",
+    "natural", "order", "group", "partition", "union", "intersect", "except", "greatest", "least", "min", "max",
+})
+
+
+def _pg_tokens(sql: str) -> tuple[set[str], set[str], set[str], list[str]]:
+    """What `sql` may call, as PostgreSQL folds names: words followed by "(", words after ".",
+    all words, and the operator lexemes (adjacent operator characters, joined). Strings and
+    comments are not looked into."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)
+    calls: set[str] = set()
+    attributes: set[str] = set()
+    words: set[str] = set()
+    operators: list[str] = []
+    last_end = -2
+    for i, token in enumerate(tokens):
+        if token.token_type.name.endswith("STRING"):
+            continue
+        quoted = token.token_type == TokenType.IDENTIFIER
+        if quoted or _PG_WORD.fullmatch(token.text):
+            name = token.text if quoted else token.text.lower()
+            words.add(name)
+            following = tokens[i + 1].token_type if i + 1 < len(tokens) else None
+            if following == TokenType.L_PAREN:
+                calls.add(name)
+            elif i > 0 and tokens[i - 1].token_type == TokenType.DOT:
+                attributes.add(name)
+        elif _PG_OPERATOR_TEXT.fullmatch(token.text):
+            if operators and token.start == last_end + 1:
+                operators[-1] += token.text
+            else:
+                operators.append(token.text)
+            last_end = token.end
+    return calls, attributes, words, operators
+
+
+def postgres_verdict(connection: Any, sql: str, policy: GuardPolicy) -> GuardVerdict:
+    """Whether every function, operator and cast `sql` may call is a built-in of ``pg_catalog``
+    (see the module doc), asked of the catalog on `connection` (a psycopg2 connection) now."""
+    calls, attributes, words, operators = _pg_tokens(sql)
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_FUNCTIONS, (sorted(calls | attributes),))
+        functions = cursor.fetchall()
+        cursor.execute(_PG_OPERATORS)
+        user_operators = cursor.fetchall()
+        cursor.execute(_PG_CASTS)
+        casts = cursor.fetchall()
+    for name, signature, definer, owner, nargs in functions:
+        if name.lower() in policy.functions and name == name.lower():
+            continue  # the user vouches for it
+        how = f"{'SECURITY DEFINER, ' if definer else ''}owner {owner}"
+        if name in calls:
+            return _reject("forbidden_function", f"{name}() may call {signature} ({how}), which this warehouse defines, not "
+                                                 "the built-in: only PostgreSQL's own functions may be called")
+        if nargs == 1:
+            return _reject("forbidden_function", f".{name} may call {signature} ({how}) by attribute notation; "
+                                                 "only PostgreSQL's own functions may be called")
+    for symbol, signature, code, owner in user_operators:
+        if any(symbol in lexeme for lexeme in operators):
+            return _reject("forbidden_function", f"operator {symbol} may call {signature} (function {code}, owner "
+                                                 f"{owner}), which this warehouse defines: only built-in operators are allowed")
+        implicit = sorted(words & _PG_IMPLICIT_WORDS)
+        if symbol in _PG_IMPLICIT_OPERATORS and implicit:
+            return _reject("forbidden_function", f"{implicit[0].upper()} compares with operator {symbol}, and this warehouse "
+                                                 f"defines {signature} (function {code}): only built-in operators are allowed")
+    for source, target, source_own, target_own, cast in casts:
+        names = {n for n, own in ((source, source_own), (target, target_own)) if own} or {source, target}
+        if names & words:
+            return _reject("forbidden_function", f"a cast may call {cast}, which this warehouse defines: "
+                                                 "only built-in casts are allowed")
+    return OK

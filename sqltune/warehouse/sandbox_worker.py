@@ -251,7 +251,21 @@ class _Postgres:
         pass  # the read-only transaction and the role's privileges are the database-side checks
 
     def second_opinion(self, sql: str, policy):
-        return None
+        """The catalog, asked now, says whether what `sql` may call is PostgreSQL's own (`engine_check`)."""
+        from sqltune.warehouse.engine_check import postgres_verdict
+
+        for attempt in (1, 2):
+            if self.connection is None or self.connection.closed:
+                self._connect()
+            try:
+                return postgres_verdict(self.connection, sql, policy)
+            except (self.psycopg2.OperationalError, self.psycopg2.InterfaceError):
+                self._reset()  # died while idle: once more on a fresh connection, then it raises (and refuses)
+                if attempt == 2:
+                    raise
+            finally:
+                if self.connection is not None and not self.connection.closed:
+                    self.connection.rollback()
 
     def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
         if self.connection is None or self.connection.closed:
