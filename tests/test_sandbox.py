@@ -69,3 +69,18 @@ def test_the_worker_refuses_what_it_cannot_judge(monkeypatch, raised):
     assert (kind, ok, code) == ("verdict", False, "check_failed") and type(raised).__name__ in reason
     reply = worker.handle(("run", "SELECT 1", 10, 1.0, True))
     assert reply[0] == "error" and reply[1] == "rejected" and reply[3] == "check_failed", reply
+
+
+# -- comments never change how a query runs (issue 27, F8) -----------------------------------------
+IN_CURSOR = "SELECT count(*) FROM pg_cursors WHERE name = 'sqltune_sandbox'"  # 1 inside the server-side cursor
+
+
+@pytest.mark.parametrize("guard", [True, False], ids=["guard", "sandbox-only"])
+@pytest.mark.parametrize("lead", ["", "/* c */ ", "-- c\n", "/* a */ -- b\n  "])
+def test_pg_a_leading_comment_still_streams_through_the_server_side_cursor(pg_sandbox, guard, lead):
+    from sqltune.warehouse.guard import GuardPolicy
+
+    policy = GuardPolicy(allow_catalog=True)  # pg_cursors is a catalog view
+    with Warehouse.open(pg_sandbox.reader, guard=guard, policy=policy, processes=1) as wh:
+        result = wh.execute(lead + IN_CURSOR)
+        assert result.ok and result.rows == [(1,)], (lead, result)

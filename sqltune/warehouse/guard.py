@@ -367,6 +367,20 @@ def count_statements(sql: str, dialect: str) -> int:
     return count + pending
 
 
+def starts_with_query(sql: str, dialect: str) -> bool:
+    """Whether the first token of `sql` opens a query (SELECT, WITH, VALUES, TABLE or "("), by
+    sqlglot's tokenizer: comments before it change nothing (F8 of issue 27)."""
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except Exception:  # noqa: BLE001 - untokenizable: not known to be a query
+        return False
+    first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
+    return first is not None and (first.token_type in (TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN)
+                                  or first.text.upper() == "TABLE")
+
+
 def allowed_class_names(dialect: str) -> dict[str, list[str]]:
     """The derived node tables by class name, to hand to a sandbox worker (`warm`)."""
     return {kind: sorted(c.__name__ for c in _allowed_classes(dialect, table=kind == "table")) for kind in ("scalar", "table")}

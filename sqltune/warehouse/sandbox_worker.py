@@ -189,7 +189,7 @@ class _DuckDB:
         if guarded and statements[0].type != self.duckdb.StatementType.SELECT:
             raise _Refused("rejected", f"DuckDB parses this as a {statements[0].type.name} statement, not a query")
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         cursor = self.connection.cursor()  # a fresh connection: temp tables, variables, prepared statements die with it
         supervisor.arm(timeout_s, cursor.interrupt)
         return _fetch(cursor, sql, max_rows, supervisor)
@@ -231,7 +231,6 @@ _PG_ERROR_KINDS = {
     "42501": "rejected",  # insufficient_privilege
     "53200": "memory",  # out_of_memory
 }
-_QUERY_START = ("select", "with", "values", "table", "(")
 
 
 class _Postgres:
@@ -267,7 +266,7 @@ class _Postgres:
                 if self.connection is not None and not self.connection.closed:
                     self.connection.rollback()
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         if self.connection is None or self.connection.closed:
             self._connect()
         connection = self.connection
@@ -278,8 +277,9 @@ class _Postgres:
         ]
         if self.version >= 140000:
             settings.append("SET LOCAL client_connection_check_interval = 1000")  # stop if we are killed
-        # A server-side cursor fetches only the rows asked for; it can only hold a query.
-        named = sql.lstrip().lower().startswith(_QUERY_START)
+        # A server-side cursor fetches only the rows asked for; it can only hold a query (`query`:
+        # decided on the parsed statement, so a leading comment changes nothing).
+        named = query
         try:
             try:
                 with connection.cursor() as setup:
@@ -359,7 +359,7 @@ class _SQLite:
     def second_opinion(self, sql: str, policy):
         return None  # a SQLite file holds no functions: the authorizer allows reading only
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         supervisor.arm(timeout_s, self.connection.interrupt)
         return _fetch(self.connection.cursor(), sql, max_rows, supervisor)
 
@@ -390,7 +390,7 @@ class _GuardOnly:
     def second_opinion(self, sql: str, policy):
         return None
 
-    def run(self, sql, max_rows, timeout_s, supervisor):
+    def run(self, sql, max_rows, timeout_s, supervisor, query=False):
         raise _Refused("runtime", "this sandbox has no database")
 
     def handles(self, error: BaseException) -> bool:
@@ -400,9 +400,10 @@ class _GuardOnly:
 # -- the loop ------------------------------------------------------------------------------------
 class Worker:
     def __init__(self, config: dict):
-        from sqltune.warehouse.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, warm
+        from sqltune.warehouse.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, starts_with_query, warm
 
         self.check_sql, self.count_statements, self.GuardVerdict = check_sql, count_statements, GuardVerdict
+        self.starts_with_query = starts_with_query
         self.dialect = config["dialect"]
         policy = config["policy"]
         self.policy = GuardPolicy(
@@ -454,7 +455,9 @@ class Worker:
             left = timeout_s - (time.monotonic() - started)
             if left <= 0:
                 return ("error", "timeout", f"query exceeded the {timeout_s:g}s timeout", None)
-            columns, rows = self.backend.run(sql, max_rows, left, self.supervisor)
+            # a query by the guard's parse when it judged the SQL, by its first token when it did not
+            query = guard or self.starts_with_query(sql, self.dialect)
+            columns, rows = self.backend.run(sql, max_rows, left, self.supervisor, query=query)
             rows = [_plain(tuple(r)) for r in rows]
             truncated = len(rows) > max_rows
             rows = rows[:max_rows]
