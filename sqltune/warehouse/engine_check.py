@@ -51,6 +51,7 @@ _MODIFIERS = frozenset({"ORDER_MODIFIER", "LIMIT_MODIFIER", "LIMIT_PERCENT_MODIF
 _EXPRESSIONS = frozenset({"BETWEEN", "CASE", "CAST", "COLLATE", "COLUMN_REF", "COMPARISON", "CONJUNCTION", "CONSTANT",
                           "FUNCTION", "LAMBDA", "LAMBDA_REF", "OPERATOR", "POSITIONAL_REFERENCE", "STAR", "SUBQUERY",
                           "WINDOW", "TYPE"})
+_NODE_TYPES = _QUERY_NODES | _TABLE_REFS | _MODIFIERS
 _SHOW_KINDS = {"SHOW": "SHOW", "DESCRIBE": "DESCRIBE", "SUMMARY": "SUMMARIZE"}
 _SYMBOLIC = re.compile(r"[^\w\s]+")  # an operator's name: "+", "~~", "->>"
 
@@ -83,7 +84,8 @@ def duckdb_verdict(connection: Any, sql: str, policy: GuardPolicy, user_function
 
 
 def _duckdb_nodes(root: dict, policy: GuardPolicy, user_functions: frozenset[str]) -> GuardVerdict:
-    scalar, table = allowed_functions("duckdb"), allowed_table_functions("duckdb")
+    table = allowed_table_functions("duckdb")
+    allowed = allowed_functions("duckdb") | table
     stack: list[Any] = [root]
     while stack:  # iterative: a deep tree must not exhaust the stack
         node = stack.pop()
@@ -101,7 +103,7 @@ def _duckdb_nodes(root: dict, policy: GuardPolicy, user_functions: frozenset[str
                 shown = _SHOW_KINDS.get(str(node.get("show_type")), "SHOW")
                 return _reject("not_a_query", f"{shown} is not a query, in parentheses neither (DuckDB runs it as a "
                                               "subquery); only SELECT queries are allowed")
-            if kind not in _QUERY_NODES | _TABLE_REFS | _MODIFIERS:
+            if kind not in _NODE_TYPES:
                 return _reject("not_a_query", f"DuckDB reads a {kind} node here; only queries over tables are allowed")
             if kind == "TABLE_FUNCTION":
                 function = node.get("function") or {}
@@ -110,7 +112,7 @@ def _duckdb_nodes(root: dict, policy: GuardPolicy, user_functions: frozenset[str
                     return _reject("forbidden_function", f"table function {name}() is not allowed "
                                                          f"(allowed in FROM: {', '.join(sorted(table))})")
         if "function_name" in node:
-            refusal = _duckdb_call(node, scalar | table, policy, user_functions)
+            refusal = _duckdb_call(node, allowed, policy, user_functions)
             if refusal is not None:
                 return refusal
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
