@@ -286,3 +286,25 @@ def test_qualified_calls_are_refused():
     assert check_sql("SELECT public.my_udf(1)", "postgres").code == "forbidden_function"
     assert check_sql("SELECT main.my_macro(1)", "duckdb").code == "forbidden_function"
     assert "qualified" in check_sql("SELECT name.upper() FROM t", "duckdb").reason
+
+
+def test_postgres_quoted_function_names_keep_their_case():
+    """"Upper"(x) calls a function named Upper on PostgreSQL, not upper (issue 27, F3); DuckDB
+    resolves names without case, and quoted aliases and CTE names with columns are no calls."""
+    verdict = check_sql('SELECT "Upper"(name) AS u FROM t', "postgres")
+    assert verdict.code == "forbidden_function" and '"Upper"()' in verdict.reason, verdict
+    assert check_sql('SELECT "upper"(name) FROM t', "postgres").ok
+    assert check_sql('SELECT "Upper"(name) FROM t', "duckdb").ok
+    for sql in ('WITH "Q"(a) AS (SELECT 1) SELECT * FROM "Q"', 'WITH x AS (SELECT 1), "Q"(a) AS MATERIALIZED (SELECT 2) SELECT 1',
+                'SELECT * FROM (SELECT 1) AS "T"(a)', 'SELECT * FROM t "T"(a)'):
+        assert check_sql(sql, "postgres").ok, sql
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM (SHOW allowed_paths)", "SELECT (SHOW memory_limit) AS m",
+                                 "SELECT * FROM (DESCRIBE orders)", "SELECT * FROM (SUMMARIZE orders)",
+                                 "SELECT * FROM (PRAGMA version)", "SELECT * FROM t WHERE a IN (( /* c */ show x))"])
+def test_commands_in_parentheses_are_refused(sql):
+    """sqlglot reads "(SHOW x)" as a table named SHOW; DuckDB runs SHOW (issue 27, F2)."""
+    verdict = check_sql(sql, "duckdb")
+    assert not verdict.ok and verdict.code in ("not_a_query", "syntax_error"), verdict
+    assert check_sql('SELECT "show" FROM t', "duckdb").ok  # a quoted column of that name is fine

@@ -543,3 +543,105 @@ def test_a_slow_generator_gets_the_timeout_error_within_the_deadline(warehouse_f
     assert took < generator.delay_s, took  # answered at the deadline, not when the generator got round to it
     lines = [json.loads(line) for line in audit.read_text().splitlines()]
     assert any(line.get("status") == 504 and line.get("error") == "request_timeout" for line in lines), lines
+
+
+# -- the guard fails closed over HTTP (issue 27, F1) ---------------------------------------------
+ROWS_FROM = "SELECT * FROM ROWS FROM (read_text('/etc/passwd'), getenv('HOME')) AS t(a, b)"
+
+
+def test_rows_from_is_invalid_without_execute(warehouse_file):
+    generator = FakeGenerator({"passwd": ROWS_FROM})
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file)), generator)) as client:
+        for execute in (False, True):
+            body = client.post("/v1/sql", json={"question": "passwd", "execute": execute}).json()
+            assert body["valid"] is False and body["validation_error"]["code"], body
+            assert body["executed"] is False and "root:" not in json.dumps(body)
+
+
+def test_a_check_that_breaks_is_invalid_over_http(warehouse_file, monkeypatch):
+    """The sandbox worker answering an error instead of a verdict is "valid": false, not true."""
+    from sqltune.warehouse.sandbox import SandboxPool
+
+    original = SandboxPool._call
+
+    def broken_check(self, message, timeout_s):
+        if message[0] == "check":
+            return ("error", "runtime", "sandbox worker error: boom", None), 0.01
+        return original(self, message, timeout_s)
+
+    monkeypatch.setattr(SandboxPool, "_call", broken_check)
+    with TestClient(create_app(ServeSettings(db=str(warehouse_file)), FakeGenerator())) as client:
+        body = client.post("/v1/sql", json={"question": "anything", "execute": False}).json()
+    assert body["valid"] is False and body["validation_error"]["code"] == "check_failed", body
+
+
+# -- the audit line: every candidate, disconnects, slow bodies (issue 27, F7) ---------------------
+def test_audit_line_holds_every_candidates_sql_and_verdict(warehouse_file, outside, tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    copy_target = outside / "audited.csv"
+    sqls = [f"COPY ships TO '{copy_target}'", "SELECT count(*) FROM ships", "SELECT nope FROM ships"]
+    generator = FakeCandidateGenerator(candidates={"how many ships": sqls})
+    settings = ServeSettings(db=str(warehouse_file), query_timeout_s=TIMEOUT_S, audit_log=str(audit))
+    with TestClient(create_app(settings, generator)) as client:
+        body = client.post("/v1/sql", json={"question": "how many ships", "execute": True}).json()
+    assert body["sql"] == "SELECT count(*) FROM ships" and body["rows"] == [[50]]
+    (line,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    runs = {run["sql"]: run for run in line["candidate_runs"]}
+    assert set(runs) == set(sqls) and line["candidates"] == 3
+    assert runs[sqls[0]]["verdict"] == "write_statement" and not runs[sqls[0]]["ran"]
+    assert runs[sqls[1]]["verdict"] == "passed" and runs[sqls[1]]["ok"] and runs[sqls[1]]["rows"] == 1
+    assert runs[sqls[2]]["verdict"] == "passed" and runs[sqls[2]]["error_kind"] == "unknown_column"
+    assert not copy_target.exists()
+
+
+def _asgi_post(app, chunks: list[bytes], *, then: str = "disconnect"):
+    """POST /v1/sql to the ASGI app directly: `chunks` of body (more to come), then a client
+    disconnect, or (`then="stall"`) nothing more ever. The statuses of the responses sent."""
+    import asyncio
+
+    async def run() -> list[int]:
+        pending = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+        stalled = asyncio.Event()
+
+        async def receive() -> dict:
+            if pending:
+                return pending.pop(0)
+            if then == "stall":
+                await stalled.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                 "path": "/v1/sql", "raw_path": b"/v1/sql", "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"400")],
+                 "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {}}
+        await app(scope, receive, send)
+        return [m["status"] for m in sent if m["type"] == "http.response.start"]
+
+    return asyncio.run(run())
+
+
+def test_a_client_gone_mid_body_is_one_audit_line_without_traceback(tmp_path, caplog):
+    audit = tmp_path / "audit.jsonl"
+    app = create_app(ServeSettings(audit_log=str(audit)), FakeGenerator())
+    caplog.set_level("DEBUG")
+    for _ in range(3):
+        assert _asgi_post(app, [b'{"question": "how many', b" ships"]) == []  # no answer: nobody to send it to
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert len(lines) == 3 and all(line["status"] == 499 and line["error"] == "client_disconnected" for line in lines)
+    assert all(line["request_id"] for line in lines)
+    assert not [r for r in caplog.records if r.exc_info or r.levelname in ("ERROR", "CRITICAL")], caplog.text
+
+
+def test_a_slow_body_gets_408_at_its_deadline(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    app = create_app(ServeSettings(audit_log=str(audit), body_timeout_s=0.3), FakeGenerator())
+    started = time.monotonic()
+    assert _asgi_post(app, [b'{"question": "how'], then="stall") == [408]
+    assert time.monotonic() - started < 2.0
+    (line,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert line["status"] == 408 and line["error"] == "body_timeout"

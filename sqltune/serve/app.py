@@ -15,7 +15,7 @@ A model that runs candidates (execution-guided decoding) runs them in the same s
 `request_timeout_s` of the request's arrival; the answer says how many ran and agreed.
 
 Modules: `routes` (the endpoints), `steps` (validation, generation, execution), `errors` (error
-bodies and handlers), `body_limit` (oversized and deeply nested bodies).
+bodies and handlers), `body_limit` (oversized, deeply nested and slow bodies, clients gone mid-body).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "
     app.state.audit = audit
     write_audit = _audit_writer(audit)
     install_error_handlers(app, write_audit)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, audit=audit)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, audit=audit, read_timeout_s=settings.body_timeout_s)
     dialect = warehouse.dialect if warehouse is not None else settings.dialect
     register_routes(app, Server(settings, generator, warehouse, dialect, gen_pool, exec_pool, write_audit))
     return app

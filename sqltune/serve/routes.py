@@ -70,6 +70,8 @@ def register_routes(app: FastAPI, server: Server) -> None:
         if generated.candidates is not None:
             request.state.audit.update(candidates=generated.candidates, candidates_ran=generated.candidates_ran,
                                        candidates_agreeing=generated.candidates_agreeing)
+        if generated.runs:  # every candidate's SQL and verdict, not only how many there were
+            request.state.audit["candidate_runs"] = generated.audited_runs()
         # One guard check, in a sandbox worker under the time limit; what runs is `generated.sql` itself,
         # once: the rows its candidate run returned are served as they are.
         if body.execute:
@@ -93,13 +95,30 @@ def register_routes(app: FastAPI, server: Server) -> None:
         server.write_audit(request, 200)
         return SqlResponse(**response)
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next):
+    app.add_middleware(RequestId)  # added last: outermost, so the body checks' audit lines carry the id
+
+
+class RequestId:
+    """ASGI middleware: a request id and start times in the request's state, the id in the
+    X-Request-ID header. Plain ASGI, not `@app.middleware("http")`: that one turns a request its
+    client left mid-body (nothing sent back) into a 500 with two tracebacks."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         import uuid
 
-        request.state.request_id = uuid.uuid4().hex
-        request.state.started = time.perf_counter()
-        request.state.started_monotonic = time.monotonic()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {}).update(request_id=request_id, started=time.perf_counter(),
+                                             started_monotonic=time.monotonic())
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

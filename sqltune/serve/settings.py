@@ -39,6 +39,7 @@ class ServeSettings:
     query_timeout_s: float = setting(5.0, flag="--timeout", help="Seconds a query may run.", min=0.1)
     request_timeout_s: float = setting(60.0, flag="--request-timeout", help="Seconds a request may take to generate and run its candidates (queueing included).", min=0.1)
     retry_after_s: int = setting(1, help="Retry-After seconds sent with a 503.", min=0)
+    body_timeout_s: float = setting(10.0, flag="--body-timeout", help="Seconds a request body may take to arrive; then 408.", min=0.1)
     audit_log: str | None = setting(None, help="Append one JSON line per request to this file.")
     memory_limit: str = setting("1GB", help="Memory one query may add to its sandbox worker process.")
     allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)

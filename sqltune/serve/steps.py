@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqltune.core.errors import SqltuneError
@@ -52,6 +52,7 @@ class Generated:
     candidates_agreeing: int | None = None
     choice_reason: str | None = None
     result: "ExecutionResult | None" = None
+    runs: list[Any] = field(default_factory=list)  # every distinct candidate's CandidateRun
 
     def fields(self) -> dict[str, Any]:
         if self.candidates is None:
@@ -59,17 +60,27 @@ class Generated:
         return {"candidates": self.candidates, "candidates_ran": self.candidates_ran,
                 "candidates_agreeing": self.candidates_agreeing, "choice_reason": self.choice_reason}
 
+    def audited_runs(self) -> list[dict[str, Any]]:
+        """Each candidate's SQL and the guard's verdict on it ("passed", its refusal code, or None
+        when it was never checked), with how its run went: for the audit line, not the response."""
+        audited = []
+        for run in self.runs:
+            result = getattr(run, "result", None)
+            verdict = None if result is None else (result.guard_code or "passed")
+            audited.append({**run.describe(), "verdict": verdict})
+        return audited
+
 
 def _blocking_generate(generator: "SqlGenerator", question: str, adapter: str | None, deadline: float,
                        execute: bool) -> Generated:
     answer = getattr(generator, "answer", None)
     if callable(answer):  # candidates run in the warehouse's sandbox, all within the request's deadline
         item = answer(question, adapter=adapter, deadline=deadline, execute=execute)
-        result = getattr(item, "result", None)
+        result, runs = getattr(item, "result", None), list(getattr(item, "runs", None) or [])
         if item.candidates <= 1 and not item.candidates_ran:  # one greedy answer: nothing ran, nothing to report
-            return Generated(str(item.sql), result=result)
+            return Generated(str(item.sql), result=result, runs=runs)
         return Generated(str(item.sql), item.candidates, item.candidates_ran, item.candidates_agreeing, item.choice_reason,
-                         result=result)
+                         result=result, runs=runs)
     generated = generator.generate_sql(question, adapter=adapter)
     return Generated(generated if isinstance(generated, str) else str(generated))
 

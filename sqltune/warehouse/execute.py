@@ -3,7 +3,10 @@
 Three lines of defence, each enough on its own for the common attacks:
 
 1. The AST guard (`sqltune.warehouse.guard`): one read-only query, only allow-listed pure functions, no
-   system catalog. It runs inside the sandbox worker, so its parse is under the time limit too.
+   system catalog. It runs inside the sandbox worker, so its parse is under the time limit too,
+   followed by the database's own reading (`sqltune.warehouse.engine_check`): DuckDB's parse tree
+   and function catalog, PostgreSQL's catalog of functions, operators and casts. Whatever breaks
+   while checking refuses the SQL, on the check-only path too.
 2. The sandbox process (`sqltune.warehouse.sandbox`): every query runs in a worker process with an
    address-space cap, no file writes, and a kill (SIGKILL) when its reply is late by more than
    `sandbox.GRACE_S`; a killed worker is replaced and the others keep answering.

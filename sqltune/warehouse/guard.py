@@ -58,7 +58,9 @@ class GuardVerdict:
     reason: str | None = None
 
 
-# Statement kinds that write, change settings, reach other databases or run arbitrary commands.
+# Statement kinds that write, change settings, reach other databases or run arbitrary commands,
+# and the read-only commands (SHOW, DESCRIBE, SUMMARIZE) that are not queries: refused anywhere in
+# the tree, since DuckDB runs ``(SHOW x)`` or ``(DESCRIBE t)`` as a subquery.
 _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name)
     for name in (
@@ -66,13 +68,17 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = tuple(
         "TruncateTable", "Attach", "Detach", "Install", "Command", "Pragma", "Set", "Use",
         "Transaction", "Commit", "Rollback", "Grant", "Revoke", "Analyze", "LoadData", "Export",
         "Refresh", "Cache", "Uncache", "Kill", "Comment", "Declare", "Execute", "Put", "Get",
-        "Into", "Lock",
+        "Into", "Lock", "Show", "Describe", "Summarize",
     )
     if hasattr(exp, name)
 )
 
 # Commands sqlglot cannot parse that read only; still not queries, so refused as such.
 _READ_ONLY_COMMANDS = frozenset({"EXPLAIN", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE"})
+
+# Words that open a statement which is not a query. Right after "(" sqlglot may read them as a
+# table or column name ("(SHOW x)" as table SHOW with alias x) where DuckDB runs the statement.
+_COMMAND_WORDS = frozenset({*_READ_ONLY_COMMANDS, "PRAGMA", "CALL"})
 
 # Typed sqlglot nodes that come from grammar (operators, CAST, CASE, [..] literals), not from a
 # function name: pure by construction.
@@ -256,6 +262,46 @@ def _forbidden_node(tree: exp.Expression, dialect: str, policy: GuardPolicy) -> 
     return None
 
 
+def _token_refusal(sql: str, dialect: str) -> GuardVerdict | None:
+    """What the token stream shows and sqlglot's tree hides: a command opening a parenthesis (F2 of
+    issue 27), and on PostgreSQL a quoted function name that keeps its case ("Upper"(x) calls a
+    function named Upper, not upper, whatever node sqlglot makes of it)."""
+    from sqlglot.tokens import TokenType
+
+    tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    for i, token in enumerate(tokens):
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        if after is None:
+            break
+        if (token.token_type == TokenType.L_PAREN and after.text.upper() in _COMMAND_WORDS
+                and not after.token_type.name.endswith("STRING") and after.token_type != TokenType.IDENTIFIER):
+            return _reject("not_a_query", f"{after.text.upper()} is not a query, in parentheses neither; "
+                                          "only SELECT queries are allowed (quote a column of that name)")
+        if (dialect == "postgres" and token.token_type == TokenType.IDENTIFIER and after.token_type == TokenType.L_PAREN
+                and token.text != token.text.lower() and not _names_a_relation(tokens, i)):
+            return _reject("forbidden_function", f'function "{token.text}"() is not allowed: a quoted name keeps its '
+                                                 f"case in PostgreSQL, so this is not {token.text.lower()}()")
+    return None
+
+
+def _names_a_relation(tokens: list, i: int) -> bool:
+    """Whether the quoted name at `i`, followed by "(", is an alias with column names
+    (``AS "T"(a)``, ``t "T"(a)``) or a CTE (``WITH "Q"(a) AS (``), not a call."""
+    from sqlglot.tokens import TokenType
+
+    before = tokens[i - 1].token_type if i > 0 else None
+    if before in (TokenType.ALIAS, TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN):
+        return True
+    depth, j = 0, i + 1
+    while j < len(tokens):  # the token after the matching ")"
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(tokens[j].token_type, 0)
+        j += 1
+        if depth == 0:
+            break
+    rest = [t.text.upper() for t in tokens[j:j + 2]]
+    return rest[:1] == ["AS"] and (rest[1:] == ["("] or rest[1:] in (["MATERIALIZED"], ["NOT"]))
+
+
 def _is_query(root: exp.Expression) -> bool:
     while isinstance(root, exp.Subquery):
         root = root.this
@@ -297,7 +343,7 @@ def _check(sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
     if len(statements) > 1:
         return _reject("multiple_statements", f"exactly one statement allowed, found {len(statements)}")
     tree = statements[0]
-    forbidden = _forbidden_node(tree, dialect, policy)
+    forbidden = _forbidden_node(tree, dialect, policy) or _token_refusal(sql, dialect)
     if forbidden is not None:
         return forbidden
     if not _is_query(tree):
@@ -319,6 +365,20 @@ def count_statements(sql: str, dialect: str) -> int:
         else:
             pending = True
     return count + pending
+
+
+def starts_with_query(sql: str, dialect: str) -> bool:
+    """Whether the first token of `sql` opens a query (SELECT, WITH, VALUES, TABLE or "("), by
+    sqlglot's tokenizer: comments before it change nothing (F8 of issue 27)."""
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(sql)
+    except Exception:  # noqa: BLE001 - untokenizable: not known to be a query
+        return False
+    first = next((t for t in tokens if t.token_type != TokenType.SEMICOLON), None)
+    return first is not None and (first.token_type in (TokenType.SELECT, TokenType.WITH, TokenType.VALUES, TokenType.L_PAREN)
+                                  or first.text.upper() == "TABLE")
 
 
 def allowed_class_names(dialect: str) -> dict[str, list[str]]:

@@ -226,6 +226,9 @@ class SandboxPool:
                 return False, "guard_timeout", f"checking the SQL took longer than {timeout_s:g} s"
             return False, "guard_failed", answer.message
         reply, _ = answer
+        if reply[0] != "verdict":  # the worker broke while judging: what was not judged is refused
+            detail = reply[2] if len(reply) > 2 and reply[2] else str(reply[0])
+            return False, "check_failed", f"the SQL could not be checked ({detail})"
         return bool(reply[1]), reply[2], reply[3]
 
     @property

@@ -169,6 +169,14 @@ class _DuckDB:
         self.connection.execute("SET temp_directory = ''")  # no spilling to disk next to the warehouse
         self.connection.execute("SET enable_external_access = false")
         self.connection.execute("SET lock_configuration = true")  # last: nothing above can be undone
+        from sqltune.warehouse import engine_check
+
+        self.engine_check = engine_check
+        self.user_functions = engine_check.duckdb_user_functions(self.connection)  # the file is read-only: fixed
+
+    def second_opinion(self, sql: str, policy):
+        """DuckDB's own parser and catalog judge what the guard passed (`engine_check`)."""
+        return self.engine_check.duckdb_verdict(self.connection, sql, policy, self.user_functions)
 
     def preflight(self, sql: str, guarded: bool) -> None:
         """DuckDB's own parser must see the one SELECT the guard saw (no parser differential)."""
@@ -181,7 +189,7 @@ class _DuckDB:
         if guarded and statements[0].type != self.duckdb.StatementType.SELECT:
             raise _Refused("rejected", f"DuckDB parses this as a {statements[0].type.name} statement, not a query")
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         cursor = self.connection.cursor()  # a fresh connection: temp tables, variables, prepared statements die with it
         supervisor.arm(timeout_s, cursor.interrupt)
         return _fetch(cursor, sql, max_rows, supervisor)
@@ -223,7 +231,6 @@ _PG_ERROR_KINDS = {
     "42501": "rejected",  # insufficient_privilege
     "53200": "memory",  # out_of_memory
 }
-_QUERY_START = ("select", "with", "values", "table", "(")
 
 
 class _Postgres:
@@ -242,7 +249,24 @@ class _Postgres:
     def preflight(self, sql: str, guarded: bool) -> None:
         pass  # the read-only transaction and the role's privileges are the database-side checks
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def second_opinion(self, sql: str, policy):
+        """The catalog, asked now, says whether what `sql` may call is PostgreSQL's own (`engine_check`)."""
+        from sqltune.warehouse.engine_check import postgres_verdict
+
+        for attempt in (1, 2):
+            if self.connection is None or self.connection.closed:
+                self._connect()
+            try:
+                return postgres_verdict(self.connection, sql, policy)
+            except (self.psycopg2.OperationalError, self.psycopg2.InterfaceError):
+                self._reset()  # died while idle: once more on a fresh connection, then it raises (and refuses)
+                if attempt == 2:
+                    raise
+            finally:
+                if self.connection is not None and not self.connection.closed:
+                    self.connection.rollback()
+
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         if self.connection is None or self.connection.closed:
             self._connect()
         connection = self.connection
@@ -253,8 +277,9 @@ class _Postgres:
         ]
         if self.version >= 140000:
             settings.append("SET LOCAL client_connection_check_interval = 1000")  # stop if we are killed
-        # A server-side cursor fetches only the rows asked for; it can only hold a query.
-        named = sql.lstrip().lower().startswith(_QUERY_START)
+        # A server-side cursor fetches only the rows asked for; it can only hold a query (`query`:
+        # decided on the parsed statement, so a leading comment changes nothing).
+        named = query
         try:
             try:
                 with connection.cursor() as setup:
@@ -331,7 +356,10 @@ class _SQLite:
         if not self.sqlite3.complete_statement(sql.rstrip().rstrip(";") + ";"):
             raise _Refused("syntax", "incomplete SQL statement")
 
-    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor):
+    def second_opinion(self, sql: str, policy):
+        return None  # a SQLite file holds no functions: the authorizer allows reading only
+
+    def run(self, sql: str, max_rows: int, timeout_s: float, supervisor: _Supervisor, query: bool = False):
         supervisor.arm(timeout_s, self.connection.interrupt)
         return _fetch(self.connection.cursor(), sql, max_rows, supervisor)
 
@@ -359,7 +387,10 @@ class _GuardOnly:
     def preflight(self, sql: str, guarded: bool) -> None:
         pass
 
-    def run(self, sql, max_rows, timeout_s, supervisor):
+    def second_opinion(self, sql: str, policy):
+        return None
+
+    def run(self, sql, max_rows, timeout_s, supervisor, query=False):
         raise _Refused("runtime", "this sandbox has no database")
 
     def handles(self, error: BaseException) -> bool:
@@ -369,9 +400,10 @@ class _GuardOnly:
 # -- the loop ------------------------------------------------------------------------------------
 class Worker:
     def __init__(self, config: dict):
-        from sqltune.warehouse.guard import GuardPolicy, check_sql, count_statements, warm
+        from sqltune.warehouse.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, starts_with_query, warm
 
-        self.check_sql, self.count_statements = check_sql, count_statements
+        self.check_sql, self.count_statements, self.GuardVerdict = check_sql, count_statements, GuardVerdict
+        self.starts_with_query = starts_with_query
         self.dialect = config["dialect"]
         policy = config["policy"]
         self.policy = GuardPolicy(
@@ -385,15 +417,30 @@ class Worker:
         self.supervisor = _Supervisor()
         self.supervisor.start()
 
+    def judge(self, sql: str):
+        """The guard's verdict on `sql`, then the database's second opinion. Fails closed: whatever
+        breaks while judging refuses the SQL, so a checker bug never reads as "ok" (check-only) nor
+        lets a query run."""
+        try:
+            verdict = self.check_sql(sql, self.dialect, self.policy)
+            if verdict.ok:  # the database's own reading, where the backend has one (`engine_check`)
+                verdict = self.backend.second_opinion(sql, self.policy) or verdict
+            return verdict
+        except RecursionError:
+            return self.GuardVerdict(False, "too_deeply_nested", "the SQL is nested too deeply to check")
+        except Exception as error:  # noqa: BLE001 - MemoryError included: refuse what could not be judged
+            return self.GuardVerdict(False, "check_failed",
+                                     f"the SQL could not be checked ({type(error).__name__}: {_first_line(error)[:200]})")
+
     def handle(self, request: tuple):
         if request[0] == "check":
-            verdict = self.check_sql(request[1], self.dialect, self.policy)
+            verdict = self.judge(request[1])
             return ("verdict", verdict.ok, verdict.code, verdict.reason)
         _, sql, max_rows, timeout_s, guard = request
         started = time.monotonic()
         try:
             if guard:
-                verdict = self.check_sql(sql, self.dialect, self.policy)
+                verdict = self.judge(sql)
                 if not verdict.ok:
                     kind = "syntax" if verdict.code == "syntax_error" else "rejected"
                     return ("error", kind, f"{verdict.code}: {verdict.reason}", verdict.code)
@@ -408,7 +455,9 @@ class Worker:
             left = timeout_s - (time.monotonic() - started)
             if left <= 0:
                 return ("error", "timeout", f"query exceeded the {timeout_s:g}s timeout", None)
-            columns, rows = self.backend.run(sql, max_rows, left, self.supervisor)
+            # a query by the guard's parse when it judged the SQL, by its first token when it did not
+            query = guard or self.starts_with_query(sql, self.dialect)
+            columns, rows = self.backend.run(sql, max_rows, left, self.supervisor, query=query)
             rows = [_plain(tuple(r)) for r in rows]
             truncated = len(rows) > max_rows
             rows = rows[:max_rows]
