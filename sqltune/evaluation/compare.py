@@ -23,12 +23,14 @@ import re
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError
-from sqltune.warehouse.execute import ExecutionResult
 from sqltune.schema.model import Schema
+
+if TYPE_CHECKING:  # annotations only: importing the executor (and sqlglot) is left to the scoring run
+    from sqltune.warehouse.execute import ExecutionResult
 
 log = logging.getLogger(__name__)
 
