@@ -84,22 +84,29 @@ def _value(raw: Any, info: SettingInfo) -> Any:
 
 
 def config_options(cls: type, *, exclude: Iterable[str] = (), panels: dict[str, str] | None = None,
+                   field_panels: dict[str, str] | None = None,
                    prefix: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a typer command: add an option per setting of `cls` (but `exclude`d dotted paths),
     and call the command with `overrides={path: value}` for the options the user gave.
 
     panels: help section title per nested section ("lora" -> "LoRA"); top-level ones go under the
-    command's own options. prefix: a dotted path prepended to every override (a nested section of a
-    bigger config, e.g. "train." when the command configures PipelineConfig.train).
+    command's own options. field_panels: a section title per setting (dotted path), over `panels`.
+    prefix: a dotted path prepended to every override (a nested section of a bigger config, e.g.
+    "train." when the command configures PipelineConfig.train).
     """
     excluded = set(exclude)
     panels = panels or {}
+    field_panels = field_panels or {}
+    unknown = set(field_panels) - {i.path for i in settings_of(cls)}
+    if unknown:
+        raise TypeError(f"field_panels names no setting of {cls.__name__}: {sorted(unknown)}")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         infos = [i for i in settings_of(cls) if i.path not in excluded and not any(i.path.startswith(e + ".") for e in excluded)]
         params, kept = [], []
         for info in infos:
-            param = _parameter(info, panels.get(info.section, info.section.title() if info.section else None))
+            panel = field_panels.get(info.path) or panels.get(info.section, info.section.title() if info.section else None)
+            param = _parameter(info, panel)
             if param is not None:
                 params.append(param)
                 kept.append(info)

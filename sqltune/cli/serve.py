@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from sqltune.cli.options import config_options
-from sqltune.serve.app import ServeSettings
+from sqltune.serve.settings import ServeSettings  # sqltune/serve/__init__.py imports FastAPI: `serve --help` does too
 
 
 @config_options(ServeSettings, panels={"": "Limits and wiring"})

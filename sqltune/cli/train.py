@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sqltune.cli.options import config_options
-from sqltune.training.train import TrainConfig
+from sqltune.training.config import TrainConfig
 
 console = Console()
 
@@ -19,13 +19,27 @@ def load_train_config(config: str | Path | None, overrides: dict):
     """A TrainConfig from a YAML file or a recipe's train section (when given), then the CLI overrides."""
     from sqltune.core.config import load_config
     from sqltune.pipeline import recipe_path
-    from sqltune.training.train import TrainConfig
+    from sqltune.training.config import TrainConfig
 
     path = recipe_path(str(config)) if config is not None else None
     return load_config(TrainConfig, path, overrides, section="train")
 
 
-@config_options(TrainConfig, panels={"quant": "Quantisation", "lora": "LoRA", "prompt": "Prompt"})
+# `sqltune train --help` in sections; the inputs, output and method stay under Options.
+_TRAIN_SECTIONS = {
+    "Schedule and time budget": "num_epochs max_steps time_budget budget_evals curve_snapshots max_examples augment_per_pair "
+                                "eval_fraction eval_steps select_by_execution execution_patience save_steps save_total_limit "
+                                "logging_steps seed",
+    "Optimisation": "completion_only_loss batch_size grad_accum learning_rate lr_scheduler warmup_steps weight_decay optimizer "
+                    "max_seq_len group_by_length pad_to_multiple_of",
+    "Speed and memory": "attention cache_lower_layers fit_pairs_to_budget gradient_checkpointing return_freed_memory "
+                        "fp32_non_quantized num_threads",
+    "Checks": "max_trainable_fraction step0_check",
+}
+TRAIN_PANELS = {path: panel for panel, paths in _TRAIN_SECTIONS.items() for path in paths.split()}
+
+
+@config_options(TrainConfig, panels={"quant": "Quantisation", "lora": "LoRA", "prompt": "Prompt"}, field_panels=TRAIN_PANELS)
 def train(
     config: Path = typer.Argument(
         None, help="Training config (YAML), or a recipe (a path or a shipped name, e.g. harbor-cpu): its train section."
