@@ -107,7 +107,10 @@ def _serve(args: argparse.Namespace, db: str, port: int) -> None:
         from sqltune.serve.launch import load_generator
 
         decode = DecodeConfig.greedy() if args.decoding == "greedy" else DecodeConfig()
-        generator = load_generator(args.base, {"adapter": args.adapter}, None, db=db, decode=decode)
+        if args.merged:  # what `sqltune serve --merged` serves: the adapter merged into a 16-bit checkpoint
+            generator = load_generator(None, {}, args.adapter, db=db, decode=decode)
+        else:
+            generator = load_generator(args.base, {"adapter": args.adapter}, None, db=db, decode=decode)
     elif args.real:
         from sqltune.serve.launch import load_generator
 
@@ -144,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="Fake generator: time per question.")
     parser.add_argument("--execute", action="store_true", help="Ask the server to run each query too.")
     parser.add_argument("--adapter", default=None, help="Serve this adapter folder (on --base) and ask the questions of --data, one at a time, with execution, greedy then default decoding.")
+    parser.add_argument("--merged", action="store_true", help="With --adapter: the folder is a merged checkpoint (`sqltune merge`), served as `sqltune serve --merged` does.")
     parser.add_argument("--data", default=None, help="With --adapter: the pairs whose questions are asked (and whose SQL scores the answers).")
     parser.add_argument("--limit", type=int, default=40, help="With --adapter: questions, evenly spaced through --data.")
     args = parser.parse_args(argv)
@@ -193,7 +197,7 @@ def by_question(args: argparse.Namespace) -> int:
     pairs = list(load_pairs(args.data))
     step = max(1, len(pairs) / max(1, min(args.limit, len(pairs))))
     chosen = [pairs[int(i * step)] for i in range(min(args.limit, len(pairs)))]
-    print(f"adapter {args.adapter}; {len(chosen)} of {len(pairs)} questions of {args.data}, one at a time, execution on; "
+    print(f"{'merged' if args.merged else 'adapter'} {args.adapter}; {len(chosen)} of {len(pairs)} questions of {args.data}, one at a time, execution on; "
           f"CPU {cpu_name()}")
     print("| decoding | p50 s | p95 s | max s | EX | executable | non-200 |")
     print("|---|---|---|---|---|---|---|")

@@ -263,12 +263,13 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
 
     model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=object(),
                            decode=DecodeConfig(candidates=3, ground_values=False, answer_prefix="", topup_candidates=0, check_names=False,
-                                                     topup_when_empty=False, greedy_first=False))
+                                                     topup_when_empty=False, greedy_first=False, check_time_ratio=0.0))
     clock = _Clock()
     monkeypatch.setattr(generate_module, "time", clock)
     model.decode_calls = []
     model.script = lambda i, call, sample: ["SELECT bad"]
     model.decode_seconds = 0.0
+    model.greedy_seconds = 0.0
 
     def fake_decode(texts, shown, *, n, sample, deadline, stats, beams=False, keep_prefill=False):
         model.decode_calls.append({"prompts": len(texts), "n": n, "sample": sample, "beams": beams, "deadline": deadline})
@@ -277,8 +278,7 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
         for p in range(len(texts)):
             script = model.script(p, call, sample)
             out.append([(script[j % len(script)], -float(j + call)) for j in range(n)])
-        if sample:
-            clock.now += model.decode_seconds
+        clock.now += model.decode_seconds if sample else model.greedy_seconds
         return out
 
     def fake_run(sql, timeout_s):
@@ -465,3 +465,24 @@ def test_continuations_from_the_greedy_prefill_equal_those_that_read_the_prompt_
     assert [text for text, _ in again[0]] == [plain[1][0][0]] * 2
     assert [text for text, _ in again[1]] == [plain[0][0][0]] * 2
     assert alone[0][0][0] == plain[1][0][0] == fresh[0][0][0]
+
+
+def test_sampling_stops_at_a_multiple_of_the_greedy_pass(scripted_model):
+    """An adapter whose answers all fail: with check_time_ratio 2 and a greedy pass of 3 s, sampling
+    may go on for 6 s more: the candidates (4 s) and one top-up round started at 4 s, none after;
+    the greedy answer still ran. 0: only the request's deadline bounds it."""
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=30, check_time_ratio=2.0)
+    scripted_model.greedy_seconds, scripted_model.decode_seconds = 3.0, 4.0
+    ran = []
+    run = scripted_model._run_candidate
+    scripted_model._run_candidate = lambda sql, t: ran.append(sql) or run(sql, t)
+    (answer,) = scripted_model.generate(["q"])
+    samples = [c for c in scripted_model.decode_calls if c["sample"]]
+    assert len(samples) == 2 and answer.topped_up == 3 and answer.choice_reason
+    assert ran and ran[0] == "SELECT bad"
+    scripted_model.decode_calls.clear()
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=9, check_time_ratio=0.0)
+    scripted_model.generate(["q"])
+    assert len([c for c in scripted_model.decode_calls if c["sample"]]) == 4  # the candidates and 3 top-up rounds

@@ -69,6 +69,7 @@ class DecodeConfig:
     check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
     topup_candidates: int = setting(8, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
     topup_when_empty: bool = setting(True, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
+    check_time_ratio: float = setting(2.0, flag="--check-time-ratio", help="Execution-guided: sampled candidates, top-up rounds and their runs stop once they have taken this many times what the greedy pass of the same questions took (an adapter whose answers all fail no longer samples long degenerate candidates for minutes a question); 0: no bound but the request's deadline.", min=0.0)
 
     @classmethod
     def greedy(cls, **changes: Any) -> "DecodeConfig":
@@ -240,13 +241,22 @@ class SqlModel:
         decode = self.decode
         # the greedy pass keeps its prompts' cache when candidates may be sampled after it: each
         # sampled continuation then starts from it instead of reading its prompt again
+        greedy_began = time.monotonic()
         greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats, keep_prefill=guided)
+        sampling_deadline = deadline
+        if guided and decode.check_time_ratio > 0:
+            # sampling (candidates, top-up rounds) may take a bounded multiple of the greedy pass;
+            # candidate runs keep the request's deadline, so the greedy answer always runs
+            now = time.monotonic()
+            bound = now + decode.check_time_ratio * (now - greedy_began)
+            sampling_deadline = bound if deadline is None else min(deadline, bound)
         extra: list[list[tuple[str, float]]] = [[] for _ in prompts]
-        if guided and not decode.greedy_first and (deadline is None or time.monotonic() < deadline):
-            extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=deadline, stats=stats)
+        if guided and not decode.greedy_first and (sampling_deadline is None or time.monotonic() < sampling_deadline):
+            extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=sampling_deadline, stats=stats)
         cands = [self._candidates(first + more) for first, more in zip(greedy, extra)]
         if guided:
-            out = self._guided_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
+            out = self._guided_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats,
+                                       sampling_deadline=sampling_deadline)
         else:
             out = self._checked_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
         per_step = stats["seconds"] / stats["rows"] if stats["rows"] else None
@@ -287,7 +297,7 @@ class SqlModel:
                 for q, c, n, reason in zip(questions, cands, drawn, reasons)]
 
     def _guided_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
-                        *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
+                        *, deadline: float | None, stats: dict[str, float], sampling_deadline: float | None = None) -> list[Answer]:
         """Candidates run and voted on; while a question has none that runs (or, with
         `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`.
         With `repair_values`, a doubtful choice (empty, or comparing a column with a string it does
@@ -296,6 +306,7 @@ class SqlModel:
         from sqltune.inference.guided import Candidate, choose_candidate
 
         decode = self.decode
+        sampling = deadline if sampling_deadline is None else sampling_deadline  # when drawing more candidates stops
         check = self.name_check if decode.check_names else None
         unknown_values = self._value_check()
         ran_before: list[dict[str, Any]] = [{} for _ in cands]
@@ -331,9 +342,9 @@ class SqlModel:
             # only the greedy answer was drawn: a question whose answer ran, returned rows and holds
             # its values is done; the others draw the rest of their candidates, all in one batch
             doubtful = [i for i, choice in enumerate(choices) if not choice.succeeded or choice.reason]
-            if doubtful and (deadline is None or time.monotonic() < deadline):
+            if doubtful and (sampling is None or time.monotonic() < sampling):
                 more = self._decode([prompts[i] for i in doubtful], [shown[i] for i in doubtful], n=decode.candidates - 1,
-                                    sample=True, deadline=deadline, stats=stats)
+                                    sample=True, deadline=sampling, stats=stats)
                 for i, found in zip(doubtful, more):
                     cands[i] = cands[i] + self._candidates(found)
                     choices[i] = choose(i)
@@ -344,9 +355,9 @@ class SqlModel:
             return topped[i] < decode.topup_candidates and (not choice.succeeded or decode.topup_when_empty and choice.empty)
 
         need = [i for i in range(len(cands)) if wanting(i)]
-        while need and (deadline is None or time.monotonic() < deadline):
+        while need and (sampling is None or time.monotonic() < sampling):
             n = min(decode.candidates, decode.topup_candidates - topped[need[0]])  # every question in `need` drew as many
-            more = self._decode([prompts[i] for i in need], [shown[i] for i in need], n=n, sample=True, deadline=deadline, stats=stats)
+            more = self._decode([prompts[i] for i in need], [shown[i] for i in need], n=n, sample=True, deadline=sampling, stats=stats)
             for i, found in zip(need, more):
                 cands[i] = cands[i] + self._candidates(found)
                 topped[i] += n
