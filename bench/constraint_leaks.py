@@ -65,7 +65,7 @@ def main() -> None:
     from sqltune.inference.generate import DecodeConfig, load_sql_model
     from sqltune.schema import load_schema
     from sqltune.schema.query_names import unknown_names
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     pairs = spread_subset(list(load_pairs(args.data)), args.limit)
     schema = load_schema(args.db)

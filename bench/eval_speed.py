@@ -43,7 +43,7 @@ from sqltune.evaluation.compare import exact_match
 from sqltune.evaluation.scoring import Prediction, score_predictions
 from sqltune.evaluation.spider_exact import spider_exact_match
 from sqltune.schema import load_schema
-from sqltune.warehouse.execute import ExecutionResult, Warehouse
+from sqltune.execution.execute import ExecutionResult, Warehouse
 from sqltune.fixtures import ensure_fixture
 
 REPO = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from sqltune.data import (
     write_split,
 )
 from sqltune.core.errors import InputError
-from sqltune.warehouse.execute import Warehouse
+from sqltune.execution.execute import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from sqltune.core.errors import InputError
 from sqltune.data.pairs import Pair, Progress, content_hash, normalize_question
 
 if TYPE_CHECKING:
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def referenced_tables(sql: str, dialect: str = "duckdb") -> set[str]:
 def _static_problems(pair: Pair, known_tables: set[str], dialect: str) -> list[Problem]:
     from sqlglot.errors import ParseError, TokenError
 
-    from sqltune.warehouse.guard import check_sql
+    from sqltune.execution.guard import check_sql
 
     verdict = check_sql(pair.sql, dialect)
     if not verdict.ok:
@@ -343,7 +343,7 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
                       against: Sequence[Pair] | None, allow_privileged_role: bool = False) -> ValidationReport:
     """`validate_pairs` on the warehouse at `db`: executed where sqltune can query it (DuckDB,
     PostgreSQL), else checked against its schema only."""
-    from sqltune.warehouse.execute import Warehouse, can_execute
+    from sqltune.execution.execute import Warehouse, can_execute
 
     if db is None:
         report = ValidationReport(total=len(pairs), content_hash=content_hash(pairs))

@@ -47,7 +47,7 @@ def judge_for_training(config: Any, *, timeout_s: float = 10.0) -> Iterator[Exec
     if not getattr(config, "select_by_execution", 0):
         yield None
         return
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     with Warehouse.open(config.db, timeout_s=timeout_s,
                         allow_privileged_role=getattr(config, "allow_privileged_role", False)) as warehouse:

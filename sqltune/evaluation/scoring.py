@@ -34,12 +34,12 @@ from sqltune.evaluation.categories import column_difference
 from sqltune.evaluation.compare import MatchRules, MatchVerdict, exact_match, execution_match, gold_variants, raw_match
 from sqltune.evaluation.spider_exact import spider_exact_match
 from sqltune.core.errors import InputError
-from sqltune.warehouse.execute import ExecutionResult
+from sqltune.execution.execute import ExecutionResult
 from sqltune.schema.model import Schema
 
 if TYPE_CHECKING:
     from sqltune.data import Pair
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
     from sqltune.inference.generate import SqlModel
 
 log = logging.getLogger(__name__)
@@ -646,7 +646,7 @@ def score_files(
 def _score_on(source: str, pairs: list["Pair"], predictions: list[Prediction], *, rules: MatchRules, workers: int,
               timeout_s: float, label: str, progress: Progress, allow_privileged_role: bool = False) -> list[QuestionResult]:
     """Score some rows on one database; results in the rows' order."""
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     schema = _schema_or_none(source)
     with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers),
@@ -664,7 +664,7 @@ def database_sources(numbered: Sequence[tuple[int, "Pair"]], location: str | Pat
     it (rows naming two or more different databases are an error: they cannot all be right); with
     a collection each row's `db` must name a database that exists (else an error naming the row)."""
     from sqltune.core.errors import SqltuneError
-    from sqltune.warehouse.execute import is_database_collection, locate_database
+    from sqltune.execution.execute import is_database_collection, locate_database
 
     if not is_database_collection(location):
         named = sorted({pair.db for _, pair in numbered if pair.db})

@@ -129,7 +129,7 @@ class SchemaNames:
 
     @classmethod
     def from_schema(cls, schema: Schema, dialect: str | None = None) -> "SchemaNames":
-        from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions
+        from sqltune.execution.guard_functions import allowed_functions, allowed_table_functions
 
         dialect = dialect or schema.dialect or "duckdb"
         plain = lambda name: bool(name) and not name[0].isdigit() and all(is_word_char(c) for c in name)  # noqa: E731

@@ -18,7 +18,7 @@ from sqltune.serve.schemas import Health, Problem, SqlRequest, SqlResponse
 
 if TYPE_CHECKING:
     from sqltune.serve.settings import ServeSettings, SqlGenerator
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 The check walks sqlglot's AST and works by allow-list: the statement's root must be a query
 (SELECT, a set operation, WITH ... SELECT); every function called must be on the dialect's list of
-known pure functions (`sqltune.warehouse.guard_functions`), so user-defined functions and anything that
+known pure functions (`sqltune.execution.guard_functions`), so user-defined functions and anything that
 takes SQL text, reads files or settings are refused by name; table-valued functions must be pure
 generators; tables in the system catalog (``pg_catalog``, ``information_schema``, ``pg_*``,
 ``duckdb_*``, ``sqlite_*``) are refused unless the policy allows them. A deny-list of statement
 kinds gives precise reasons for writes and settings anywhere in the tree (a data-modifying CTE
-hides a DELETE under a SELECT). The sandbox (`sqltune.warehouse.execute`) is the second line of defence.
+hides a DELETE under a SELECT). The sandbox (`sqltune.execution.execute`) is the second line of defence.
 
 Codes: ``empty``, ``too_long``, ``syntax_error``, ``too_deeply_nested``, ``multiple_statements``,
 ``not_a_query``, ``write_statement``, ``forbidden_function``, ``catalog_access``.
@@ -24,7 +24,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions
+from sqltune.execution.guard_functions import allowed_functions, allowed_table_functions
 
 
 class _DropCommandFallbackWarning(logging.Filter):

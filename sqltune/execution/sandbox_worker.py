@@ -1,4 +1,4 @@
-"""The sandbox worker: a child process that checks and runs queries for `sqltune.warehouse.sandbox`.
+"""The sandbox worker: a child process that checks and runs queries for `sqltune.execution.sandbox`.
 
 Started as ``python -I -B sandbox_worker.py FD`` (never forked from the parent, which has torch
 threads); FD is one end of a socket pair. It imports from the parent's ``sys.path`` (sent with the
@@ -169,7 +169,7 @@ class _DuckDB:
         self.connection.execute("SET temp_directory = ''")  # no spilling to disk next to the warehouse
         self.connection.execute("SET enable_external_access = false")
         self.connection.execute("SET lock_configuration = true")  # last: nothing above can be undone
-        from sqltune.warehouse import engine_check
+        from sqltune.execution import engine_check
 
         self.engine_check = engine_check
         self.user_functions = engine_check.duckdb_user_functions(self.connection)  # the file is read-only: fixed
@@ -251,7 +251,7 @@ class _Postgres:
 
     def second_opinion(self, sql: str, policy):
         """The catalog, asked now, says whether what `sql` may call is PostgreSQL's own (`engine_check`)."""
-        from sqltune.warehouse.engine_check import postgres_verdict
+        from sqltune.execution.engine_check import postgres_verdict
 
         for attempt in (1, 2):
             if self.connection is None or self.connection.closed:
@@ -400,7 +400,7 @@ class _GuardOnly:
 # -- the loop ------------------------------------------------------------------------------------
 class Worker:
     def __init__(self, config: dict):
-        from sqltune.warehouse.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, starts_with_query, warm
+        from sqltune.execution.guard import GuardPolicy, GuardVerdict, check_sql, count_statements, starts_with_query, warm
 
         self.check_sql, self.count_statements, self.GuardVerdict = check_sql, count_statements, GuardVerdict
         self.starts_with_query = starts_with_query

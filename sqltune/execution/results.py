@@ -8,7 +8,7 @@ import decimal
 import math
 from typing import Any
 
-from sqltune.warehouse.execute import ExecutionResult
+from sqltune.execution.execute import ExecutionResult
 
 
 def _cell(value: Any, digits: int) -> Any:

@@ -30,8 +30,8 @@ import json
 import re
 from typing import Any
 
-from sqltune.warehouse.guard import GuardPolicy, GuardVerdict
-from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions
+from sqltune.execution.guard import GuardPolicy, GuardVerdict
+from sqltune.execution.guard_functions import allowed_functions, allowed_table_functions
 
 OK = GuardVerdict(ok=True)
 

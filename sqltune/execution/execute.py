@@ -2,12 +2,12 @@
 
 Three lines of defence, each enough on its own for the common attacks:
 
-1. The AST guard (`sqltune.warehouse.guard`): one read-only query, only allow-listed pure functions, no
+1. The AST guard (`sqltune.execution.guard`): one read-only query, only allow-listed pure functions, no
    system catalog. It runs inside the sandbox worker, so its parse is under the time limit too,
-   followed by the database's own reading (`sqltune.warehouse.engine_check`): DuckDB's parse tree
+   followed by the database's own reading (`sqltune.execution.engine_check`): DuckDB's parse tree
    and function catalog, PostgreSQL's catalog of functions, operators and casts. Whatever breaks
    while checking refuses the SQL, on the check-only path too.
-2. The sandbox process (`sqltune.warehouse.sandbox`): every query runs in a worker process with an
+2. The sandbox process (`sqltune.execution.sandbox`): every query runs in a worker process with an
    address-space cap, no file writes, and a kill (SIGKILL) when its reply is late by more than
    `sandbox.GRACE_S`; a killed worker is replaced and the others keep answering.
 3. The database session itself:
@@ -37,8 +37,8 @@ from pathlib import Path
 
 from sqltune.core.errors import PrivilegedRoleError, SchemaSourceError, SqltuneError
 from sqltune.schema.roles import check_role, privileged_role_allowed
-from sqltune.warehouse.guard import DEFAULT_POLICY, GuardPolicy, GuardVerdict, count_statements  # noqa: F401 - re-exported
-from sqltune.warehouse.sandbox import SandboxPool, SandboxUnavailable
+from sqltune.execution.guard import DEFAULT_POLICY, GuardPolicy, GuardVerdict, count_statements  # noqa: F401 - re-exported
+from sqltune.execution.sandbox import SandboxPool, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from sqltune.schema.model import Schema
 from sqltune.schema.samples import is_text_type
 
 if TYPE_CHECKING:
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 log = logging.getLogger(__name__)
 

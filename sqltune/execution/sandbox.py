@@ -1,4 +1,4 @@
-"""A pool of sandbox worker processes (`sqltune.warehouse.sandbox_worker`) that check and run queries.
+"""A pool of sandbox worker processes (`sqltune.execution.sandbox_worker`) that check and run queries.
 
 Why processes: one vectorised DuckDB operation (a huge ``range``, ``repeat``, ``string_split``)
 ignores both ``interrupt()`` and ``memory_limit``; only killing it stops it, and only a process can
@@ -176,7 +176,7 @@ class SandboxPool:
     ):
         if processes < 1:
             raise ValueError("a sandbox needs at least one worker process")
-        from sqltune.warehouse.guard import allowed_class_names
+        from sqltune.execution.guard import allowed_class_names
 
         self.startup_timeout_s = startup_timeout_s
         self._config = {
