@@ -18,7 +18,7 @@ from sqltune.evaluation.scoring import (
     EvalReport,
     Prediction,
     QuestionResult,
-    Scorer,
+    PredictionScorer,
     align_predictions,
     load_predictions,
     score_predictions,
@@ -143,7 +143,7 @@ def test_gold_results_are_cached_by_sql_text(shop):
 def test_scorer_runs_while_predictions_stream_in(shop):
     seen: list[str] = []
     with Warehouse.open(shop) as wh:
-        scorer = Scorer(wh, label="streamed", on_result=lambda r: seen.append(r.id))
+        scorer = PredictionScorer(wh, label="streamed", on_result=lambda r: seen.append(r.id))
         first = scorer.submit(make_pair("a", "SELECT 1"), Prediction("a", "SELECT 1"))
         assert first.result(timeout=10).execution_match  # scored before the next prediction exists
         assert seen == ["a"]

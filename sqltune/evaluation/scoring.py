@@ -1,6 +1,6 @@
 """Score predicted SQL against gold SQL by execution, and say how each wrong answer is wrong.
 
-`Scorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
+`PredictionScorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
 generator can keep producing later batches while earlier SQL runs), caches gold results by SQL
 text, compares them with `sqltune.evaluation.compare` and sorts every miss into one error category.
 `score_predictions` is the batch form for predictions produced elsewhere (a file, another tool);
@@ -277,7 +277,7 @@ class Comparison:
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-class Scorer:
+class PredictionScorer:
     """Executes and scores predictions as they are submitted; `finish()` waits and reports.
 
     Thread-safe: `submit` may be called from a generation loop while earlier queries run.
@@ -412,7 +412,7 @@ class Scorer:
             self.progress(done, self.total)
         return result
 
-    def __enter__(self) -> "Scorer":
+    def __enter__(self) -> "PredictionScorer":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -459,7 +459,7 @@ def score_predictions(
 ) -> EvalReport:
     """Execute gold and predicted SQL for every pair, compare and categorise: the whole score."""
     aligned = align_predictions(pairs, predictions)
-    scorer = Scorer(
+    scorer = PredictionScorer(
         warehouse, rules=rules, schema=schema, workers=workers, label=label, setup=setup, progress=progress, total=len(pairs)
     )
     with scorer:
@@ -651,8 +651,8 @@ def _score_on(source: str, pairs: list["Pair"], predictions: list[Prediction], *
     schema = _schema_or_none(source)
     with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers),
                         allow_privileged_role=allow_privileged_role) as warehouse:
-        scorer = Scorer(warehouse, rules=rules, schema=schema, workers=workers, label=label, progress=progress,
-                        total=len(pairs))
+        scorer = PredictionScorer(warehouse, rules=rules, schema=schema, workers=workers, label=label,
+                                  progress=progress, total=len(pairs))
         with scorer:
             for pair, prediction in zip(pairs, predictions):
                 scorer.submit(pair, prediction)
@@ -721,7 +721,7 @@ def evaluate_model(
     """Generate SQL for every pair with `sql_model` and score it; SQL of one batch executes while
     the next batch generates, so evaluation takes little longer than generation alone."""
     setup = {**sql_model.setup(), "rules": rules.describe()}
-    scorer = Scorer(
+    scorer = PredictionScorer(
         warehouse, rules=rules, schema=sql_model.schema, workers=workers, label=sql_model.label,
         setup=setup, progress=progress, total=len(pairs),
     )
@@ -739,7 +739,7 @@ def evaluate_model(
         sql_model.generate([p.question for p in pairs], adapter=adapter, on_batch=submit)
         scorer.setup["decode_drawn"] = drawn  # candidates generated in all, and those sampled beyond the set number
         report = scorer.finish()
-    # Scorer.finish keeps submission order, which follows prompt length; report in pair order.
+    # PredictionScorer.finish keeps submission order, which follows prompt length; report in pair order.
     order = {pair.id: i for i, pair in enumerate(pairs)}
     report.results.sort(key=lambda r: order.get(r.id, 0))
     return report

@@ -13,7 +13,7 @@ from sqltune.core.errors import SqltuneError
 from sqltune.serve.errors import ApiError, overloaded, unicode_problem
 from sqltune.serve.jsonable import jsonable_rows
 from sqltune.serve.pool import BoundedPool, Overloaded, StartTimeout
-from sqltune.serve.schemas import Problem, SqlRequest
+from sqltune.serve.schemas import SqlFailure, SqlRequest
 
 if TYPE_CHECKING:
     from sqltune.serve.settings import ServeSettings, SqlGenerator
@@ -191,10 +191,10 @@ def result_fields(result: "ExecutionResult") -> dict:
     """Response fields for an execution: a guard refusal is a validation error, the rest execution's."""
     if result.guard_code is not None:
         reason = (result.error or "rejected").removeprefix(f"{result.guard_code}: ")
-        return {"valid": False, "executed": False, "validation_error": Problem(code=result.guard_code, message=reason)}
+        return {"valid": False, "executed": False, "validation_error": SqlFailure(code=result.guard_code, message=reason)}
     if not result.ok:
         return {"valid": True, "executed": False,
-                "execution_error": Problem(code=str(result.error_kind or "runtime"), message=result.error or "query failed")}
+                "execution_error": SqlFailure(code=str(result.error_kind or "runtime"), message=result.error or "query failed")}
     return {"valid": True, "executed": True, "columns": list(result.columns), "rows": jsonable_rows(result.rows),
             "truncated": bool(result.truncated)}
 
