@@ -394,8 +394,6 @@ class BudgetRun:
     planner: BudgetPlanner
     schedule: ScheduleShape
     callback: Any
-    cap_steps: int
-    resumed_plan: bool
 
 
 def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None) -> int:
@@ -438,7 +436,7 @@ def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, 
                           + (" (resumed: keeping the stored plan)" if stored else "")})
 
     callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
-    return BudgetRun(planner, schedule, callback, cap, stored is not None)
+    return BudgetRun(planner, schedule, callback)
 
 
 # -- step 4: the trainer -------------------------------------------------------------------------------
