@@ -14,7 +14,7 @@ constraint let it pass:
 - ``lexer refuses the query``: it should not have been generated (a bug in the processor).
 
     .venv/bin/python bench/constraint_leaks.py --adapter /work/exp/e1_none_eager \
-        --data eval/test.jsonl --db ~/.cache/sqltune/fixtures/harbor-seed0-2ec1dfb91e98.duckdb --limit 100
+        --data eval/test.jsonl --db ~/.cache/warehouse_fixtures/harbor-seed0-2ec1dfb91e98.duckdb --limit 100
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def main() -> None:
     from sqltune.execution.execute import Warehouse
     from sqltune.inference.generate import DecodeConfig, load_sql_model
     from sqltune.evaluation.harness import spread_subset
-    from sqltune.fixtures import ensure_fixture
+    from warehouse_fixtures import ensure_fixture
     from sqltune.schema import load_schema
 
     db = args.db or str(ensure_fixture("harbor"))  # a benchmark may build the fixture; the library never does

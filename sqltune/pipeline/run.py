@@ -420,7 +420,7 @@ def _attach_fixture(config: PipelineConfig, emit: Event) -> None:
     """The recipe's fixture warehouse and its question corpus (built once, cached under
     $SQLTUNE_HOME, so the job runs from any directory) fill the warehouse and pair files it leaves empty."""
     if config.fixture:
-        from sqltune.fixtures import ensure_corpus, ensure_fixture
+        from warehouse_fixtures import ensure_corpus, ensure_fixture
 
         db = str(ensure_fixture(config.fixture))
         needs_corpus = not config.train.train_file or not config.eval.data
