@@ -12,7 +12,7 @@ copied into the repository: the database is built into `$SQLTUNE_HOME/benchmarks
 `sqltune data validate`):
 
 * harbor: the fixture warehouse and its generated corpus, built and cached as `sqltune run harbor-cpu`
-  does (`sqltune.fixtures.ensure_fixture` / `ensure_corpus`), copied into WORK/harbor/.
+  does (`warehouse_fixtures.ensure_fixture` / `ensure_corpus`), copied into WORK/harbor/.
 * restaurants: the shared `train.jsonl` (165 rows) and `test.jsonl` (18 rows) without the rows tagged
   `repeat` (an exact (question, sql) pair already seen earlier in the same file: 105 and 1 of them),
   which `sqltune data validate` reports as `duplicate_pair` and training and evaluation refuse; a user
@@ -105,7 +105,7 @@ def ensure_db(name: str, *, cache: str | Path | None = None, rebuild: bool = Fal
     `rebuild`. Harbor is the fixture warehouse `sqltune run harbor-cpu` builds and caches."""
     say = log or (lambda message: None)
     if name == "harbor":
-        from sqltune.fixtures import ensure_fixture
+        from warehouse_fixtures import ensure_fixture
 
         return ensure_fixture("harbor")
     _check_name(name)
@@ -172,7 +172,7 @@ def load_splits(name: str, *, train_size: int = ATIS_TRAIN_SIZE, seed: int = SEE
     """(train rows, test rows, a note on how they were chosen) of a shared benchmark, as a user gets them."""
     _check_name(name)
     if name == "harbor":
-        from sqltune.fixtures import ensure_corpus
+        from warehouse_fixtures import ensure_corpus
 
         corpus = ensure_corpus("harbor")
         return read_rows(corpus / "train.jsonl"), read_rows(corpus / "test.jsonl"), "the fixture's generated corpus"

@@ -14,7 +14,7 @@ constraint let it pass:
 - ``lexer refuses the query``: it should not have been generated (a bug in the processor).
 
     .venv/bin/python bench/constraint_leaks.py --adapter /work/exp/e1_none_eager \
-        --data eval/test.jsonl --db ~/.cache/sqltune/fixtures/harbor-seed0-2ec1dfb91e98.duckdb --limit 100
+        --data eval/test.jsonl --db ~/.cache/warehouse_fixtures/harbor-seed0-2ec1dfb91e98.duckdb --limit 100
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
     from sqltune.inference.generate import DecodeConfig, load_sql_model
     from sqltune.schema import load_schema
     from sqltune.schema.query_names import unknown_names
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     pairs = spread_subset(list(load_pairs(args.data)), args.limit)
     schema = load_schema(args.db)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sqltune.data import referenced_tables
-from sqltune.fixtures import ensure_fixture
+from warehouse_fixtures import ensure_fixture
 from sqltune.inference.models import load_tokenizer
 from sqltune.prompts import (PromptConfig, build_messages, make_token_counter, prepare_questions, prompt_text,
                              schema_for_question)

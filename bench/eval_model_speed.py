@@ -25,10 +25,10 @@ def main() -> None:
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.data import load_pairs
     from sqltune.evaluation.scoring import evaluate_model
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
     from sqltune.inference.generate import DecodeConfig, load_sql_model
     from sqltune.evaluation.harness import spread_subset
-    from sqltune.fixtures import ensure_fixture
+    from warehouse_fixtures import ensure_fixture
     from sqltune.schema import load_schema
 
     db = args.db or str(ensure_fixture("harbor"))  # a benchmark may build the fixture; the library never does

@@ -43,8 +43,8 @@ from sqltune.evaluation.compare import exact_match
 from sqltune.evaluation.scoring import Prediction, score_predictions
 from sqltune.evaluation.spider_exact import spider_exact_match
 from sqltune.schema import load_schema
-from sqltune.warehouse.execute import ExecutionResult, Warehouse
-from sqltune.fixtures import ensure_fixture
+from sqltune.execution.execute import ExecutionResult, Warehouse
+from warehouse_fixtures import ensure_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def default_pairs() -> list[Pair]:
     test = REPO / "eval" / "test.jsonl"
     if test.is_file():
         return load_pairs(test)
-    records = yaml.safe_load((REPO / "sqltune" / "fixtures" / "specs" / "harbor_hard.yaml").read_text())
+    records = yaml.safe_load((REPO / "warehouse_fixtures" / "specs" / "harbor_hard.yaml").read_text())
     return [Pair(id=f"hard-{i:03d}", question=r["question"], sql=" ".join(r["sql"].split()), tags=tuple(r.get("tags", ()))) for i, r in enumerate(records)]
 
 

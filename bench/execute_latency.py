@@ -65,7 +65,7 @@ class InProcess:
         self.connection.execute("SET lock_configuration = true")
 
     def execute(self, sql: str, max_rows: int = 10_000, timeout_s: float = 10.0):
-        from sqltune.warehouse.guard import check_sql
+        from sqltune.execution.guard import check_sql
 
         verdict = check_sql(sql, "duckdb")
         if not verdict.ok:
@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="1GB")
     args = parser.parse_args(argv)
 
-    from sqltune.warehouse.execute import Warehouse
-    from sqltune.warehouse.guard import warm
+    from sqltune.execution.execute import Warehouse
+    from sqltune.execution.guard import warm
     from sqltune.serve.testing import build_demo_warehouse
 
     boost(os.getpid())

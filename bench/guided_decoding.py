@@ -102,7 +102,7 @@ def main() -> None:
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.inference.generate import DecodeConfig, Answer, extract_sql, load_sql_model
     from sqltune.schema import load_schema
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     pairs = spread_subset(list(load_pairs(args.data)), args.limit)
 

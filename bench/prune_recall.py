@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from sqltune.data import referenced_tables
-from sqltune.fixtures import ensure_fixture
+from warehouse_fixtures import ensure_fixture
 from sqltune.prompts import PromptConfig, approx_token_count, make_token_counter
 from sqltune.schema import load_schema
 from sqltune.schema.prune import prune_schema

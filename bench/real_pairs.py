@@ -130,14 +130,11 @@ def load_recipe(recipe: str, sets: list[str], budget: str | None):
 
 def train_adapter(cfg, bench, run_dir: Path) -> tuple[dict, float]:
     """Validate the pairs and train as `sqltune train` does; (the run record, wall seconds)."""
-    from sqltune.data.validate import validated_pairs_file
-    from sqltune.prompts import prompt_for_warehouse
-    from sqltune.training.train import train
+    from sqltune.training.train import train, training_pairs
 
     cfg.train_file, cfg.db, cfg.output_dir = str(bench.train), str(bench.db), str(run_dir / "adapter")
-    cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)
     say(f"{bench.name}: validating {bench.train_pairs} training pairs")
-    cfg.train_file = validated_pairs_file(cfg.train_file, cfg.db, run_dir, allow_invalid=cfg.allow_invalid)
+    pairs = training_pairs(cfg, out_dir=run_dir)  # validated here, so the training time below leaves it out
     if cfg.base in ("default", None):
         from sqltune.inference.models import import_default
 
@@ -156,7 +153,7 @@ def train_adapter(cfg, bench, run_dir: Path) -> tuple[dict, float]:
             say(f"{bench.name}: step {event['step']}: held-out loss {event['eval_loss']:.4f} at {event['minutes']:.1f} min")
 
     began = time.monotonic()
-    result = train(cfg, progress=on_event)
+    result = train(cfg, progress=on_event, pairs=pairs)
     wall = time.monotonic() - began
     say(f"{bench.name}: trained {result.steps} steps in {wall / 60:.1f} min ({result.tokens_per_s:.0f} tokens/s)")
     return result.record, wall

@@ -189,7 +189,7 @@ def by_question(args: argparse.Namespace) -> int:
     """p50/p95 per question and EX through `sqltune serve`, greedy against the default decoding."""
     from sqltune.data import load_pairs
     from sqltune.evaluation.scoring import Prediction, score_predictions
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _machine import cpu_name

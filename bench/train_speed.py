@@ -119,7 +119,7 @@ def main() -> None:
     from sqltune.inference.models import dtype_probe, measure_matmul, resolve_base
     from sqltune.training.plan import load_model_config, model_shape
 
-    db = args.db or str(__import__("sqltune.fixtures", fromlist=["ensure_fixture"]).ensure_fixture("harbor"))
+    db = args.db or str(__import__("warehouse_fixtures", fromlist=["ensure_fixture"]).ensure_fixture("harbor"))
     probe = dtype_probe()
     shape = model_shape(load_model_config(resolve_base(args.base)))
     body = shape.total_params - shape.vocab_size * shape.hidden_size

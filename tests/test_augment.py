@@ -18,7 +18,7 @@ from sqltune.cli import main as cli_main
 from sqltune.core.errors import InputError
 from sqltune.data import Pair, load_pairs, normalize_question, write_pairs
 from sqltune.data.augment import AugmentResult, Augmented, augment_pairs, find_slots
-from sqltune.warehouse.execute import Warehouse
+from sqltune.execution.execute import Warehouse
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

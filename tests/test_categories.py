@@ -7,7 +7,7 @@ import pytest
 from sqltune.evaluation.categories import CATEGORIES, categorize, join_pairs
 from sqltune.evaluation.compare import MatchVerdict
 from sqltune.schema.model import Column, Schema, Table
-from sqltune.warehouse.execute import ExecutionResult
+from sqltune.execution.execute import ExecutionResult
 
 OK = ExecutionResult(ok=True, columns=["x"], rows=[(1,)])
 WRONG = MatchVerdict(False, "rows differ")

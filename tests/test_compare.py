@@ -19,7 +19,7 @@ from sqltune.evaluation.compare import (
     raw_match,
 )
 from sqltune.core.errors import ConfigError
-from sqltune.warehouse.execute import ExecutionResult, Warehouse
+from sqltune.execution.execute import ExecutionResult, Warehouse
 from sqltune.schema.model import Column, Schema, Table
 
 UNORDERED = "SELECT name, n FROM t"

@@ -90,7 +90,7 @@ def test_every_benchmark_gold_query_passes_the_lexer_and_the_name_check(benchmar
 
 @pytest.mark.parametrize("kind", sorted(FIXTURE_CORPORA))
 def test_every_fixture_gold_query_passes_the_lexer_and_the_name_check(kind):
-    schema = load_schema(str(REPO / "sqltune" / "fixtures" / "specs" / f"{kind}.sql"))
+    schema = load_schema(str(REPO / "warehouse_fixtures" / "specs" / f"{kind}.sql"))
     queries = gold_queries([REPO / f for f in FIXTURE_CORPORA[kind]])
     assert len(queries) > 1000
     assert_all_pass(schema, shapes(queries), kind)

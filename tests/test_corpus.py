@@ -11,10 +11,10 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from sqltune import fixtures
+import warehouse_fixtures as fixtures
 from sqltune.data import Pair, load_pairs
-from sqltune.fixtures import corpus, corpus_files
-from sqltune.fixtures.corpus import read_jsonl
+from warehouse_fixtures import corpus, corpus_files
+from warehouse_fixtures.corpus import read_jsonl
 
 from conftest import REPO
 
@@ -163,8 +163,8 @@ def test_corpus_fingerprint_covers_every_module_the_templates_reach():
     would let a stale cached corpus be reused."""
     import grimp
 
-    graph = grimp.build_graph("sqltune")
+    graph = grimp.build_graph("warehouse_fixtures")
     for kind, (_, package) in corpus_files._CORPUS_SOURCES.items():
-        reached = {m for m in graph.find_upstream_modules(f"sqltune.fixtures.{package}", as_package=True)
-                   if m.startswith("sqltune.fixtures.")}
-        assert reached <= {"sqltune.fixtures.corpus"}, (kind, reached)
+        reached = {m for m in graph.find_upstream_modules(f"warehouse_fixtures.{package}", as_package=True)
+                   if m.startswith("warehouse_fixtures.")}
+        assert reached <= {"warehouse_fixtures.corpus"}, (kind, reached)

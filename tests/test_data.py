@@ -23,7 +23,7 @@ from sqltune.data import (
     write_split,
 )
 from sqltune.core.errors import InputError
-from sqltune.warehouse.execute import Warehouse
+from sqltune.execution.execute import Warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -303,7 +303,7 @@ def test_cli_split(tmp_path, capsys):
 # -- the shipped corpus ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def harbor() -> Path:
-    from sqltune.fixtures import ensure_fixture
+    from warehouse_fixtures import ensure_fixture
 
     return ensure_fixture("harbor")
 

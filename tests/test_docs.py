@@ -17,7 +17,7 @@ FENCED = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
 # a repository path: one of the top-level folders the docs point into, then path characters
-REPO_PATH = re.compile(r"(?<![\w./~-])((?:sqltune|bench|tests|docs|tools|eval|schemas|\.ci)/[\w./*<>-]*)")
+REPO_PATH = re.compile(r"(?<![\w./~-])((?:sqltune|warehouse_fixtures|bench|tests|docs|tools|eval|schemas|\.ci)/[\w./*<>-]*)")
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{2,}\b|<[^>/]+>")  # DATE, NAME, <db>: any name there
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def harbor(tmp_path_factory):
-    from sqltune.fixtures import ensure_fixture
+    from warehouse_fixtures import ensure_fixture
 
     return ensure_fixture("harbor")
 

@@ -1,4 +1,4 @@
-"""The database's own reading of a query (`sqltune.warehouse.engine_check`), beside the guard.
+"""The database's own reading of a query (`sqltune.execution.engine_check`), beside the guard.
 
 Issue 27: F2 (no parser differential: SHOW, PRAGMA, DESCRIBE and SUMMARIZE refused in every
 position, kept so by a differential fuzz test of generated statements read by both parsers) and
@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.warehouse.engine_check import duckdb_tree, duckdb_user_functions, duckdb_verdict
-from sqltune.warehouse.execute import Warehouse
-from sqltune.warehouse.guard import DEFAULT_POLICY, GuardPolicy, check_sql
+from sqltune.execution.engine_check import duckdb_tree, duckdb_user_functions, duckdb_verdict
+from sqltune.execution.execute import Warehouse
+from sqltune.execution.guard import DEFAULT_POLICY, GuardPolicy, check_sql
 
 F2 = ["SELECT * FROM (SHOW allowed_paths)", "SELECT (SHOW memory_limit) AS m"]
 
@@ -227,7 +227,7 @@ def test_pg_the_owners_functions_run_when_not_refused(pg_owned):
 def test_pg_catalog_refuses_what_is_not_a_builtin(pg_owned):
     import psycopg2
 
-    from sqltune.warehouse.engine_check import postgres_verdict
+    from sqltune.execution.engine_check import postgres_verdict
 
     con = psycopg2.connect(pg_owned, connect_timeout=5)
     try:

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from sqltune.core.errors import PrivilegedRoleError, SchemaSourceError
-from sqltune.warehouse.execute import ERROR_KINDS, ErrorKind, ExecutionResult, Warehouse, count_statements, parse_memory
+from sqltune.execution.execute import ERROR_KINDS, ErrorKind, ExecutionResult, Warehouse, count_statements, parse_memory
 
 # Runs for hours in constant memory: a streaming scan, so only the timeout can stop it (a cross join
 # of two ranges can hit DuckDB's memory limit first on a slow, busy machine).

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from sqltune import fixtures
+import warehouse_fixtures as fixtures
 from sqltune.cli import app, main
 from sqltune.core.errors import InputError
 
@@ -150,9 +150,9 @@ def test_spec_fingerprint_covers_every_builder_module():
     import sqltune
 
     root = str(Path(sqltune.__file__).resolve().parent.parent)
-    code = (f"import sys; sys.path.insert(0, {root!r}); import sqltune.fixtures.build as b; "
-            "loaded = {n for n in sys.modules if n.startswith('sqltune.fixtures.')}; "
-            "print(sorted(loaded - {m.__name__ for m in b._BUILDER_MODULES} - {'sqltune.fixtures.build'}))")
+    code = (f"import sys; sys.path.insert(0, {root!r}); import warehouse_fixtures.build as b; "
+            "loaded = {n for n in sys.modules if n.startswith('warehouse_fixtures.')}; "
+            "print(sorted(loaded - {m.__name__ for m in b._BUILDER_MODULES} - {'warehouse_fixtures.build'}))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
     assert len(fixtures.spec_fingerprint()) == 12
@@ -162,14 +162,14 @@ def test_each_kind_fingerprints_every_module_its_builder_reaches():
     """Editing a module a kind's builder imports must rename that kind's cache file."""
     import grimp
 
-    from sqltune.fixtures import build
+    from warehouse_fixtures import build
 
-    graph = grimp.build_graph("sqltune")
-    entry = {"harbor": {"sqltune.fixtures.harbor"}, "large": {"sqltune.fixtures.harbor", "sqltune.fixtures.large"},
-             "ports": {"sqltune.fixtures.ports"}}
+    graph = grimp.build_graph("warehouse_fixtures")
+    entry = {"harbor": {"warehouse_fixtures.harbor"}, "large": {"warehouse_fixtures.harbor", "warehouse_fixtures.large"},
+             "ports": {"warehouse_fixtures.ports"}}
     assert set(build._SOURCES) == set(fixtures.KINDS) == set(entry)
     for kind, (specs, modules) in build._SOURCES.items():
         names = {m.__name__ for m in modules}
-        reached = {up for m in entry[kind] for up in graph.find_upstream_modules(m) if up.startswith("sqltune.fixtures.")}
+        reached = {up for m in entry[kind] for up in graph.find_upstream_modules(m) if up.startswith("warehouse_fixtures.")}
         assert entry[kind] | reached <= names, (kind, reached - names)
         assert all((build.writer.SPEC_DIR / name).exists() for name in specs)

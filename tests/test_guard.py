@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.warehouse.guard import GuardPolicy, check_sql
-from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions, catalog_names
+from sqltune.execution.guard import GuardPolicy, check_sql
+from sqltune.execution.guard_functions import allowed_functions, allowed_table_functions, catalog_names
 
 ALLOWED = [
     "SELECT 1",
@@ -118,7 +118,7 @@ def test_everything_else_is_refused_with_a_code(sql, code):
     (ValueError("a checker bug"), "check_failed"),
 ])
 def test_the_guard_fails_closed_when_its_checker_breaks(monkeypatch, raised, code):
-    import sqltune.warehouse.guard as guard
+    import sqltune.execution.guard as guard
 
     def broken(*_args):
         raise raised

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from sqltune.inference.guided import Candidate, choose_candidate
-from sqltune.warehouse.execute import ExecutionResult, Warehouse
-from sqltune.warehouse.results import result_key
-from sqltune.warehouse.values import ValueIndex
+from sqltune.execution.execute import ExecutionResult, Warehouse
+from sqltune.execution.results import result_key
+from sqltune.execution.values import ValueIndex
 
 
 def rows(*values) -> ExecutionResult:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.warehouse.execute import ErrorKind, Warehouse
+from sqltune.execution.execute import ErrorKind, Warehouse
 
 TIMEOUT_S = 1.0
 MEMORY = "256MB"

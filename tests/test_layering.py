@@ -1,5 +1,6 @@
 """The package's import directions, written down in pyproject.toml ([tool.importlinter]) and
-checked here: a stage imports only earlier stages, fixtures stay apart, and there is no cycle."""
+checked here: a stage imports only earlier stages, the fixture warehouses (warehouse_fixtures/)
+stay apart, imported only by the CLI and the main job, and there is no cycle."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from conftest import REPO
 
+PACKAGES = ("sqltune", "warehouse_fixtures")
 LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"]
 
 
@@ -31,15 +33,17 @@ def test_the_package_keeps_its_import_contracts():
 @pytest.mark.parametrize(
     "module, imported, contract",
     [
-        ("schema/model.py", "sqltune.serve.app", "stages import only earlier stages"),
-        ("data/pairs.py", "sqltune.training.train", "stages import only earlier stages"),
-        ("evaluation/harness.py", "sqltune.fixtures", "fixtures stay apart"),
+        ("sqltune/schema/model.py", "sqltune.serve.app", "stages import only earlier stages"),
+        ("sqltune/data/pairs.py", "sqltune.training.train", "stages import only earlier stages"),
+        ("sqltune/evaluation/harness.py", "warehouse_fixtures", "fixtures stay apart"),
+        ("sqltune/training/train.py", "warehouse_fixtures.corpus", "fixtures stay apart"),
+        ("warehouse_fixtures/corpus.py", "sqltune.pipeline.run", "fixtures sit under the CLI and the main job"),
     ],
 )
 def test_a_stage_importing_a_later_one_breaks_the_contract(tmp_path, module, imported, contract):
-    copy = tmp_path / "sqltune"
-    shutil.copytree(REPO / "sqltune", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    target = copy / module
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / module
     target.write_text(target.read_text() + f"\n\ndef _reaches_up():\n    import {imported}  # noqa: F401\n")
     result = _lint(tmp_path)
     assert result.returncode != 0
@@ -49,7 +53,7 @@ def test_a_stage_importing_a_later_one_breaks_the_contract(tmp_path, module, imp
 def test_no_import_cycles():
     import grimp
 
-    graph = grimp.build_graph("sqltune")
+    graph = grimp.build_graph(*PACKAGES)
     cycles = []
     for module in sorted(graph.modules):
         for imported in graph.find_modules_directly_imported_by(module):

@@ -13,7 +13,7 @@ from sqltune.core.errors import ConfigError, ModelError
 from sqltune.inference.generate import DecodeConfig
 from sqltune.merge import (
     MERGE_JSON,
-    Comparison,
+    FormAgreement,
     LogitsDiff,
     Tolerance,
     choose_form,
@@ -238,7 +238,7 @@ def test_adapter_for_another_base_is_rejected(tmp_path, trained, tiny_model_dir)
 
 def test_choose_form_and_judge():
     def comp(model, reference, mean, sql=1.0):
-        return Comparison(model, reference, sql, LogitsDiff(max_abs=mean * 10, mean_abs=mean, top1_agreement=1.0, n_positions=10))
+        return FormAgreement(model, reference, sql, LogitsDiff(max_abs=mean * 10, mean_abs=mean, top1_agreement=1.0, n_positions=10))
 
     comps = [comp("merged_original", "adapter_nf4", 0.3), comp("merged_dequantized", "adapter_nf4", 0.01),
              comp("merged_original", "adapter_original", 0.01), comp("merged_dequantized", "adapter_original", 0.3, sql=0.5),

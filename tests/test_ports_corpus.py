@@ -11,13 +11,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from sqltune import fixtures
+import warehouse_fixtures as fixtures
 from sqltune.cli import main
 from sqltune.core.errors import InputError
 from sqltune.data import Pair
-from sqltune.fixtures import corpus, corpus_files, writer
-from sqltune.fixtures.corpus import read_jsonl
-from sqltune.fixtures.ports_templates import ports_templates
+from warehouse_fixtures import corpus, corpus_files, writer
+from warehouse_fixtures.corpus import read_jsonl
+from warehouse_fixtures.ports_templates import ports_templates
 
 from conftest import REPO
 

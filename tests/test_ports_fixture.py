@@ -6,9 +6,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from sqltune import fixtures
+import warehouse_fixtures as fixtures
 from sqltune.cli import app
-from sqltune.fixtures import writer
+from warehouse_fixtures import writer
 from sqltune.schema.duckdb_reader import read_duckdb
 
 

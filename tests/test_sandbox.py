@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sqltune.warehouse.execute import Warehouse
-from sqltune.warehouse.sandbox import SandboxPool
+from sqltune.execution.execute import Warehouse
+from sqltune.execution.sandbox import SandboxPool
 
 # F1 of issue 27: sqlglot raised AttributeError on this, and the check-only path read the error as "ok".
 ROWS_FROM = "SELECT * FROM ROWS FROM (read_text('/etc/passwd'), getenv('HOME')) AS t(a, b)"
@@ -50,7 +50,7 @@ def test_check_only_refuses_when_the_worker_answers_with_an_error(warehouse_file
 
 
 def _worker(dialect: str = "duckdb"):
-    from sqltune.warehouse.sandbox_worker import Worker
+    from sqltune.execution.sandbox_worker import Worker
 
     return Worker({"dialect": dialect, "backend": "none", "max_result_bytes": 2**20,
                    "policy": {"allow_catalog": False, "functions": [], "max_chars": 100_000}})
@@ -78,7 +78,7 @@ IN_CURSOR = "SELECT count(*) FROM pg_cursors WHERE name = 'sqltune_sandbox'"  # 
 @pytest.mark.parametrize("guard", [True, False], ids=["guard", "sandbox-only"])
 @pytest.mark.parametrize("lead", ["", "/* c */ ", "-- c\n", "/* a */ -- b\n  "])
 def test_pg_a_leading_comment_still_streams_through_the_server_side_cursor(pg_sandbox, guard, lead):
-    from sqltune.warehouse.guard import GuardPolicy
+    from sqltune.execution.guard import GuardPolicy
 
     policy = GuardPolicy(allow_catalog=True)  # pg_cursors is a catalog view
     with Warehouse.open(pg_sandbox.reader, guard=guard, policy=policy, processes=1) as wh:

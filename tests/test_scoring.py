@@ -18,12 +18,12 @@ from sqltune.evaluation.scoring import (
     EvalReport,
     Prediction,
     QuestionResult,
-    Scorer,
+    PredictionScorer,
     align_predictions,
     load_predictions,
     score_predictions,
 )
-from sqltune.warehouse.execute import ExecutionResult, Warehouse
+from sqltune.execution.execute import ExecutionResult, Warehouse
 
 # -- scoring on a real warehouse ---------------------------------------------------------------
 SLOW = "SELECT count(*) FROM range(1000000000) a, range(1000000000) b WHERE a.range + b.range = -1"
@@ -143,7 +143,7 @@ def test_gold_results_are_cached_by_sql_text(shop):
 def test_scorer_runs_while_predictions_stream_in(shop):
     seen: list[str] = []
     with Warehouse.open(shop) as wh:
-        scorer = Scorer(wh, label="streamed", on_result=lambda r: seen.append(r.id))
+        scorer = PredictionScorer(wh, label="streamed", on_result=lambda r: seen.append(r.id))
         first = scorer.submit(make_pair("a", "SELECT 1"), Prediction("a", "SELECT 1"))
         assert first.result(timeout=10).execution_match  # scored before the next prediction exists
         assert seen == ["a"]
@@ -383,7 +383,7 @@ def test_a_prediction_the_guard_refuses_is_never_parsed_in_the_scoring_process(s
     the category do not parse it again here, where nothing bounds the time (seen: 476 s for five)."""
     import sqlglot
 
-    from sqltune.warehouse.guard import DEFAULT_POLICY
+    from sqltune.execution.guard import DEFAULT_POLICY
 
     huge = "SELECT " + " + ".join(["1"] * (DEFAULT_POLICY.max_chars // 4 + 1))
     assert len(huge) > DEFAULT_POLICY.max_chars

@@ -279,11 +279,11 @@ def test_any_json_question_gets_an_answer_never_a_500(shared_client, execute):
 def test_guard_runs_once_and_the_sql_that_runs_is_the_sql_returned(shared_client, monkeypatch):
     import sqlglot
 
-    import sqltune.warehouse.guard
+    import sqltune.execution.guard
 
     calls: list[str] = []
-    real = sqltune.warehouse.guard.check_sql
-    monkeypatch.setattr(sqltune.warehouse.guard, "check_sql", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    real = sqltune.execution.guard.check_sql
+    monkeypatch.setattr(sqltune.execution.guard, "check_sql", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     sql = GOOD["date diff"]
     body = shared_client.post("/v1/sql", json={"question": "date diff", "execute": True}).json()
     assert body["sql"] == sql and body["valid"] and body["executed"], body
@@ -560,7 +560,7 @@ def test_rows_from_is_invalid_without_execute(warehouse_file):
 
 def test_a_check_that_breaks_is_invalid_over_http(warehouse_file, monkeypatch):
     """The sandbox worker answering an error instead of a verdict is "valid": false, not true."""
-    from sqltune.warehouse.sandbox import SandboxPool
+    from sqltune.execution.sandbox import SandboxPool
 
     original = SandboxPool._call
 

@@ -15,7 +15,7 @@ import urllib.parse
 import httpx
 import pytest
 
-from sqltune.warehouse.sandbox import GRACE_S
+from sqltune.execution.sandbox import GRACE_S
 from sqltune.serve import ServeSettings, create_app
 from sqltune.serve.testing import FakeGenerator, build_demo_warehouse, running_server
 

@@ -214,7 +214,7 @@ def test_less_work_variants_train_and_load_back(tmp_path, tiny_model_dir, tiny_w
 
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.inference.models import QuantConfig, load_model
-    from sqltune.prompts import PromptConfig, build_messages
+    from sqltune.prompts import PromptConfig, build_messages, prompt_for_warehouse
     from sqltune.schema import load_schema
 
     config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, max_steps=2, eval_fraction=0.0,
@@ -234,8 +234,9 @@ def test_less_work_variants_train_and_load_back(tmp_path, tiny_model_dir, tiny_w
     model = PeftModel.from_pretrained(load_model(str(tiny_model_dir), quant=QuantConfig()), str(result.adapter_dir))
     assert sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) == result.trainable_params
     # serving and evaluation rebuild the prompt the adapter was trained on, from its saved settings
+    # (train() asked for the warehouse's dialect)
     prompt = read_prompt_config(str(result.adapter_dir))
-    assert prompt == config.prompt
+    assert prompt == prompt_for_warehouse(config.prompt, str(tiny_warehouse)) and prompt.dialect == "duckdb"
     user = build_messages(load_schema(str(tiny_warehouse)), "How many stores are there?", prompt)[1]["content"]
     assert ("Schema:" in user) == (variant.get("prompt") != "none")
 
@@ -353,3 +354,57 @@ def test_augment_per_pair_adds_value_swapped_training_pairs(tmp_path, tiny_model
     assert eval_aug["input_ids"] == eval_plain["input_ids"]
     texts = [tokenizer.decode(ids) for ids in train_aug["input_ids"]]
     assert any("South" in t for t in texts) or any("Denver" in t or "Austin" in t for t in texts)
+
+
+# -- the library owns its checks: a Python caller gets what the CLI does -----------------------------
+def _with_a_bad_pair(tmp_path, tiny_pairs_file) -> Path:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(tiny_pairs_file.read_text() + json.dumps({"id": "bad", "question": "Who runs it?",
+                                                             "sql": "SELECT name FROM nowhere"}) + "\n")
+    return bad
+
+
+def test_train_from_python_refuses_invalid_pairs_as_the_cli_does(tmp_path, tiny_warehouse, tiny_pairs_file, capsys):
+    """train() validates its pairs before any model is resolved (the base named here does not
+    exist), and refuses with the CLI's message and problems."""
+    from sqltune.cli import main as cli_main
+    from sqltune.data.validate import InvalidPairsError
+
+    bad = _with_a_bad_pair(tmp_path, tiny_pairs_file)
+    config = TrainConfig(base=str(tmp_path / "no-such-model"), train_file=str(bad), db=str(tiny_warehouse),
+                         output_dir=str(tmp_path / "adapter"), register=False)
+    with pytest.raises(InvalidPairsError) as refused:
+        train(config)
+    assert [(p.pair_id, p.kind) for p in refused.value.problems] == [("bad", "missing_table")]
+    assert not (tmp_path / "adapter").exists()
+    code = cli_main(["train", "--model", str(tmp_path / "no-such-model"), "--data", str(bad), "--db", str(tiny_warehouse),
+                     "--out", str(tmp_path / "adapter"), "--no-register"])
+    assert code == 1
+    assert str(refused.value).splitlines()[0] in capsys.readouterr().err
+
+
+def test_train_sets_the_warehouse_dialect_and_reads_the_valid_pairs(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file):
+    """train() asks for the warehouse's dialect (the caller's config left as it was) and, with
+    allow_invalid, trains on the valid pairs only, recorded as OUT/valid_pairs.jsonl."""
+    from sqltune.training.train import training_pairs
+
+    bad = _with_a_bad_pair(tmp_path, tiny_pairs_file)
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, bad, allow_invalid=True)
+    prepared = training_pairs(config)
+    assert prepared.source == str(tmp_path / "adapter" / "valid_pairs.jsonl")
+    assert "bad" not in {p.id for p in prepared.pairs} and len(prepared.pairs) == len(tiny_pairs_file.read_text().splitlines())
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def progress(event: dict) -> None:
+        seen.append(event)
+        if event["event"] == "model":
+            raise Stop  # the base is resolved and the inputs checked: enough
+
+    with pytest.raises(Stop):
+        train(config, progress=progress)
+    assert seen[0] == {"event": "stage", "name": "validating the training pairs"}
+    assert seen[-1]["dialect"] == "duckdb" and seen[-1]["path"] == str(tiny_model_dir)
+    assert config.prompt.dialect is None and config.train_file == str(bad)  # the caller's config as it was

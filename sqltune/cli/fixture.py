@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite PATH if it exists."),
     ) -> None:
         """Build a fixture warehouse into PATH (atomically)."""
-        from sqltune import fixtures
+        import warehouse_fixtures as fixtures
 
         info = fixtures.build_fixture(path, kind=kind, seed=seed, overwrite=force)
         console.print(f"built [bold]{info.kind}[/] fixture (seed {info.seed}): {info.table_count} tables, "
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         build_missing: bool = typer.Option(False, "--ensure", help="Build the cached file if it is missing."),
     ) -> None:
         """Print the cache path of a fixture (under $SQLTUNE_HOME or ~/.cache/sqltune)."""
-        from sqltune import fixtures
+        import warehouse_fixtures as fixtures
 
         target = fixtures.ensure_fixture(kind, seed) if build_missing else fixtures.default_fixture_path(kind, seed)
         console.print(str(target), highlight=False, soft_wrap=True)
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Regenerate a fixture's question/SQL corpus: Harbor's (train, test, hard) and the large-schema
         questions, or the ports warehouse's (train, test)."""
-        from sqltune.fixtures.corpus_files import generate_corpus
+        from warehouse_fixtures.corpus_files import generate_corpus
 
         counts = generate_corpus(out, seed=seed, kind=kind)
         if kind == "harbor":

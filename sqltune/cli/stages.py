@@ -53,24 +53,6 @@ class StageReporter:
         self.name = None
 
 
-class StepEta:
-    """Remaining time of a run of steps from the average pace so far (None until a step is done)."""
-
-    def __init__(self) -> None:
-        self.started: float | None = None
-        self.first_step = 0
-
-    def update(self, step: int, total: int | None) -> float | None:
-        now = time.monotonic()
-        if self.started is None:
-            self.started, self.first_step = now, step
-            return None
-        done = step - self.first_step
-        if not total or done <= 0:
-            return None
-        return (now - self.started) / done * (total - step)
-
-
 def model_prepare_eta(model_dir: str, *, quantized: bool, step0_check: bool) -> float | None:
     """A rough ETA for importing torch/transformers, loading the checkpoint at `model_dir`
     (quantising it to NF4 when `quantized`) and the step-0 check: a few seconds of imports plus

@@ -53,34 +53,34 @@ def train(
 
     from sqltune.cli.stages import StageReporter, model_prepare_eta
     from sqltune.evaluation.judge import judge_for_training
-    from sqltune.inference.models import resolve_base
-    from sqltune.prompts import prompt_for_warehouse
     from sqltune.training.train import require_inputs, train as run_train
 
     began = time.monotonic()  # the time budget bounds the whole command, validation and loading included
     cfg = load_train_config(config, overrides)
-    require_inputs(cfg)
-    cfg.prompt = prompt_for_warehouse(cfg.prompt, cfg.db)  # the warehouse's dialect unless --prompt-dialect
-    setup = StageReporter(console)
-    setup.start("validating the training pairs")
-    cfg.train_file = check_training_pairs(cfg)
-    setup.start("resolving the base model")
-    base_dir = resolve_base(cfg.base)
-    setup.finish()
+    require_inputs(cfg)  # before the judge opens the warehouse (train() checks it again for library callers)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     plain = not console.is_terminal  # a log file gets periodic plain lines, not a redrawn bar
     with Progress(*columns, console=console, disable=plain) as bar:
         task = bar.add_task("training", total=None, loss="")
         stages = StageReporter(bar.console, bar, task)
-        step0 = cfg.step0_check and not resume
-        stages.start(
-            "loading the model" + (", step-0 check" if step0 else ""),
-            eta_s=model_prepare_eta(base_dir, quantized=cfg.method == "qlora", step0_check=step0),
-            note=f"prompts ask for {cfg.prompt.dialect or 'the schema dialect'} SQL",
-        )
 
         def on_event(event: dict) -> None:
+            # before training: train() validates the pairs, resolves the base, then loads it
+            if event["event"] == "stage":
+                stages.start(event["name"])
+                return
+            if event["event"] == "validate":
+                bar.update(task, completed=event["done"], total=event["total"])
+                return
+            if event["event"] == "model":
+                bar.update(task, completed=0, total=None)
+                stages.start(
+                    "loading the model" + (", step-0 check" if event["step0_check"] else ""),
+                    eta_s=model_prepare_eta(event["path"], quantized=event["quantized"], step0_check=event["step0_check"]),
+                    note=f"prompts ask for {event['dialect'] or 'the schema dialect'} SQL",
+                )
+                return
             total = event.get("total") or None
             if stages.name is not None and stages.name != "training":
                 stages.start("training", note=f"{total or '?'} steps")
@@ -101,22 +101,6 @@ def train(
             result = run_train(cfg, resume=resume, progress=on_event, started=began, judge=judge)
         stages.finish()
     print_train_result(result)
-
-
-def check_training_pairs(cfg) -> str:
-    """The pairs file training reads, after `data validate`'s checks (refused or, with --allow-invalid,
-    the valid pairs only), with a progress line while the gold SQL runs."""
-    from rich.progress import Progress
-
-    from sqltune.data.validate import validated_pairs_file
-
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:  # a log: the stage line
-        task = bar.add_task("validating pairs", total=None)
-        return validated_pairs_file(
-            cfg.train_file, cfg.db, cfg.output_dir, allow_invalid=cfg.allow_invalid,
-            allow_privileged_role=cfg.allow_privileged_role,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
 
 
 def print_train_result(result) -> None:

@@ -47,7 +47,7 @@ from sqltune.data.literals import _NUMBER, _Slot, _Target, _copy, _literal_key, 
 from sqltune.data.pairs import Pair, Progress, normalize_question
 
 if TYPE_CHECKING:
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ def augment_pairs(
     `workers` at once) and must return a row; `allow_privileged_role` as in `Warehouse.open`. Each compared column's distinct values are read once
     (at most `max_values`). `progress(done, total)` is called as columns are read and pairs done.
     New ids are `<source id>~aug<N>`; tags add `augmented` and `augmented_from:<source id>`."""
-    from sqltune.warehouse.execute import Warehouse, can_execute
+    from sqltune.execution.execute import Warehouse, can_execute
 
     if per_pair < 1:
         raise InputError(f"per_pair must be at least 1, got {per_pair}")

@@ -15,7 +15,7 @@ from sqltune.core.errors import InputError
 from sqltune.data.pairs import Pair, Progress, content_hash, normalize_question
 
 if TYPE_CHECKING:
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def referenced_tables(sql: str, dialect: str = "duckdb") -> set[str]:
 def _static_problems(pair: Pair, known_tables: set[str], dialect: str) -> list[Problem]:
     from sqlglot.errors import ParseError, TokenError
 
-    from sqltune.warehouse.guard import check_sql
+    from sqltune.execution.guard import check_sql
 
     verdict = check_sql(pair.sql, dialect)
     if not verdict.ok:
@@ -305,15 +305,18 @@ def require_valid_pairs(
     were left out)."""
     report, good = validate_file(path, db, workers=workers, timeout_s=timeout_s, progress=progress, subset=subset,
                                  allow_privileged_role=allow_privileged_role)
-    if report.ok:
-        return good
+    if not report.ok:
+        _refuse_or_leave_out(path, report, good, allow_invalid)
+    return good
+
+
+def _refuse_or_leave_out(path: str | Path, report: ValidationReport, good: list[Pair], allow_invalid: bool) -> None:
     if not allow_invalid:
         raise InvalidPairsError(str(path), report.problems, report.total)
     if not good:
         raise InputError(f"no valid pairs left: all {report.total} have problems", source=str(path))
     log.warning("%s: left out %d of %d pair(s) with problems (--allow-invalid): %s", path, report.total - len(good),
                 report.total, "; ".join(str(p) for p in report.problems[:5]) + (" ..." if len(report.problems) > 5 else ""))
-    return good
 
 
 def load_pairs_lenient(path: str | Path) -> list[Pair]:
@@ -343,7 +346,7 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
                       against: Sequence[Pair] | None, allow_privileged_role: bool = False) -> ValidationReport:
     """`validate_pairs` on the warehouse at `db`: executed where sqltune can query it (DuckDB,
     PostgreSQL), else checked against its schema only."""
-    from sqltune.warehouse.execute import Warehouse, can_execute
+    from sqltune.execution.execute import Warehouse, can_execute
 
     if db is None:
         report = ValidationReport(total=len(pairs), content_hash=content_hash(pairs))
@@ -361,22 +364,17 @@ def _validate_against(pairs: list[Pair], db: str | None, *, workers: int, timeou
                           known_tables={t.name.lower() for t in schema.tables})
 
 
-def validated_pairs_file(path: str | Path, db: str | None, out_dir: str | Path, *, allow_invalid: bool = False,
-                         workers: int = 2, timeout_s: float = 10.0, progress: Progress | None = None,
-                         allow_privileged_role: bool = False) -> str:
-    """`path` when every pair passes validation; with `allow_invalid`, a copy without the bad pairs
-    written to `out_dir/valid_pairs.jsonl` (what training reads and records); else `InvalidPairsError`."""
+def validated_pairs(path: str | Path, db: str | None, out_dir: str | Path, *, allow_invalid: bool = False,
+                    workers: int = 2, timeout_s: float = 10.0, progress: Progress | None = None,
+                    allow_privileged_role: bool = False) -> tuple[list[Pair], str]:
+    """The pairs of `path` after `data validate`'s checks (the file read once), and the file the run
+    names for them: `path` when every pair passes; with `allow_invalid`, the valid pairs, written
+    to `out_dir/valid_pairs.jsonl`; else `InvalidPairsError`."""
     from sqltune.data.pairs import write_pairs
 
-    good = require_valid_pairs(path, db, allow_invalid=allow_invalid, workers=workers, timeout_s=timeout_s,
-                               progress=progress, allow_privileged_role=allow_privileged_role)
-    if len(good) == len(load_pairs_lenient(path)) and len(good) == _record_count(path):
-        return str(path)
-    return str(write_pairs(Path(out_dir) / "valid_pairs.jsonl", good))
-
-
-def _record_count(path: str | Path) -> int:
-    from sqltune.data.pairs import scan_pairs
-
-    pairs, errors = scan_pairs(path)
-    return len(pairs) + len(errors)
+    report, good = validate_file(path, db, workers=workers, timeout_s=timeout_s, progress=progress,
+                                 allow_privileged_role=allow_privileged_role)
+    if report.ok:
+        return good, str(path)
+    _refuse_or_leave_out(path, report, good, allow_invalid)
+    return good, str(write_pairs(Path(out_dir) / "valid_pairs.jsonl", good))

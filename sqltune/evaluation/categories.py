@@ -33,7 +33,7 @@ import dataclasses
 
 from sqltune.evaluation.compare import MatchRules, MatchVerdict, execution_match, gold_is_ordered
 from sqltune.schema.model import Schema
-from sqltune.warehouse.execute import ExecutionResult
+from sqltune.execution.execute import ExecutionResult
 
 CATEGORIES = (
     "gold_error",

@@ -30,7 +30,7 @@ from sqltune.core.errors import ConfigError, InputError
 from sqltune.schema.model import Schema
 
 if TYPE_CHECKING:  # annotations only: importing the executor (and sqlglot) is left to the scoring run
-    from sqltune.warehouse.execute import ExecutionResult
+    from sqltune.execution.execute import ExecutionResult
 
 log = logging.getLogger(__name__)
 

@@ -118,7 +118,7 @@ def evaluate_forms(
     from sqltune.inference.adapter import read_prompt_config
     from sqltune.data.validate import require_valid_pairs
     from sqltune.evaluation.scoring import evaluate_model
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
     from sqltune.inference.generate import load_sql_model
     from sqltune.evaluation.report import write_report
     from sqltune.schema import load_schema

@@ -9,9 +9,12 @@ gold query once per run (gold results are cached), each prediction once per chec
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from sqltune.evaluation.compare import MatchRules, execution_match
+
+if TYPE_CHECKING:
+    from sqltune.training.config import TrainConfig
 
 
 class ExecutionJudge:
@@ -42,12 +45,12 @@ class ExecutionJudge:
 
 
 @contextlib.contextmanager
-def judge_for_training(config: Any, *, timeout_s: float = 10.0) -> Iterator[ExecutionJudge | None]:
+def judge_for_training(config: "TrainConfig", *, timeout_s: float = 10.0) -> Iterator[ExecutionJudge | None]:
     """The judge a `TrainConfig` asks for (None without `select_by_execution`), on its warehouse."""
     if not getattr(config, "select_by_execution", 0):
         yield None
         return
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     with Warehouse.open(config.db, timeout_s=timeout_s,
                         allow_privileged_role=getattr(config, "allow_privileged_role", False)) as warehouse:

@@ -1,6 +1,6 @@
 """Score predicted SQL against gold SQL by execution, and say how each wrong answer is wrong.
 
-`Scorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
+`PredictionScorer` executes gold and predicted queries in a thread pool as predictions arrive (so a
 generator can keep producing later batches while earlier SQL runs), caches gold results by SQL
 text, compares them with `sqltune.evaluation.compare` and sorts every miss into one error category.
 `score_predictions` is the batch form for predictions produced elsewhere (a file, another tool);
@@ -9,20 +9,16 @@ files or a URL template, one database per row's `db`) scored in one report.
 A row may list several gold queries: the prediction is correct when it matches any of them.
 The result is an `EvalReport`: headline figures, breakdowns, category counts, the match rules and
 the harness `setup` (model, adapter, prompt, decoding) that every score must carry.
-How a miss is categorised lives in `sqltune.evaluation.categories`.
-Length (~700 lines): the streaming scorer, the batch form and the several-database file form share
-the report type and its breakdowns; splitting them would scatter one data structure over three files.
+How a miss is categorised lives in `sqltune.evaluation.categories`; how a predictions file is read,
+in `sqltune.evaluation.predictions` (`Prediction` and `load_predictions` are importable from here too).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -32,14 +28,15 @@ from typing import TYPE_CHECKING, Any
 from sqltune.evaluation.categories import CATEGORIES, categorize
 from sqltune.evaluation.categories import column_difference
 from sqltune.evaluation.compare import MatchRules, MatchVerdict, exact_match, execution_match, gold_variants, raw_match
+from sqltune.evaluation.predictions import Prediction, load_predictions
 from sqltune.evaluation.spider_exact import spider_exact_match
 from sqltune.core.errors import InputError
-from sqltune.warehouse.execute import ExecutionResult
+from sqltune.execution.execute import ExecutionResult
 from sqltune.schema.model import Schema
 
 if TYPE_CHECKING:
     from sqltune.data import Pair
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
     from sqltune.inference.generate import SqlModel
 
 log = logging.getLogger(__name__)
@@ -49,16 +46,6 @@ Progress = Callable[[int, "int | None"], None]
 
 
 # -- values between stages -------------------------------------------------------------------------
-@dataclass
-class Prediction:
-    """One model answer for one question; `id` empty when predictions are matched by order."""
-
-    id: str
-    sql: str
-    raw_output: str | None = None
-    latency_s: float | None = None
-
-
 @dataclass
 class QuestionResult:
     """The verdict on one question. `category` is None when the prediction is correct."""
@@ -277,7 +264,7 @@ class Comparison:
 
 
 # -- scoring ---------------------------------------------------------------------------------------
-class Scorer:
+class PredictionScorer:
     """Executes and scores predictions as they are submitted; `finish()` waits and reports.
 
     Thread-safe: `submit` may be called from a generation loop while earlier queries run.
@@ -412,7 +399,7 @@ class Scorer:
             self.progress(done, self.total)
         return result
 
-    def __enter__(self) -> "Scorer":
+    def __enter__(self) -> "PredictionScorer":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -459,136 +446,13 @@ def score_predictions(
 ) -> EvalReport:
     """Execute gold and predicted SQL for every pair, compare and categorise: the whole score."""
     aligned = align_predictions(pairs, predictions)
-    scorer = Scorer(
+    scorer = PredictionScorer(
         warehouse, rules=rules, schema=schema, workers=workers, label=label, setup=setup, progress=progress, total=len(pairs)
     )
     with scorer:
         for pair, prediction in zip(pairs, aligned):
             scorer.submit(pair, prediction)
         return scorer.finish()
-
-
-PREDICTION_FORMATS = (
-    "JSON lines (one object per line with `sql` or `pred`, and `id`), a JSON array (of such objects "
-    "or of SQL strings), a JSON object of id -> SQL (BIRD), CSV or TSV with a `sql` or `pred` column "
-    "(alone or with `id`), or one SQL query per line in gold order"
-)
-_SQL_FIELDS = ("sql", "pred", "predicted_sql", "query", "SQL")
-_BIRD_SEPARATOR = "\t----- bird -----\t"
-
-
-def load_predictions(path: str | Path) -> list[Prediction]:
-    """Predictions from a file whose format is read from its content (see `PREDICTION_FORMATS`);
-    a file named .json/.jsonl that is not JSON is an error, not a file of raw SQL lines."""
-    path = Path(path)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise InputError(f"cannot read predictions ({error.strerror or error})", source=source) from error
-    except UnicodeDecodeError as error:
-        raise InputError(f"not UTF-8 text ({error.reason})", source=source) from error
-    head = text.lstrip()
-    if not head:
-        raise InputError(f"the predictions file is empty; expected {PREDICTION_FORMATS}", source=source)
-    lines = text.splitlines()
-    if head.startswith("["):
-        return _json_array_predictions(text, source)
-    if head.startswith("{"):
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # several lines, each an object: JSON lines
-        record_keys = (*_SQL_FIELDS, "id", "question_id")
-        if isinstance(whole, dict) and not any(k in whole for k in record_keys) and all(isinstance(v, str) for v in whole.values()):
-            return _mapping_predictions(whole, source)
-        return list(_jsonl_predictions(lines, source))
-    if path.suffix.lower() in (".json", ".jsonl", ".ndjson"):
-        raise InputError(f"named like JSON but line 1 is not a JSON object or array; expected {PREDICTION_FORMATS}",
-                         source=source, line=1)
-    delimiter = "\t" if "\t" in lines[0] and (path.suffix.lower() == ".tsv" or "," not in lines[0]) else ","
-    header = [c.strip().lower() for c in next(csv.reader([lines[0]], delimiter=delimiter), [])]
-    sql_fields = {f.lower() for f in _SQL_FIELDS}
-    # a header naming an SQL field, even alone (a one-column CSV): no query is the bare word `sql`
-    if (len(header) > 1 and sql_fields & set(header)) or (len(header) == 1 and header[0] in sql_fields):
-        return _csv_predictions(text, source, delimiter)
-    return [Prediction(id="", sql=line.split("\t")[0].strip()) for line in lines]
-
-
-def _prediction_from_record(record: Any, source: str, line: int) -> Prediction:
-    if isinstance(record, str):
-        return Prediction(id="", sql=record.split(_BIRD_SEPARATOR)[0])
-    if not isinstance(record, dict):
-        raise InputError(f"each prediction must be a JSON object or an SQL string, got {type(record).__name__}",
-                         source=source, line=line)
-    key = next((k for k in _SQL_FIELDS if k in record), None)
-    if key is None:
-        raise InputError("no 'sql' (or 'pred') field", source=source, line=line)
-    sql = record[key]
-    if sql is None:
-        sql = ""
-    if not isinstance(sql, str):
-        raise InputError(f"'{key}' must be a string, got {type(sql).__name__}", source=source, line=line)
-    latency = record.get("latency_s")
-    ident = record.get("id", record.get("question_id"))
-    return Prediction(
-        id="" if ident is None else str(ident),
-        sql=sql,
-        raw_output=record.get("raw_output"),
-        latency_s=float(latency) if isinstance(latency, (int, float)) else None,
-    )
-
-
-def _jsonl_predictions(lines: Iterable[str], source: str) -> Iterable[Prediction]:
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"not valid JSON ({error.msg}); expected {PREDICTION_FORMATS}", source=source, line=number) from None
-        if not isinstance(record, dict):
-            raise InputError("each line must be a JSON object", source=source, line=number)
-        yield _prediction_from_record(record, source, number)
-
-
-def _json_array_predictions(text: str, source: str) -> list[Prediction]:
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"not valid JSON ({error.msg})", source=source, line=error.lineno) from None
-    if not isinstance(items, list):
-        raise InputError(f"expected {PREDICTION_FORMATS}", source=source)
-    return [_prediction_from_record(item, source, index) for index, item in enumerate(items, 1)]
-
-
-def _mapping_predictions(mapping: dict[str, str], source: str) -> list[Prediction]:
-    """BIRD's predict file: {"0": "SQL\t----- bird -----\tdb_id", ...}; numeric keys are positions."""
-    if all(k.isdigit() for k in mapping):
-        ordered = sorted(mapping.items(), key=lambda item: int(item[0]))
-        return [Prediction(id="", sql=sql.split(_BIRD_SEPARATOR)[0]) for _, sql in ordered]
-    return [Prediction(id=k, sql=sql.split(_BIRD_SEPARATOR)[0]) for k, sql in mapping.items()]
-
-
-def _csv_predictions(text: str, source: str, delimiter: str = ",") -> list[Prediction]:
-    """CSV/TSV read by its header; a row with more fields than the header is an error (an SQL query
-    with an unquoted comma), not a query cut at the comma."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    separator = "a tab" if delimiter == "\t" else "a comma"
-    try:
-        names = [str(name).strip().lower() for name in next(reader)]
-        predictions = []
-        start = reader.line_num + 1
-        for row in reader:
-            if row:  # blank lines are skipped; an empty prediction is written as ""
-                if len(row) > len(names):
-                    raise InputError(f"{len(row)} fields where the header names {len(names)}: quote SQL that holds "
-                                     f"{separator}", source=source, line=start)
-                predictions.append(_prediction_from_record(dict(zip(names, row)), source, start))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise InputError(f"malformed CSV: {error}", source=source, line=reader.line_num) from None
-    return predictions
 
 
 def score_files(
@@ -646,13 +510,13 @@ def score_files(
 def _score_on(source: str, pairs: list["Pair"], predictions: list[Prediction], *, rules: MatchRules, workers: int,
               timeout_s: float, label: str, progress: Progress, allow_privileged_role: bool = False) -> list[QuestionResult]:
     """Score some rows on one database; results in the rows' order."""
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     schema = _schema_or_none(source)
     with Warehouse.open(source, timeout_s=timeout_s, max_rows=rules.max_rows, processes=max(1, workers),
                         allow_privileged_role=allow_privileged_role) as warehouse:
-        scorer = Scorer(warehouse, rules=rules, schema=schema, workers=workers, label=label, progress=progress,
-                        total=len(pairs))
+        scorer = PredictionScorer(warehouse, rules=rules, schema=schema, workers=workers, label=label,
+                                  progress=progress, total=len(pairs))
         with scorer:
             for pair, prediction in zip(pairs, predictions):
                 scorer.submit(pair, prediction)
@@ -664,7 +528,7 @@ def database_sources(numbered: Sequence[tuple[int, "Pair"]], location: str | Pat
     it (rows naming two or more different databases are an error: they cannot all be right); with
     a collection each row's `db` must name a database that exists (else an error naming the row)."""
     from sqltune.core.errors import SqltuneError
-    from sqltune.warehouse.execute import is_database_collection, locate_database
+    from sqltune.execution.execute import is_database_collection, locate_database
 
     if not is_database_collection(location):
         named = sorted({pair.db for _, pair in numbered if pair.db})
@@ -721,7 +585,7 @@ def evaluate_model(
     """Generate SQL for every pair with `sql_model` and score it; SQL of one batch executes while
     the next batch generates, so evaluation takes little longer than generation alone."""
     setup = {**sql_model.setup(), "rules": rules.describe()}
-    scorer = Scorer(
+    scorer = PredictionScorer(
         warehouse, rules=rules, schema=sql_model.schema, workers=workers, label=sql_model.label,
         setup=setup, progress=progress, total=len(pairs),
     )
@@ -739,7 +603,7 @@ def evaluate_model(
         sql_model.generate([p.question for p in pairs], adapter=adapter, on_batch=submit)
         scorer.setup["decode_drawn"] = drawn  # candidates generated in all, and those sampled beyond the set number
         report = scorer.finish()
-    # Scorer.finish keeps submission order, which follows prompt length; report in pair order.
+    # PredictionScorer.finish keeps submission order, which follows prompt length; report in pair order.
     order = {pair.id: i for i, pair in enumerate(pairs)}
     report.results.sort(key=lambda r: order.get(r.id, 0))
     return report

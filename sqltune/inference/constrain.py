@@ -74,10 +74,6 @@ epoch decade century millennium isodow isoyear millisecond milliseconds microsec
 div regexp rlike separator
 """.split())
 
-# Keywords that end a FROM item rather than name its alias (`FROM t WHERE ...`).
-_CLAUSE_KEYWORDS = {"where", "group", "order", "having", "limit", "offset", "qualify", "window", "union", "intersect",
-                    "except", "on", "using", "join", "inner", "left", "right", "full", "outer", "cross", "natural",
-                    "semi", "anti", "asof", "positional", "lateral", "as", "fetch"}
 # Keywords that change the lexer's state when read; any other keyword followed by a dot is taken
 # for a name used as a qualifier (a table or alias named `month`, `date`, `year` ...).
 _STATE_KEYWORDS = frozenset({"select", "from", "join", "with", "recursive", "as", "where", "group", "order", "having",
@@ -129,7 +125,7 @@ class SchemaNames:
 
     @classmethod
     def from_schema(cls, schema: Schema, dialect: str | None = None) -> "SchemaNames":
-        from sqltune.warehouse.guard_functions import allowed_functions, allowed_table_functions
+        from sqltune.execution.guard_functions import allowed_functions, allowed_table_functions
 
         dialect = dialect or schema.dialect or "duckdb"
         plain = lambda name: bool(name) and not name[0].isdigit() and all(is_word_char(c) for c in name)  # noqa: E731
@@ -994,9 +990,7 @@ class SchemaConstraint:
         self.prompt_len: int | None = None
         self._states: dict[tuple[int, tuple[int, ...]], SqlLexer] = {}
         self.seconds = 0.0
-        self.steps = 0
         self.rows = 0
-        self.full_masks = 0
 
     def _start(self, prompt: int) -> SqlLexer:
         return start_lexer(self.names[prompt], self.answer_prefix)
@@ -1043,7 +1037,6 @@ class SchemaConstraint:
                 row_scores.fill_(float("-inf"))
                 row_scores[valid] = kept
                 continue
-            self.full_masks += 1
             mask = allowed_mask(self.index, lexer, self.end_ids)
             if mask is not None and mask.any():
                 allowed = torch.from_numpy(mask[: row_scores.shape[0]]).to(row_scores.device)
@@ -1052,7 +1045,6 @@ class SchemaConstraint:
                 row_scores.masked_fill_(~allowed, float("-inf"))
         self._states = states
         self.seconds += time.perf_counter() - started
-        self.steps += 1
         self.rows += len(generated)
         return scores
 
@@ -1074,10 +1066,6 @@ class SchemaConstraint:
             return
         if token in self.index.special or not lexer.feed(self.index.strings[token]):
             lexer.broken = True  # a token outside the mask (no valid choice was left): stop constraining
-
-    @property
-    def seconds_per_row_step(self) -> float:
-        return self.seconds / self.rows if self.rows else 0.0
 
 
 __all__ = ["KEYWORDS", "SchemaConstraint", "SchemaNames", "SqlLexer", "allowed_mask", "schema_names", "start_lexer",

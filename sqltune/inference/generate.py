@@ -7,7 +7,7 @@ in memory can carry several named adapters (tenants), switched per call.
 Decoding (`DecodeConfig`): greedy, with identifiers constrained to the shown schema
 (`sqltune.inference.constrain`); with a warehouse attached, also sampled candidates that run in
 the sandbox and are chosen by vote over their results (`sqltune.inference.guided`), preferring
-candidates whose string literals are values of the compared column (`sqltune.warehouse.values`).
+candidates whose string literals are values of the compared column (`sqltune.execution.values`).
 """
 
 from __future__ import annotations
@@ -391,7 +391,7 @@ class SqlModel:
         if not self.decode.ground_values or self.warehouse is None:
             return None
         if self._values is None:
-            from sqltune.warehouse.values import ValueIndex
+            from sqltune.execution.values import ValueIndex
 
             self._values = ValueIndex.for_warehouse(self.warehouse, self.schema)
         return self._values.unknown_literals

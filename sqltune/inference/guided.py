@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqltune.warehouse.execute import ExecutionResult
-from sqltune.warehouse.results import result_key
+from sqltune.execution.execute import ExecutionResult
+from sqltune.execution.results import result_key
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """Merging an adapter into a 16-bit base (weights), the check that the merged model answers like the
 adapter (check), and the stage that saves and records it (merge)."""
 
-from sqltune.merge.check import DEFAULT_TOLERANCE, Comparison, LogitsDiff, Tolerance, choose_form, judge, spread
+from sqltune.merge.check import DEFAULT_TOLERANCE, FormAgreement, LogitsDiff, Tolerance, choose_form, judge, spread
 from sqltune.merge.merge import MERGE_JSON, MergeResult, merge_adapter
 from sqltune.merge.weights import AdapterInfo, merge_into, nf4_weights, read_adapter, unmerged
 
 __all__ = [
-    "DEFAULT_TOLERANCE", "MERGE_JSON", "AdapterInfo", "Comparison", "LogitsDiff", "MergeResult", "Tolerance",
+    "DEFAULT_TOLERANCE", "MERGE_JSON", "AdapterInfo", "FormAgreement", "LogitsDiff", "MergeResult", "Tolerance",
     "choose_form", "judge", "merge_adapter", "merge_into", "nf4_weights", "read_adapter", "spread", "unmerged",
 ]

@@ -62,7 +62,7 @@ class LogitsDiff:
 
 
 @dataclass
-class Comparison:
+class FormAgreement:
     """One model against one reference on the check questions."""
 
     model: str  # merged_original | merged_dequantized | adapter_nf4
@@ -180,13 +180,13 @@ def greedy_sql(models: dict[str, Any], tokenizer: Any, check: CheckSet, prompt: 
     return answers
 
 
-def sql_comparison(a: str, b: str, answers: dict[str, list[str]], questions: list[str], logits: LogitsDiff) -> Comparison:
+def sql_comparison(a: str, b: str, answers: dict[str, list[str]], questions: list[str], logits: LogitsDiff) -> FormAgreement:
     same = [x == y for x, y in zip(answers[a], answers[b])]
     differing = [
         {"question": q, "sql": x, "reference_sql": y}
         for q, x, y, ok in zip(questions, answers[a], answers[b], same) if not ok
     ][:MAX_EXAMPLES]
-    return Comparison(a, b, sum(same) / len(same), logits, differing)
+    return FormAgreement(a, b, sum(same) / len(same), logits, differing)
 
 
 def reference_for(form: str) -> str:
@@ -199,7 +199,7 @@ def trained_reference(trained_on: str) -> str:
     return "adapter_nf4" if trained_on == "nf4" else "adapter_original"
 
 
-def choose_form(comparisons: list[Comparison], trained_on: str) -> str:
+def choose_form(comparisons: list[FormAgreement], trained_on: str) -> str:
     """The merged form closest to the model the adapter was trained on (lower mean logits
     difference). Unknown training: the original weights (standard LoRA)."""
     if trained_on == "unknown":
@@ -210,7 +210,7 @@ def choose_form(comparisons: list[Comparison], trained_on: str) -> str:
     return min(scores, key=scores.get)
 
 
-def judge(comparisons: list[Comparison], form: str, tolerance: Tolerance) -> list[str]:
+def judge(comparisons: list[FormAgreement], form: str, tolerance: Tolerance) -> list[str]:
     """Reasons the saved form fails to reproduce its unmerged reference; empty when it passes."""
     ref = reference_for(form)
     c = next(c for c in comparisons if c.model == f"merged_{form}" and c.reference == ref)
@@ -229,7 +229,7 @@ def judge(comparisons: list[Comparison], form: str, tolerance: Tolerance) -> lis
 
 
 def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any, check: CheckSet, adapter: AdapterInfo,
-              base_form: str, decode: "DecodeConfig", progress: ProgressFn | None = None) -> tuple[str, list[Comparison]]:
+              base_form: str, decode: "DecodeConfig", progress: ProgressFn | None = None) -> tuple[str, list[FormAgreement]]:
     """Compare the merged forms with the unmerged references; returns the form to save and the comparisons.
 
     merged: {form: merged model in fp32 (its saved weights upcast, exactly)}; references:
@@ -246,7 +246,7 @@ def run_check(merged: dict[str, Any], references: dict[str, Any], tokenizer: Any
     prompts = [tokenizer(prompter.prompt_for(q), return_tensors="pt", add_special_tokens=False)["input_ids"]
                for q in check.questions]
     logits = compare_logits(models, pairs, prompts)
-    comparisons = [Comparison(a, b, None, diff) for (a, b), diff in logits.items()]
+    comparisons = [FormAgreement(a, b, None, diff) for (a, b), diff in logits.items()]
     chosen = base_form if base_form != "auto" else choose_form(comparisons, adapter.trained_on)
 
     judged = (f"merged_{chosen}", reference_for(chosen))

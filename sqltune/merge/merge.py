@@ -47,7 +47,7 @@ from sqltune.inference.adapter import ADAPTER_META
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.inference.models import load_model, load_tokenizer
 from sqltune.merge.check import (
-    DEFAULT_TOLERANCE, CheckSet, Comparison, ProgressFn, Tolerance, _emit, check_set, judge, reference_for, run_check,
+    DEFAULT_TOLERANCE, CheckSet, FormAgreement, ProgressFn, Tolerance, _emit, check_set, judge, reference_for, run_check,
 )
 from sqltune.merge.weights import AdapterInfo, attach, merge_into, nf4_weights, read_adapter, unmerged
 
@@ -75,7 +75,7 @@ class MergeResult:
     reference: str | None  # the unmerged fp32 model the saved form must reproduce
     n_questions: int
     questions_source: str | None
-    comparisons: list[Comparison]
+    comparisons: list[FormAgreement]
     tolerance: Tolerance
     passed: bool | None  # None: no equivalence check was run (n_check=0)
     failures: list[str]
@@ -84,7 +84,7 @@ class MergeResult:
     run_id: str
     parent_run_id: str | None
 
-    def comparison(self, model: str, reference: str) -> Comparison:
+    def comparison(self, model: str, reference: str) -> FormAgreement:
         for item in self.comparisons:
             if item.model == model and item.reference == reference:
                 return item
@@ -154,7 +154,7 @@ def merge_adapter(
         _emit(progress, "merge", base_form=form)
         merged[form] = merge_into(adapter.base_path, adapter.dir, torch_dtype, weights if form == "dequantized" else None)
 
-    comparisons: list[Comparison] = []
+    comparisons: list[FormAgreement] = []
     failures: list[str] = []
     if check is not None:
         _emit(progress, "references")

@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError
 from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.train import TrainConfig
+
+if TYPE_CHECKING:
+    from sqltune.training.inputs import TrainingPairs
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +82,13 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
     _attach_fixture(config, emit)
     if config.allow_privileged_role:
         config.train.allow_privileged_role = config.eval.allow_privileged_role = True
-    from sqltune.prompts import prompt_for_warehouse
+    from sqltune.training.inputs import training_pairs
 
-    config.train.prompt = prompt_for_warehouse(config.train.prompt, config.train.db)
-    if not _from_fixture_corpus(config.train.train_file, config):
-        from sqltune.data.validate import validated_pairs_file
-
+    # the pairs, read and validated once, before the plan and the model: train() takes them as they are
+    checked = _from_fixture_corpus(config.train.train_file, config)
+    if not checked:
         emit("validate", {"data": config.train.train_file})
-        config.train.train_file = validated_pairs_file(
-            config.train.train_file, config.train.db, out, allow_invalid=config.train.allow_invalid,
-            allow_privileged_role=config.train.allow_privileged_role,
-        )
+    pairs = training_pairs(config.train, checked=checked, out_dir=out)
 
     from sqltune.inference.models import import_default, resolve_base
 
@@ -97,7 +96,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         emit("model", {"path": str(import_default())})
     resolve_base(config.train.base)
 
-    job = plan_job(config)
+    job = plan_job(config, pairs.pairs)
     emit("plan", {"lines": job.lines(), "total_s": job.total_s})
 
     adapter_dir = out / "adapter"
@@ -106,7 +105,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
         config.train.curve_snapshots = True  # the adapter at each held-out evaluation, scored below
     emit("train", {"method": config.train.method, "output_dir": str(adapter_dir)})
     began = time.time()
-    trained = _train_or_reuse(config.train, resume, lambda e: emit("train-progress", e))
+    trained = _train_or_reuse(config.train, pairs, resume, lambda e: emit("train-progress", e))
     stage_s["train"] = time.time() - began
     emit("trained", trained)
 
@@ -119,7 +118,7 @@ def run_pipeline(config: PipelineConfig, *, on_event: Event | None = None, resum
 
         lora_cfg = dataclasses.replace(config.train, method="lora", output_dir=str(out / "lora-adapter"))
         emit("train", {"method": "lora", "output_dir": lora_cfg.output_dir})
-        _train_or_reuse(lora_cfg, resume, lambda e: emit("train-progress", e))
+        _train_or_reuse(lora_cfg, pairs, resume, lambda e: emit("train-progress", e))
         forms.append(ModelForm("bf16-lora-adapter", base=config.train.base, adapter=lora_cfg.output_dir))
 
     merged_dir, merge_result = None, None
@@ -201,9 +200,10 @@ COMPLETION_TOKENS = 40        # a typical SQL answer, where no pairs are at hand
 MODEL_LOAD_S = 10.0           # loading the 4-bit base with an adapter, once per scored snapshot
 
 
-def plan_job(config: PipelineConfig) -> JobPlan:
+def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     """The job's plan before it starts: training (its budget, or its steps at the speed the matmul
-    probe predicts), each evaluation form at a predicted s/question, and the merge."""
+    probe predicts), each evaluation form at a predicted s/question, and the merge. `pairs`: the
+    training pairs, when read already (else the plan reads `train.train_file`)."""
     from sqltune.inference.models import dtype_probe, measure_decoding, resolve_base
     from sqltune.training.budget import format_duration, parse_duration, prior_tokens_per_s
     from sqltune.training.plan import load_model_config, model_shape
@@ -237,7 +237,7 @@ def plan_job(config: PipelineConfig) -> JobPlan:
         expected = (steps or 0) * step_s
         stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
                                else "epochs over all pairs (set train.time_budget for a planned length)"))
-    plan_pairs = _plan_pairs(tc)  # read once: the memory estimate and the decode cost both measure them
+    plan_pairs = _plan_pairs(tc, pairs)  # the memory estimate and the decode cost both measure them
     memory = training_memory(config, shape, plan_pairs)
     if memory is not None:
         stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
@@ -290,15 +290,16 @@ def plan_job(config: PipelineConfig) -> JobPlan:
 MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
 
 
-def _plan_pairs(tc: TrainConfig) -> tuple[list, Any] | None:
-    """What the plan measures, read once: up to about MEMORY_PLAN_PAIRS training pairs, evenly
-    spaced through the file, and the base's tokenizer; None when the file is not there."""
+def _plan_pairs(tc: TrainConfig, pairs: list | None = None) -> tuple[list, Any] | None:
+    """What the plan measures: up to about MEMORY_PLAN_PAIRS training pairs (`pairs`, else the
+    file's, read once), evenly spaced, and the base's tokenizer; None when the file is not there."""
     from sqltune.data import load_pairs
     from sqltune.inference.models import load_tokenizer, resolve_base
 
-    if not tc.train_file or not Path(tc.train_file).exists():
-        return None
-    pairs = list(load_pairs(tc.train_file))
+    if pairs is None:
+        if not tc.train_file or not Path(tc.train_file).exists():
+            return None
+        pairs = list(load_pairs(tc.train_file))
     return pairs[:: max(1, len(pairs) // MEMORY_PLAN_PAIRS)], load_tokenizer(resolve_base(tc.base))
 
 
@@ -319,6 +320,7 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
     record uses too), at the largest batch its pairs can make; None when the pairs or the warehouse
     are not there."""
     from sqltune.inference.models import compute_dtype
+    from sqltune.prompts import prompt_for_warehouse
     from sqltune.schema import load_schema
     from sqltune.training.examples import batch_multiple, largest_batch_shape, tokenize_pairs
     from sqltune.training.plan import estimate_for_training
@@ -332,7 +334,8 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
         from sqltune.retrieval import Example, ExampleIndex
 
         index = ExampleIndex([Example(p.question, p.sql) for p in sample], tc.prompt.example_retrieval)
-    examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, tc.prompt, max_seq_len=tc.max_seq_len,
+    prompt = prompt_for_warehouse(tc.prompt, tc.db)  # as train() builds its prompts: in the warehouse's dialect
+    examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, prompt, max_seq_len=tc.max_seq_len,
                                  example_index=index)
     if not examples:
         return None
@@ -420,7 +423,7 @@ def _attach_fixture(config: PipelineConfig, emit: Event) -> None:
     """The recipe's fixture warehouse and its question corpus (built once, cached under
     $SQLTUNE_HOME, so the job runs from any directory) fill the warehouse and pair files it leaves empty."""
     if config.fixture:
-        from sqltune.fixtures import ensure_corpus, ensure_fixture
+        from warehouse_fixtures import ensure_corpus, ensure_fixture
 
         db = str(ensure_fixture(config.fixture))
         needs_corpus = not config.train.train_file or not config.eval.data
@@ -448,8 +451,8 @@ def _from_fixture_corpus(path: str | None, config: PipelineConfig) -> bool:
     return True
 
 
-def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict], None]) -> dict:
-    """Train, or with `resume` reuse a finished adapter / continue an interrupted run."""
+def _train_or_reuse(config: TrainConfig, pairs: "TrainingPairs", resume: bool, progress: Callable[[dict], None]) -> dict:
+    """Train on `pairs`, or with `resume` reuse a finished adapter / continue an interrupted run."""
     import json
 
     from sqltune.training.train import train
@@ -460,4 +463,4 @@ def _train_or_reuse(config: TrainConfig, resume: bool, progress: Callable[[dict]
     from sqltune.evaluation.judge import judge_for_training
 
     with judge_for_training(config) as judge:
-        return train(config, resume=resume, progress=progress, judge=judge).record
+        return train(config, resume=resume, progress=progress, judge=judge, pairs=pairs).record

@@ -36,7 +36,7 @@ from sqltune.serve.routes import Server, register_routes
 from sqltune.serve.settings import ServeSettings, SqlGenerator
 
 if TYPE_CHECKING:
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def create_app(settings: ServeSettings, generator: SqlGenerator, *, warehouse: "
 
 
 def _open_warehouse(settings: ServeSettings) -> "Warehouse":
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
     return Warehouse.open(
         settings.db, timeout_s=settings.query_timeout_s, max_rows=settings.max_rows,

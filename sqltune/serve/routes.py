@@ -14,11 +14,11 @@ from sqltune.serve import steps
 from sqltune.serve.errors import ERROR_RESPONSES
 from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
 from sqltune.serve.pool import BoundedPool
-from sqltune.serve.schemas import Health, Problem, SqlRequest, SqlResponse
+from sqltune.serve.schemas import Health, SqlFailure, SqlRequest, SqlResponse
 
 if TYPE_CHECKING:
     from sqltune.serve.settings import ServeSettings, SqlGenerator
-    from sqltune.warehouse.execute import Warehouse
+    from sqltune.execution.execute import Warehouse
 
 
 @dataclass
@@ -88,7 +88,7 @@ def register_routes(app: FastAPI, server: Server) -> None:
             verdict = await steps.check(warehouse, server.exec_pool, settings, generated.sql, server.dialect)
             response["valid"] = verdict.ok
             if not verdict.ok:
-                response["validation_error"] = Problem(code=verdict.code or "rejected", message=verdict.reason or "rejected")
+                response["validation_error"] = SqlFailure(code=verdict.code or "rejected", message=verdict.reason or "rejected")
         problem = response.get("validation_error")
         request.state.audit.update(sql=generated.sql, valid=response["valid"], verdict=problem.code if problem else None)
         response["latency_ms"] = steps.elapsed_ms(request.state.started)

@@ -18,7 +18,7 @@ class SqlRequest(BaseModel):
     max_rows: int | None = Field(None, ge=1, description="Row cap; values above the server's cap are lowered to it.")
 
 
-class Problem(BaseModel):
+class SqlFailure(BaseModel):
     """Why the SQL was not valid or did not run; `code` is machine-readable."""
 
     code: str
@@ -29,9 +29,9 @@ class SqlResponse(BaseModel):
     request_id: str
     sql: str
     valid: bool = Field(description="The SQL passed the read-only guard.")
-    validation_error: Problem | None = None
+    validation_error: SqlFailure | None = None
     executed: bool = False
-    execution_error: Problem | None = Field(None, description="Set when execution was asked for and failed (code: timeout, runtime, ...).")
+    execution_error: SqlFailure | None = Field(None, description="Set when execution was asked for and failed (code: timeout, runtime, ...).")
     columns: list[str] | None = None
     rows: list[list[Any]] | None = None
     truncated: bool | None = Field(None, description="More rows existed than were returned.")

@@ -13,11 +13,11 @@ from sqltune.core.errors import SqltuneError
 from sqltune.serve.errors import ApiError, overloaded, unicode_problem
 from sqltune.serve.jsonable import jsonable_rows
 from sqltune.serve.pool import BoundedPool, Overloaded, StartTimeout
-from sqltune.serve.schemas import Problem, SqlRequest
+from sqltune.serve.schemas import SqlFailure, SqlRequest
 
 if TYPE_CHECKING:
     from sqltune.serve.settings import ServeSettings, SqlGenerator
-    from sqltune.warehouse.execute import ExecutionResult, Warehouse
+    from sqltune.execution.execute import ExecutionResult, Warehouse
 
 
 def validated_request(body: SqlRequest, settings: "ServeSettings", generator: "SqlGenerator",
@@ -141,8 +141,8 @@ async def execute(warehouse: "Warehouse", pool: BoundedPool, settings: "ServeSet
                   max_rows: int | None, deadline: float | None = None) -> "ExecutionResult":
     """Guard and run `sql` in a sandbox worker; it must start within the query timeout (503 if
     not), and runs for at most what is left of the request's time limit (504 when nothing is)."""
-    from sqltune.warehouse.execute import ExecutionResult
-    from sqltune.warehouse.sandbox import GRACE_S
+    from sqltune.execution.execute import ExecutionResult
+    from sqltune.execution.sandbox import GRACE_S
 
     limit = row_limit(settings, max_rows)
     timeout = settings.query_timeout_s
@@ -173,7 +173,7 @@ async def execute(warehouse: "Warehouse", pool: BoundedPool, settings: "ServeSet
 async def check(warehouse: "Warehouse | None", pool: BoundedPool, settings: "ServeSettings", sql: str, dialect: str):
     """The guard's verdict: in a sandbox worker under the query timeout when a warehouse is attached,
     else in a thread (the guard's length limit bounds the parse)."""
-    from sqltune.warehouse.guard import check_sql
+    from sqltune.execution.guard import check_sql
 
     if warehouse is None:
         return await asyncio.to_thread(check_sql, sql, dialect)
@@ -191,10 +191,10 @@ def result_fields(result: "ExecutionResult") -> dict:
     """Response fields for an execution: a guard refusal is a validation error, the rest execution's."""
     if result.guard_code is not None:
         reason = (result.error or "rejected").removeprefix(f"{result.guard_code}: ")
-        return {"valid": False, "executed": False, "validation_error": Problem(code=result.guard_code, message=reason)}
+        return {"valid": False, "executed": False, "validation_error": SqlFailure(code=result.guard_code, message=reason)}
     if not result.ok:
         return {"valid": True, "executed": False,
-                "execution_error": Problem(code=str(result.error_kind or "runtime"), message=result.error or "query failed")}
+                "execution_error": SqlFailure(code=str(result.error_kind or "runtime"), message=result.error or "query failed")}
     return {"valid": True, "executed": True, "columns": list(result.columns), "rows": jsonable_rows(result.rows),
             "truncated": bool(result.truncated)}
 

@@ -212,7 +212,6 @@ class BudgetPlanner:
         self._paused_s = 0.0          # evaluations and saves since the last plan
         self._eval_times: list[float] = []
         self._save_times: list[float] = []
-        self._last_step_at: float | None = None
 
     # -- measurements fed by the callback ---------------------------------------------------------
     def paused(self, kind: str, seconds: float) -> None:
@@ -255,7 +254,6 @@ class BudgetPlanner:
     def step_end(self, step: int, now: float) -> tuple[str | None, bool]:
         """After optimizer step `step` at time `now`: returns (what happened: None, "planned" or
         "replanned"; whether training must stop now)."""
-        self._last_step_at = now
         if self._first_step_at is None:
             self._first_step_at, self._first_step = now, step
             self._paused_s = 0.0

@@ -21,9 +21,12 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqltune.training.trainer import completion_loss
+
+if TYPE_CHECKING:
+    from sqltune.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -272,12 +275,12 @@ class LowerCache:
 PLAN_FILE = "lower_cache_plan.json"
 
 
-def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, data_facts: dict,
+def prepare_lower_cache(config: "TrainConfig", loaded: Any, tokenizer: Any, train_ds: Any, eval_ds: Any, data_facts: dict,
                         out: Any, resume: bool, started: float, progress: Callable[[dict], None] | None = None,
-                        *, pad_to_multiple_of: int = 1) -> tuple[Any, Any, Any, LowerCache | None]:
-    """Choose the pairs (as many as fit --epochs passes of the budget), cache their lower-layer
-    outputs (and the held-out pairs'), and return the datasets and collator the trainer reads
-    (collator and cache None when the adapters cover every layer). `config` is a TrainConfig; a
+                        *, pad_to_multiple_of: int = 1, budget_s: float | None = None) -> tuple[Any, Any, Any, LowerCache | None]:
+    """Choose the pairs (as many as fit --epochs passes of the time budget, `budget_s` seconds),
+    cache their lower-layer outputs (and the held-out pairs'), and return the datasets and
+    collator the trainer reads (collator and cache None when the adapters cover every layer); a
     resumed run keeps the stored choice. Every batch is padded up to `pad_to_multiple_of` (the
     run's `batch_multiple`, decided by the caller with its collator)."""
     import json
@@ -285,7 +288,7 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
 
     from sqltune.core.errors import ConfigError
     from sqltune.core.paths import atomic_write_text
-    from sqltune.training.budget import format_duration, parse_duration
+    from sqltune.training.budget import format_duration
 
     model = loaded.model
     num_layers = len(decoder_layers(model))
@@ -309,10 +312,9 @@ def prepare_lower_cache(config: Any, loaded: Any, tokenizer: Any, train_ds: Any,
     first: list[Any] = []
     if resume and stored.exists():
         plan = ReusePlan(**json.loads(stored.read_text()))
-    elif config.time_budget is not None:
+    elif budget_s is not None:
         cache_s, step_s, first = time_costs(model, sequences, labels, cut, pad_token_id=pad, batch_size=config.batch_size,
                                             pad_to_multiple_of=pad_to_multiple_of)
-        budget_s = parse_duration(config.time_budget)
         # what the budget leaves after loading, minus the planner's reserve and the held-out evaluations
         left = (budget_s - (time.monotonic() - started)) * 0.9 - min(30.0, 0.02 * budget_s)
         # fit_pairs_to_budget: as many pairs as fit --epochs passes; else every pair, unless not even

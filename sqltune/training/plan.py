@@ -53,6 +53,8 @@ from sqltune.core.errors import ConfigError
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
+    from sqltune.training.config import TrainConfig
+
 METHODS = ("qlora", "lora", "full")
 ATTENTIONS = ("eager", "sdpa")
 BF16 = 2
@@ -461,7 +463,7 @@ def upper_layers(num_layers: int, top_layers: int | None) -> list[int] | None:
     return list(range(num_layers - top_layers, num_layers))
 
 
-def upcasts_non_quantized(config: Any) -> bool:
+def upcasts_non_quantized(config: "TrainConfig") -> bool:
     """Whether a run keeps norms and embeddings in fp32 (peft's fp16 safeguard; not under bf16)."""
     import torch
 
@@ -470,10 +472,9 @@ def upcasts_non_quantized(config: Any) -> bool:
     return config.method == "qlora" and config.quant.torch_compute_dtype() == torch.float16
 
 
-def estimate_for_training(model_config: "PretrainedConfig | ModelShape", config: Any, *, seq_len: int,
+def estimate_for_training(model_config: "PretrainedConfig | ModelShape", config: "TrainConfig", *, seq_len: int,
                           completion_tokens: int | None, dtype_bytes: int) -> MemoryEstimate:
-    """The estimate for one `sqltune train` run (a TrainConfig, typed Any: train.py imports this
-    module), at a batch of `config.batch_size` sequences of `seq_len` tokens whose completions
+    """The estimate for one `sqltune train` run, at a batch of `config.batch_size` sequences of `seq_len` tokens whose completions
     have `completion_tokens` tokens. The run record, `sqltune plan --config` and the main job's
     plan all call this, so they state one figure for one run."""
     from sqltune.inference.models import attention_implementation

@@ -11,10 +11,13 @@ import resource
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqltune.core.paths import atomic_write_text
 from sqltune.inference.models import device
+
+if TYPE_CHECKING:
+    from sqltune.training.config import TrainConfig
 
 
 def _peak_rss_bytes() -> int:
@@ -120,7 +123,7 @@ class RssSampler:
         self._thread.join()
 
 
-def run_record(config: Any, base_path: str, loaded: Any, data_facts: dict, trainer: Any,
+def run_record(config: "TrainConfig", base_path: str, loaded: Any, data_facts: dict, trainer: Any,
                run: Any, step0: dict | None, eval_loss: float | None, reporter: Any,
                budget: Any | None, out: Path) -> dict:
     """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
@@ -192,7 +195,7 @@ def _final_eval_loss(trainer: Any) -> float:
     return trainer.evaluate()["eval_loss"]
 
 
-def _estimate_peak(base_path: str, config: Any, trainer: Any, data_facts: dict, loaded: Any) -> int | None:
+def _estimate_peak(base_path: str, config: "TrainConfig", trainer: Any, data_facts: dict, loaded: Any) -> int | None:
     """`sqltune plan`'s estimate for this run, at the largest batch it trained on (the longest
     padded sequence, the most completion tokens), so that it is compared with this run's peak."""
     from transformers import AutoConfig

@@ -19,7 +19,10 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from sqltune.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class ExecutionSelection:
                 "stopped_early": self.stopped_early, "patience": self.patience}
 
 
-def execution_selection(config: Any, model: Any, tokenizer: Any, schema: Any, index: Any, held_out: list[Any],
+def execution_selection(config: "TrainConfig", model: Any, tokenizer: Any, schema: Any, index: Any, held_out: list[Any],
                         judge: Judge, out: Path, started: float, progress: Callable[[dict], None] | None,
                         whole_model: Any) -> ExecutionSelection | None:
     """The held-out execution check: the first `select_by_execution` held-out pairs, answered

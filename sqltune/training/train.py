@@ -1,13 +1,13 @@
 """The QLoRA run: frozen NF4 base + LoRA adapters, trained with trl's SFTTrainer.
 
 `train()` reads as its steps, each a function below it:
-  inputs (`_output_folder`, `build_datasets`) -> model (`load_training_model`, `fresh_adapter_check`)
+  inputs (`_output_folder`, `training_pairs`, `build_datasets`) -> model (`load_training_model`, `fresh_adapter_check`)
   -> time budget (`plan_budget`, see budget.py) -> trainer (`build_trainer`, `ProgressReporter`)
   -> run (`run_trainer`) -> adapter + run record (`_save_adapter`, `run_record`, `_record_run`).
 The loss covers the SQL completion only, and on every device only completion positions are
 projected through the LM head (`CompletionOnlySFTTrainer`): with a 49k vocabulary and a long
 schema prompt, scoring every prompt token is most of a small model's step (trainer.py).
-What the run leaves besides the adapter is in record.py. At ~590 lines this module is longer than
+What the run leaves besides the adapter is in record.py; what it reads, in inputs.py. At ~580 lines this module is longer than
 the others because the time budget's wiring (`plan_budget`, `ProgressReporter`) lives beside the
 steps it changes; budget.py holds its arithmetic.
 """
@@ -15,6 +15,7 @@ steps it changes; budget.py holds its arithmetic.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import shutil
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
-from sqltune.core.errors import ConfigError, InputError, MissingOptionError, TrainingCheckFailed
+from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
 from sqltune.inference.models import attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
@@ -33,6 +34,7 @@ from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, 
 from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
 from sqltune.training.config import ALL_PROJECTIONS, LoraSettings, TrainConfig  # noqa: F401 (the public names)
 from sqltune.training.examples import batch_multiple
+from sqltune.training.inputs import TrainingPairs, require_inputs, training_pairs  # noqa: F401 (public names)
 from sqltune.training.selection import Judge, execution_selection
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.progress import ProgressFn, ProgressReporter
@@ -100,21 +102,6 @@ def check_trainable(model: Any, expected_lora: int, limit: float | None) -> tupl
     return n_trainable, total
 
 
-def _load_pairs(path: str) -> list[Any]:
-    from sqltune.data import load_pairs
-
-    if not Path(path).exists():
-        raise InputError("training file not found", source=path)
-    return list(load_pairs(path))
-
-
-def require_inputs(config: TrainConfig) -> None:
-    """No silent defaults for the user's data: a run names its pairs and its warehouse."""
-    missing = [flag for flag, value in (("--data", config.train_file), ("--db", config.db)) if not value]
-    if missing:
-        raise MissingOptionError(f"training needs {' and '.join(missing)} (the pairs to train on and the warehouse their schema comes from)")
-
-
 class TrainingData(NamedTuple):
     train: Any  # datasets.Dataset of the training examples
     held_out: Any  # the held-out examples (None when there are none)
@@ -123,9 +110,10 @@ class TrainingData(NamedTuple):
     held_out_pairs: list  # the held-out pairs themselves (the execution check answers them)
 
 
-def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> TrainingData:
-    """Tokenize the training pairs into `datasets.Dataset`s (train, held-out) plus data facts and
-    the example index the prompts retrieve from.
+def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any, pairs: list[Any] | None = None) -> TrainingData:
+    """Tokenize the training `pairs` (default: `config.train_file`'s, unchecked) into
+    `datasets.Dataset`s (train, held-out) plus data facts and the example index the prompts
+    retrieve from.
 
     Checks on the first pair that the training sequence is what the chat template renders."""
     import random
@@ -135,7 +123,11 @@ def build_datasets(config: TrainConfig, tokenizer: Any, schema: Any) -> Training
     from sqltune.data import content_hash
     from sqltune.training.examples import check_template_parity, examples_hash, tokenize_pairs
 
-    pairs = _load_pairs(config.train_file)
+    if pairs is None:
+        from sqltune.data import load_pairs
+
+        pairs = load_pairs(config.train_file)
+    pairs = list(pairs)
     if not pairs:
         raise InputError("no training pairs", source=config.train_file)
     rng = random.Random(config.seed)
@@ -203,21 +195,42 @@ def example_index(config: TrainConfig, train_pairs: list[Any]) -> Any:
 
 
 def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | None = None,
-          kill_after_step: int | None = None, started: float | None = None, judge: Judge | None = None) -> TrainResult:
+          kill_after_step: int | None = None, started: float | None = None, judge: Judge | None = None,
+          pairs: TrainingPairs | None = None) -> TrainResult:
     """Train one adapter: inputs -> data -> model -> checks -> trainer -> run -> adapter + run record.
 
+    The inputs are checked here, whoever calls: the pairs are validated on the warehouse
+    (`training_pairs`; refused, or with `allow_invalid` the valid ones only) unless `pairs` were
+    prepared by `training_pairs` already, and prompts ask for the warehouse's SQL dialect unless
+    `prompt.dialect` names one (`config` itself is left as it is; the run record and the adapter
+    carry what was used).
     `started` (a `time.monotonic()` time, default now) is when the caller's command began: the
     time budget counts from there, so validating the pairs and loading the model come out of it.
-    `judge` scores answers on the warehouse for `select_by_execution` (selection.py)."""
+    `judge` scores answers on the warehouse for `select_by_execution` (selection.py).
+    `progress` hears {"event": "stage"}, {"event": "validate"} and {"event": "model"} (the base
+    resolved, loading next) before the training events."""
+    from sqltune.prompts import prompt_for_warehouse
+
     started = time.monotonic() if started is None else started
     require_inputs(config)
     if config.select_by_execution and judge is None:
         raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.judge_for_training)")
     out = _output_folder(config, resume)
+    budget_s = parse_duration(config.time_budget) if config.time_budget is not None else None
+    config = dataclasses.replace(config, prompt=prompt_for_warehouse(config.prompt, config.db))
+    if pairs is None:
+        pairs = training_pairs(config, progress=progress)
+    config = dataclasses.replace(config, train_file=pairs.source)
+    _seed(config)
+    if progress:
+        progress({"event": "stage", "name": "resolving the base model"})
     base_path = resolve_base(config.base)
+    if progress:
+        progress({"event": "model", "path": str(base_path), "dialect": config.prompt.dialect,
+                  "quantized": config.method == "qlora", "step0_check": config.step0_check and not resume})
     tokenizer = load_tokenizer(base_path)
     schema = _load_schema(config.db)
-    data = build_datasets(config, tokenizer, schema)
+    data = build_datasets(config, tokenizer, schema, pairs.pairs)
     train_ds, eval_ds, data_facts, index = data.train, data.held_out, data.facts, data.examples
 
     loaded = load_training_model(config, base_path)
@@ -233,10 +246,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if config.cache_lower_layers:
         train_ds, eval_ds, cached_collator, reuse = prepare_lower_cache(config, loaded, tokenizer, train_ds, eval_ds,
                                                                         data_facts, out, resume, started, progress,
-                                                                        pad_to_multiple_of=multiple)
+                                                                        pad_to_multiple_of=multiple, budget_s=budget_s)
         collator = cached_collator or collator
         release_freed_memory()  # the lower layers' working memory, freed once every pair is cached
-    budget = plan_budget(config, out, resume, data_facts, eval_ds, started, progress,
+    budget = plan_budget(config, budget_s, out, resume, data_facts, eval_ds, started, progress,
                          epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
                                 snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
@@ -284,19 +297,20 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
 
 # -- step 1: inputs ------------------------------------------------------------------------------------
 def _output_folder(config: TrainConfig, resume: bool) -> Path:
-    import torch
-
     if config.method not in ("qlora", "lora"):
         raise ConfigError(f"method must be 'qlora' or 'lora', got {config.method!r}")
-    if config.time_budget is not None:
-        parse_duration(config.time_budget)  # a bad budget fails before any model loads
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    torch.manual_seed(config.seed)
     out = Path(config.output_dir)
     if not resume and (out / "adapter_config.json").exists():
         raise ConfigError(f"{out} already holds an adapter; choose another --out or pass --resume")
     return out
+
+
+def _seed(config: TrainConfig) -> None:
+    import torch
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
 
 
 def _load_schema(source: str) -> Any:
@@ -394,8 +408,6 @@ class BudgetRun:
     planner: BudgetPlanner
     schedule: ScheduleShape
     callback: Any
-    cap_steps: int
-    resumed_plan: bool
 
 
 def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None) -> int:
@@ -406,13 +418,12 @@ def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = Non
     return max(1, math.ceil((epochs if epochs is not None else config.num_epochs) * per_epoch))
 
 
-def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
+def plan_budget(config: TrainConfig, budget_s: float | None, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
                 started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None) -> BudgetRun | None:
-    """With --time-budget: the planner, the stretchable LR schedule and the callback joining them
-    to the Trainer; a resumed run reloads the plan it stored."""
-    if config.time_budget is None:
+    """With --time-budget (`budget_s`, its seconds): the planner, the stretchable LR schedule and
+    the callback joining them to the Trainer; a resumed run reloads the plan it stored."""
+    if budget_s is None:
         return None
-    budget_s = parse_duration(config.time_budget)
     stored = load_plan(out) if resume else None
     if stored is not None:
         log.info("resuming with the stored plan: %s", stored.summary())
@@ -438,7 +449,7 @@ def plan_budget(config: TrainConfig, out: Path, resume: bool, data_facts: dict, 
                           + (" (resumed: keeping the stored plan)" if stored else "")})
 
     callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
-    return BudgetRun(planner, schedule, callback, cap, stored is not None)
+    return BudgetRun(planner, schedule, callback)
 
 
 # -- step 4: the trainer -------------------------------------------------------------------------------
