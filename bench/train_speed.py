@@ -46,7 +46,7 @@ CHILD = r"""
 import dataclasses, json, sys
 from sqltune.core.config import load_yaml
 from sqltune.pipeline import PipelineConfig, recipe_path
-from sqltune.training.train import train
+from sqltune.training.train import train, training_pairs
 opts = json.loads(sys.argv[1])
 recipe = load_yaml(PipelineConfig, recipe_path(opts["recipe"]))
 config = recipe.train
@@ -69,7 +69,7 @@ config.completion_only_loss = name != "seed"
 config.fp32_non_quantized = True if name == "seed" else None
 if dtype:
     config.quant.compute_dtype = {"fp32": "float32", "bf16": "bfloat16"}[dtype]
-result = train(config)
+result = train(config, pairs=training_pairs(config, checked=True))  # the speed of training alone: the pairs as they are
 r = result.record
 print("RESULT " + json.dumps({"tokens_per_s": result.tokens_per_s, "wall_s": result.wall_s, "steps": result.steps,
       "tokens": result.train_tokens, "pairs_per_minute": r["pairs_per_minute"], "peak_rss": result.peak_rss_bytes,

@@ -43,7 +43,9 @@ def trained(tmp_path_factory, tiny_model_dir):
         con.execute(TINY_DDL)
         con.close()
         pairs = root / "pairs.jsonl"
-        pairs.write_text("".join(json.dumps({"question": q, "sql": s}) + "\n" for q, s in TINY_PAIRS * 2))
+        # two wordings of each question: a repeated pair is a validation problem, and train() validates
+        pairs.write_text("".join(json.dumps({"question": wording.format(q), "sql": s}) + "\n"
+                                 for wording in ("{}", "Please answer: {}") for q, s in TINY_PAIRS))
         config = TrainConfig(
             base=str(tiny_model_dir), train_file=str(pairs), db=str(warehouse), output_dir=str(root / "adapter"),
             max_steps=4, batch_size=4, learning_rate=2e-2, warmup_steps=0, eval_fraction=0.0, save_steps=100,
@@ -138,7 +140,7 @@ def test_merge_json_and_registry_record(trained, merged):
     result, records = merged
     saved = json.loads((trained["root"] / "merged" / MERGE_JSON).read_text())
     assert saved["passed"] is True and saved["reload_exact"] is True
-    assert saved["n_questions"] == 8 and saved["questions_source"].endswith("pairs.jsonl")
+    assert saved["n_questions"] == 16 and saved["questions_source"].endswith("pairs.jsonl")  # 2 wordings x 8
     assert {(c["model"], c["reference"]) for c in saved["comparisons"]} == {
         ("merged_original", "adapter_nf4"), ("merged_original", "adapter_original"),
         ("merged_dequantized", "adapter_nf4"), ("merged_dequantized", "adapter_dequantized"),
