@@ -140,7 +140,7 @@ def test_merge_json_and_registry_record(trained, merged):
     result, records = merged
     saved = json.loads((trained["root"] / "merged" / MERGE_JSON).read_text())
     assert saved["passed"] is True and saved["reload_exact"] is True
-    assert saved["n_questions"] == 16 and saved["questions_source"].endswith("pairs.jsonl")
+    assert saved["n_questions"] == 16 and saved["questions_source"].endswith("pairs.jsonl")  # 2 wordings x 8
     assert {(c["model"], c["reference"]) for c in saved["comparisons"]} == {
         ("merged_original", "adapter_nf4"), ("merged_original", "adapter_original"),
         ("merged_dequantized", "adapter_nf4"), ("merged_dequantized", "adapter_dequantized"),
@@ -327,3 +327,22 @@ def test_a_masked_warehouse_url_asks_for_db_before_connecting(trained, tmp_path,
     (masked / "run.json").write_text(json.dumps(run))
     stored = check_set(read_adapter(masked), ["How many stores are there?"], 1, None)
     assert "stores" in stored.schema.table_names
+
+
+def test_merge_options_are_merge_config_settings(capsys):
+    """`sqltune merge`'s options are MergeConfig's settings, declared once: --dtype takes only its
+    choices, and --adapter and --out are asked for as a usage error (exit 2)."""
+    import click
+    import typer.main
+
+    from sqltune.cli import app, main
+    from sqltune.core.config import settings_of
+    from sqltune.merge import MergeConfig
+
+    group = typer.main.get_command(app)
+    flags = {opt for p in group.get_command(click.Context(group), "merge").params for opt in p.opts}
+    assert {info.flag for info in settings_of(MergeConfig)} <= flags
+    assert main(["merge", "--adapter", "a", "--out", "x", "--dtype", "fp32"]) == 2
+    assert "'fp32' is not one of 'bf16', 'fp16'" in capsys.readouterr().err
+    assert main(["merge", "--out", "x"]) == 2
+    assert "Missing option '--adapter'" in capsys.readouterr().err

@@ -183,6 +183,54 @@ def test_cli_plan_prints_three_methods(tiny_checkpoint, capsys):
         assert word in out
 
 
+def test_plan_options_are_train_options_with_train_defaults():
+    """`sqltune plan` takes `sqltune train`'s options for what it estimates: same flags, same defaults."""
+    import click
+    import typer.main
+
+    from sqltune.cli import app
+    from sqltune.cli.plan import PLAN_SETTINGS
+    from sqltune.core.config import settings_of
+    from sqltune.training.config import TrainConfig
+
+    group = typer.main.get_command(app)
+    context = click.Context(group)
+    options = {name: {tuple(p.opts): p for p in group.get_command(context, name).params} for name in ("plan", "train")}
+    infos = {i.path: i for i in settings_of(TrainConfig)}
+    for path in PLAN_SETTINGS:
+        flags = next(opts for opts in options["train"] if infos[path].flag in opts)
+        plan_option, train_option = options["plan"][flags], options["train"][flags]
+        assert plan_option.default is None and train_option.default is None  # unset: the TrainConfig default stands
+        assert plan_option.show_default == train_option.show_default, path
+        assert plan_option.help == train_option.help, path
+
+
+def test_cli_plan_estimates_the_default_training_run(tiny_checkpoint, monkeypatch, capsys):
+    """With no options, the estimate is of `TrainConfig()`'s run: batch 8 x 1024 tokens, LoRA r=16 on
+    every projection, checkpointing on (the plan used batch 4 x 512 before)."""
+    import sqltune.training.plan as plan_module
+    from sqltune.training.config import TrainConfig
+
+    seen = {}
+    real = plan_module.plan_table
+
+    def spy(shape, **kwargs):
+        seen.update(kwargs)
+        return real(shape, **kwargs)
+
+    monkeypatch.setattr(plan_module, "plan_table", spy)
+    assert main(["plan", "--model", str(tiny_checkpoint)]) == 0
+    default = TrainConfig()
+    assert (seen["batch_size"], seen["seq_len"], seen["lora_r"]) == (default.batch_size, default.max_seq_len, default.lora.r)
+    assert seen["lora_targets"] == default.lora.target_modules and seen["gradient_checkpointing"] is True
+    assert seen["double_quant"] is default.quant.double_quant and seen["lora_layers"] is None
+    # the old spellings still work, hidden
+    assert main(["plan", "--model", str(tiny_checkpoint), "--seq-len", "64", "--no-checkpointing", "--top-layers", "2"]) == 0
+    assert (seen["seq_len"], seen["gradient_checkpointing"], seen["lora_layers"]) == (64, False, [2, 3])
+    assert main(["plan", "--model", str(tiny_checkpoint), "--max-seq-len", "96", "--lora-top-layers", "1"]) == 0
+    assert (seen["seq_len"], seen["lora_layers"]) == (96, [3])
+
+
 def test_cli_plan_unknown_model_is_one_line_error(tmp_path, capsys):
     assert main(["plan", "--model", str(tmp_path / "missing")]) != 0
     assert "model not found" in capsys.readouterr().err

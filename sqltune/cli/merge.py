@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.options import config_options
+from sqltune.merge.config import MergeConfig
+
 console = Console()
 
 
-def merge_command(
-    adapter: Path = typer.Option(..., "--adapter", help="The trained adapter folder."),
-    out: Path = typer.Option(..., "--out", help="Folder for the merged checkpoint (must not exist unless --force)."),
-    model: str = typer.Option(None, "--model", help="Base model (default: the one the adapter records)."),
-    dtype: str = typer.Option("bf16", "--dtype", help="Saved weights: bf16 or fp16."),
-    base_form: str = typer.Option(
-        "auto", "--base-form",
-        help="Merge into the original weights, the NF4-dequantized ones a QLoRA adapter trained against, "
-             "or auto (whichever agrees better with the adapter as trained).",
-    ),
-    data: Path = typer.Option(None, "--data", help="Pairs whose questions the check asks (JSONL/CSV); default: the adapter's training file."),
-    n_check: int = typer.Option(16, "--n-check", min=0, help="Questions in the equivalence check; 0 skips it."),
-    db: str = typer.Option(None, "--db", help="Warehouse for the check prompts (default: the one trained on)."),
-    max_new_tokens: int = typer.Option(200, "--max-new-tokens", min=1, help="Longest SQL generated in the check."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --out folder."),
-) -> None:
+@config_options(MergeConfig)
+def merge_command(*, overrides: dict) -> None:
     """Merge a LoRA adapter into its base, save a standard checkpoint, and check it answers as the adapter does."""
+    from sqltune.cli.options import MissingOption
     from sqltune.cli.stages import StageReporter
-    from sqltune.inference.generate import DecodeConfig
-    from sqltune.merge import merge_adapter
+    from sqltune.core.config import load_config
+    from sqltune.merge import run_merge
 
+    cfg = load_config(MergeConfig, None, overrides)
+    for flag, value in (("--adapter", cfg.adapter), ("--out", cfg.out_dir)):
+        if not value:
+            raise MissingOption(flag)
     stages = StageReporter(console)
-    check_questions = None
-    if data is not None:
-        from sqltune.data import load_pairs
-
-        check_questions = [pair.question for pair in load_pairs(data)]
-    stages.start("reading the adapter" + (", the check questions and the warehouse schema" if n_check else ""))
-    result = merge_adapter(
-        adapter, out, base=model, dtype=dtype, base_form=base_form, check_questions=check_questions,
-        n_check=n_check, schema=db, decode=DecodeConfig(max_new_tokens=max_new_tokens, batch_size=8), force=force,
-        progress=lambda event: _stage(stages, event),
-    )
+    stages.start("reading the adapter" + (", the check questions and the warehouse schema" if cfg.n_check else ""))
+    result = run_merge(cfg, progress=lambda event: _stage(stages, event))
     stages.finish()
     print_merge_result(result)
     if result.passed is False:

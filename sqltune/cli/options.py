@@ -83,11 +83,12 @@ def _value(raw: Any, info: SettingInfo) -> Any:
     return raw
 
 
-def config_options(cls: type, *, exclude: Iterable[str] = (), panels: dict[str, str] | None = None,
-                   field_panels: dict[str, str] | None = None,
+def config_options(cls: type, *, exclude: Iterable[str] = (), only: Iterable[str] | None = None,
+                   panels: dict[str, str] | None = None, field_panels: dict[str, str] | None = None,
                    prefix: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a typer command: add an option per setting of `cls` (but `exclude`d dotted paths),
-    and call the command with `overrides={path: value}` for the options the user gave.
+    """Decorate a typer command: add an option per setting of `cls` (but `exclude`d dotted paths;
+    with `only`, just those), and call the command with `overrides={path: value}` for the options
+    the user gave.
 
     panels: help section title per nested section ("lora" -> "LoRA"); top-level ones go under the
     command's own options. field_panels: a section title per setting (dotted path), over `panels`.
@@ -95,14 +96,16 @@ def config_options(cls: type, *, exclude: Iterable[str] = (), panels: dict[str, 
     "train." when the command configures PipelineConfig.train).
     """
     excluded = set(exclude)
+    kept_only = set(only) if only is not None else None
     panels = panels or {}
     field_panels = field_panels or {}
-    unknown = set(field_panels) - {i.path for i in settings_of(cls)}
+    unknown = (set(field_panels) | (kept_only or set())) - {i.path for i in settings_of(cls)}
     if unknown:
-        raise TypeError(f"field_panels names no setting of {cls.__name__}: {sorted(unknown)}")
+        raise TypeError(f"field_panels or only names no setting of {cls.__name__}: {sorted(unknown)}")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        infos = [i for i in settings_of(cls) if i.path not in excluded and not any(i.path.startswith(e + ".") for e in excluded)]
+        infos = [i for i in settings_of(cls) if i.path not in excluded and not any(i.path.startswith(e + ".") for e in excluded)
+                 and (kept_only is None or i.path in kept_only)]
         params, kept = [], []
         for info in infos:
             panel = field_panels.get(info.path) or panels.get(info.section, info.section.title() if info.section else None)

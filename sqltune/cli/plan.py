@@ -2,42 +2,62 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.options import config_options
+from sqltune.training.config import TrainConfig
 
+
+# The TrainConfig settings the estimate reads: each is `sqltune train`'s option, with its default.
+PLAN_SETTINGS = ("base", "batch_size", "max_seq_len", "attention", "completion_only_loss", "gradient_checkpointing",
+                 "optimizer", "fp32_non_quantized", "lora.r", "lora.target_modules", "lora.top_layers", "quant.double_quant")
+
+
+@config_options(TrainConfig, only=PLAN_SETTINGS, panels={"lora": "LoRA", "quant": "Quantisation"})
 def plan(
-    model: str = typer.Option(None, "--model", help="Local checkpoint dir (default: the embedded SmolLM2-135M-Instruct)."),
-    batch_size: int = typer.Option(4, "--batch-size", help="Sequences per step (per device)."),
-    seq_len: int = typer.Option(512, "--seq-len", help="Tokens per sequence (the longest batch's, padded)."),
-    completion_tokens: int = typer.Option(128, "--completion-tokens", min=1, help="Tokens of the SQL answer per sequence: only these go through the LM head under sqltune's completion-only loss (for a whole-sequence loss pass the sequence length)."),
-    attention: str = typer.Option("auto", "--attention", help="Attention kernel: auto (as training picks it: eager on CPU, SDPA elsewhere), eager (keeps every layer's L x L scores) or sdpa."),
-    lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank."),
-    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="Comma-separated module names, or all-linear."),
-    no_checkpointing: bool = typer.Option(False, "--no-checkpointing", help="Estimate without gradient checkpointing."),
-    optimizer: str = typer.Option("adamw_torch", "--optimizer", help="adamw_torch, adamw_8bit, paged_adamw_8bit, ..."),
-    no_double_quant: bool = typer.Option(False, "--no-double-quant", help="4-bit without double quantisation."),
+    config: Path = typer.Argument(
+        None, help="Training config (YAML), or a recipe (a path or a shipped name, e.g. harbor-cpu): the run of its train section is estimated."
+    ),
+    completion_tokens: int = typer.Option(128, "--completion-tokens", min=1, help="Tokens of the SQL answer per sequence: only these go through the LM head under sqltune's completion-only loss (for a whole-sequence loss pass --no-completion-only-loss)."),
     fp32: bool = typer.Option(False, "--fp32", help="Training runs in fp32 (CPUs without bf16) instead of bf16."),
-    top_layers: int = typer.Option(None, "--top-layers", min=1, help="LoRA on the upper N decoder layers only (train.lora.top_layers)."),
+    # the spellings `sqltune plan` had before it took `sqltune train`'s (hidden, still accepted)
+    seq_len: int = typer.Option(None, "--seq-len", min=16, hidden=True),
+    lora_targets: str = typer.Option(None, "--lora-targets", hidden=True),
+    no_checkpointing: bool = typer.Option(False, "--no-checkpointing", hidden=True),
+    no_double_quant: bool = typer.Option(False, "--no-double-quant", hidden=True),
+    top_layers: int = typer.Option(None, "--top-layers", min=1, hidden=True),
+    *,
+    overrides: dict,
 ) -> None:
-    """Estimate peak training memory before training (no weights are loaded)."""
-    from sqltune.inference.models import attention_implementation
-    from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table, upper_layers
+    """Estimate peak training memory before training (no weights are loaded).
 
-    kernel = attention_implementation(attention) or "sdpa"
-    shape = model_shape(load_model_config(model))
-    targets = lora_targets if lora_targets == "all-linear" else [t.strip() for t in lora_targets.split(",") if t.strip()]
-    estimates = plan_table(
-        shape, lora_r=lora_r, lora_targets=targets, batch_size=batch_size, seq_len=seq_len,
-        completion_tokens=min(completion_tokens, seq_len), attention=kernel,
-        gradient_checkpointing=not no_checkpointing, optimizer=optimizer, double_quant=not no_double_quant,
-        upcast_non_quantized=False, dtype_bytes=4 if fp32 else 2, lora_layers=upper_layers(shape.num_layers, top_layers),
-    )
+    The run `sqltune train` would make with the same config and options, at a batch of --batch-size
+    pairs of --max-seq-len tokens, for QLoRA, bf16 LoRA and full fine-tuning."""
+    from sqltune.cli.train import load_train_config
+    from sqltune.training.plan import format_bytes, load_model_config, model_shape, plan_table, training_settings
+
+    old = {"max_seq_len": seq_len, "lora.top_layers": top_layers,
+           "gradient_checkpointing": False if no_checkpointing else None,
+           "quant.double_quant": False if no_double_quant else None,
+           "lora.target_modules": ([t.strip() for t in lora_targets.split(",") if t.strip()]
+                                   if lora_targets and lora_targets != "all-linear" else None)}
+    cfg = load_train_config(config, {**{k: v for k, v in old.items() if v is not None}, **overrides})
+    shape = model_shape(load_model_config(cfg.base))
+    upcast = cfg.fp32_non_quantized if cfg.fp32_non_quantized is not None else cfg.quant.compute_dtype == "float16"
+    settings = training_settings(shape, cfg, seq_len=cfg.max_seq_len, completion_tokens=completion_tokens,
+                                 dtype_bytes=4 if fp32 else 2, upcast_non_quantized=upcast)
+    estimates = plan_table(shape, **settings)
+    scored = settings["completion_tokens"] or cfg.max_seq_len
+    top_layers = cfg.lora.top_layers
     title = (
-        f"{model or 'default base'}: {shape.total_params / 1e6:.1f}M params, batch {batch_size} x {seq_len} tokens "
-        f"({min(completion_tokens, seq_len)} scored), {kernel} attention, "
-        f"LoRA r={lora_r}{f' on the upper {top_layers} layers' if top_layers else ''}, checkpointing {'off' if no_checkpointing else 'on'}, {optimizer}"
+        f"{cfg.base}: {shape.total_params / 1e6:.1f}M params, batch {cfg.batch_size} x {cfg.max_seq_len} tokens "
+        f"({scored} scored), {settings['attention']} attention, "
+        f"LoRA r={cfg.lora.r}{f' on the upper {top_layers} layers' if top_layers else ''}, "
+        f"checkpointing {'on' if cfg.gradient_checkpointing else 'off'}, {settings['optimizer']}"
     )
     table = Table(title=title)
     table.add_column("")

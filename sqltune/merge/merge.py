@@ -46,6 +46,7 @@ from sqltune.core.paths import atomic_write_text
 from sqltune.inference.adapter import ADAPTER_META
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.inference.models import load_model, load_tokenizer
+from sqltune.merge.config import BASE_FORMS, DEFAULT_N_CHECK, DTYPES, MergeConfig
 from sqltune.merge.check import (
     DEFAULT_TOLERANCE, CheckSet, FormAgreement, ProgressFn, Tolerance, _emit, check_set, judge, reference_for, run_check,
 )
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MERGE_JSON = "merge.json"
-DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
-BASE_FORMS = ("original", "dequantized")
-DEFAULT_N_CHECK = 16
 
 
 @dataclass
@@ -99,6 +97,27 @@ class MergeResult:
 
 
 # -- the whole stage ----------------------------------------------------------------------------
+
+
+def run_merge(config: MergeConfig, *, progress: ProgressFn | None = None) -> MergeResult:
+    """`merge_adapter` as `config` says: the check asks `config.check_data`'s questions when given
+    (else the adapter's training questions), greedy, up to `max_new_tokens` tokens."""
+    from sqltune.core.errors import MissingOptionError
+    from sqltune.inference.generate import DecodeConfig
+
+    missing = [flag for flag, value in (("--adapter", config.adapter), ("--out", config.out_dir)) if not value]
+    if missing:
+        raise MissingOptionError(f"merge needs {' and '.join(missing)} (the adapter and the folder for the merged checkpoint)")
+    check_questions = None
+    if config.check_data is not None:
+        from sqltune.data import load_pairs
+
+        check_questions = [pair.question for pair in load_pairs(config.check_data)]
+    return merge_adapter(
+        config.adapter, config.out_dir, base=config.base, dtype=config.dtype, base_form=config.base_form,
+        check_questions=check_questions, n_check=config.n_check, schema=config.db,
+        decode=DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=8), force=config.force, progress=progress,
+    )
 
 
 def merge_adapter(

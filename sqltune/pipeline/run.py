@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError
 from sqltune.evaluation.harness import EvalConfig, ModelForm, evaluate_forms
+from sqltune.merge.config import DTYPES as MERGE_DTYPES
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 from sqltune.training.train import TrainConfig
 
@@ -37,7 +38,7 @@ class PipelineConfig:
     eval: EvalConfig = setting(default_factory=EvalConfig, help="The evaluation of every model form.")
     lora_baseline: bool = setting(False, help="Also train a 16-bit LoRA on the same data and steps, and evaluate it.")
     merge: bool = setting(True, help="Merge the adapter into a 16-bit checkpoint and evaluate it too.")
-    merge_dtype: str = setting("bf16", choices=("bf16", "fp16"), help="dtype of the merged checkpoint.")
+    merge_dtype: str = setting("bf16", choices=tuple(MERGE_DTYPES), help="dtype of the merged checkpoint.")
     eval_budget: str | None = setting(None, help="Wall-clock budget for all evaluations (e.g. 6m): one timed batch measures s/question, then eval.limit is lowered to fit; default: eval.limit as given.")
     allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP + " Sets train.allow_privileged_role and eval.allow_privileged_role.")
     curve_questions: int = setting(16, help="Held-out questions the adapter answers (greedy) at each point of its learning curve, for execution accuracy against training minutes (0: held-out loss only). Counted in eval_budget.", min=0)
@@ -248,7 +249,7 @@ def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     # a batch decodes until its longest answer ends: the expected longest SQL of `batch` pairs
     s_per_question = (prefill_s + answer_steps(plan_pairs, batch) * token_s) / batch
     if config.merge:
-        from sqltune.merge.merge import DEFAULT_N_CHECK
+        from sqltune.merge.config import DEFAULT_N_CHECK
 
         # the equivalence check answers its questions with three models (merged, adapter on the same
         # weights, adapter as trained), in fp32: costed at the fp32 matmul speed

@@ -474,16 +474,23 @@ def upcasts_non_quantized(config: "TrainConfig") -> bool:
 
 def estimate_for_training(model_config: "PretrainedConfig | ModelShape", config: "TrainConfig", *, seq_len: int,
                           completion_tokens: int | None, dtype_bytes: int) -> MemoryEstimate:
-    """The estimate for one `sqltune train` run, at a batch of `config.batch_size` sequences of `seq_len` tokens whose completions
-    have `completion_tokens` tokens. The run record, `sqltune plan --config` and the main job's
-    plan all call this, so they state one figure for one run."""
+    """The estimate for one `sqltune train` run, at a batch of `config.batch_size` sequences of
+    `seq_len` tokens whose completions have `completion_tokens` tokens. The run record, `sqltune
+    plan` and the main job's plan all read a run's settings through `training_settings`, so they
+    state one figure for one run."""
+    shape = model_config if isinstance(model_config, ModelShape) else model_shape(model_config)
+    return estimate_memory(shape, method=config.method, **training_settings(
+        shape, config, seq_len=seq_len, completion_tokens=completion_tokens, dtype_bytes=dtype_bytes))
+
+
+def training_settings(shape: ModelShape, config: "TrainConfig", *, seq_len: int, completion_tokens: int | None,
+                      dtype_bytes: int, upcast_non_quantized: bool | None = None) -> dict[str, Any]:
+    """`estimate_memory`'s settings (all but the method) for a run of `config`; `upcast_non_quantized`
+    None: as the run decides it (`upcasts_non_quantized`)."""
     from sqltune.inference.models import attention_implementation
     from sqltune.training.trainer import choose_optimizer
 
-    shape = model_config if isinstance(model_config, ModelShape) else model_shape(model_config)
-    return estimate_memory(
-        shape,
-        method=config.method,
+    return dict(
         lora_r=config.lora.r,
         lora_targets=list(config.lora.target_modules),
         batch_size=config.batch_size,
@@ -493,7 +500,7 @@ def estimate_for_training(model_config: "PretrainedConfig | ModelShape", config:
         gradient_checkpointing=config.gradient_checkpointing,
         optimizer=choose_optimizer(config.optimizer),
         double_quant=config.quant.double_quant,
-        upcast_non_quantized=upcasts_non_quantized(config),
+        upcast_non_quantized=upcasts_non_quantized(config) if upcast_non_quantized is None else upcast_non_quantized,
         dtype_bytes=dtype_bytes,
         lora_layers=upper_layers(shape.num_layers, config.lora.top_layers),
     )
