@@ -100,7 +100,8 @@ def main() -> None:
     from sqltune.evaluation.harness import spread_subset
     from sqltune.evaluation.scoring import evaluate_model
     from sqltune.inference.adapter import read_prompt_config
-    from sqltune.inference.generate import DecodeConfig, Answer, extract_sql, load_sql_model
+    from sqltune.inference.answer import Answer, extract_sql
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
     from sqltune.schema import load_schema
     from sqltune.execution.execute import Warehouse
 

@@ -14,7 +14,8 @@ import pytest
 from sqltune.core.errors import InputError
 from sqltune.evaluation.compare import MatchRules
 from sqltune.evaluation.report import render_markdown
-from sqltune.evaluation.scoring import Comparison, load_predictions, score_files
+from sqltune.evaluation.scores import Comparison
+from sqltune.evaluation.scoring import load_predictions, score_files
 
 
 @pytest.fixture(scope="module")

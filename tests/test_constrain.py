@@ -305,7 +305,7 @@ def test_every_constrained_identifier_exists(tiny_model_dir, schema):
     import torch
     from transformers import AutoTokenizer, LogitsProcessorList
 
-    from sqltune.inference.generate import extract_sql
+    from sqltune.inference.answer import extract_sql
     from sqltune.inference.models import load_model
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

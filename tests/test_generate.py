@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sqltune.core.errors import ModelError
-from sqltune.inference.generate import DecodeConfig, extract_sql, load_sql_model
+from sqltune.inference.answer import extract_sql
+from sqltune.inference.generate import DecodeConfig, load_sql_model
 
 
 @pytest.mark.parametrize(

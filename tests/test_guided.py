@@ -239,7 +239,7 @@ def test_results_run_before_are_reused():
 
 
 class _Clock:
-    """Stands in for `time` in sqltune.inference.generate: decoding moves it forward."""
+    """Stands in for `time` in sqltune.inference.generate and .answer_choice: decoding moves it forward."""
 
     def __init__(self):
         import time
@@ -258,6 +258,7 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
     """A SqlModel whose decoding and candidate runs are scripted: `script(prompt_index, call, sample)`
     gives the SQL texts of one decode call; a candidate runs when its SQL contains 'good'
     (returns rows) or 'empty' (returns none)."""
+    from sqltune.inference import answer_choice as answer_choice_module
     from sqltune.inference import generate as generate_module
     from sqltune.inference.generate import DecodeConfig, load_sql_model
 
@@ -266,6 +267,7 @@ def scripted_model(tiny_model_dir, tiny_schema, monkeypatch):
                                                      topup_when_empty=False, greedy_first=False, check_time_ratio=0.0))
     clock = _Clock()
     monkeypatch.setattr(generate_module, "time", clock)
+    monkeypatch.setattr(answer_choice_module, "time", clock)
     model.decode_calls = []
     model.script = lambda i, call, sample: ["SELECT bad"]
     model.decode_seconds = 0.0

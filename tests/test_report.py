@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from sqltune.evaluation.scoring import Comparison, EvalReport, QuestionResult
+from sqltune.evaluation.scores import Comparison, EvalReport, QuestionResult
 from sqltune.evaluation.report import render_markdown, write_report
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'

@@ -13,11 +13,9 @@ import pytest
 
 from sqltune.evaluation.compare import MatchRules
 from sqltune.core.errors import InputError
+from sqltune.evaluation.scores import Comparison, EvalReport, QuestionResult
 from sqltune.evaluation.scoring import (
-    Comparison,
-    EvalReport,
     Prediction,
-    QuestionResult,
     PredictionScorer,
     align_predictions,
     load_predictions,

@@ -24,7 +24,7 @@ console = Console()
 
 def print_summary(report, paths=None) -> None:
     """The headline figures, error categories and report paths of one `EvalReport`."""
-    from sqltune.evaluation.scoring import HEADLINE_METRICS
+    from sqltune.evaluation.scores import HEADLINE_METRICS
 
     table = Table(title=f"{report.label}: {report.n} question(s)")
     table.add_column("Metric")

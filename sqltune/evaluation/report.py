@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqltune.evaluation.scoring import Comparison, EvalReport
+from sqltune.evaluation.scores import Comparison, EvalReport
 from sqltune.core.paths import atomic_write_text
 
 DEFAULT_TITLE = "sqltune evaluation"

@@ -8,13 +8,14 @@ Decoding (`DecodeConfig`): greedy, with identifiers constrained to the shown sch
 (`sqltune.inference.constrain`); with a warehouse attached, also sampled candidates that run in
 the sandbox and are chosen by vote over their results (`sqltune.inference.guided`), preferring
 candidates whose string literals are values of the compared column (`sqltune.execution.values`).
+How each question's answer is chosen from its candidates, and when more are drawn, is
+`sqltune.inference.answer_choice`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from sqltune.core.errors import ModelError
 from sqltune.prompts import PromptConfig, build_prompt, make_token_counter, prompt_text
 from sqltune.schema.model import Schema
 
+from sqltune.inference.answer import Answer, extract_sql
 from sqltune.inference.decoding_state import LoglikRecorder, Prefill, cache_argument
 
 log = logging.getLogger(__name__)
@@ -80,45 +82,6 @@ class DecodeConfig:
     def as_greedy(self) -> "DecodeConfig":
         """These settings (batch size, token limit, ...) with plain greedy decoding."""
         return dataclasses.replace(self, **PLAIN_GREEDY)
-
-
-@dataclass
-class Answer:
-    """A question's answer, from decoding to the response and the report: the chosen SQL, the
-    result its run already produced (when candidates ran), and what happened to every candidate,
-    so nothing downstream runs the query again."""
-
-    question: str
-    sql: str
-    raw_output: str
-    latency_s: float
-    candidates: int = 1  # generated
-    candidates_ran: int = 0  # executed in the sandbox
-    candidates_agreeing: int = 0  # returned the chosen result
-    choice_reason: str | None = None  # why the choice is doubtful (every candidate failed, ...)
-    topped_up: int = 0  # candidates sampled beyond `DecodeConfig.candidates` because none ran (or none returned rows)
-    constrain_s_per_step: float | None = None  # schema-constraint time per generated token and row
-    result: Any = field(default=None, repr=False)  # the chosen SQL's ExecutionResult from its candidate run (None: it did not run)
-    runs: list[Any] = field(default_factory=list, repr=False)  # every distinct candidate's CandidateRun: its verdict and rows
-
-
-_FENCE = re.compile(r"```(?:sql)?\s*(.*?)(?:```|$)", re.S | re.I)
-_START = re.compile(r"\b(SELECT|WITH)\b", re.I)
-
-
-def extract_sql(text: str) -> str:
-    """The first SQL statement in a model answer: code fences, leading prose and trailing text removed."""
-    fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1)
-    match = _START.search(text)
-    if match is None:
-        return text.strip()
-    text = text[match.start():]
-    end = text.find(";")
-    if end >= 0:
-        text = text[:end]
-    return text.strip()
 
 
 @dataclass
@@ -239,6 +202,8 @@ class SqlModel:
 
     def _answer_prefilled(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], guided: bool,
                           started: float, *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
+        from sqltune.inference.answer_choice import checked_answers, guided_answers
+
         decode = self.decode
         # the greedy pass keeps its prompts' cache when candidates may be sampled after it: each
         # sampled continuation then starts from it instead of reading its prompt again
@@ -256,10 +221,10 @@ class SqlModel:
             extra = self._decode(prompts, shown, n=decode.candidates - 1, sample=True, deadline=sampling_deadline, stats=stats)
         cands = [self._candidates(first + more) for first, more in zip(greedy, extra)]
         if guided:
-            out = self._guided_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats,
-                                       sampling_deadline=sampling_deadline)
+            out = guided_answers(self, questions, prompts, shown, cands, deadline=deadline, stats=stats,
+                                 sampling_deadline=sampling_deadline)
         else:
-            out = self._checked_answers(questions, prompts, shown, cands, deadline=deadline, stats=stats)
+            out = checked_answers(self, questions, prompts, shown, cands, deadline=deadline, stats=stats)
         per_step = stats["seconds"] / stats["rows"] if stats["rows"] else None
         per_item = (time.time() - started) / max(1, len(out))
         for item in out:
@@ -272,109 +237,6 @@ class SqlModel:
 
         prefix = self.decode.answer_prefix
         return [Candidate(extract_sql(prefix + text), score, prefix + text) for text, score in decoded]
-
-    def _checked_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
-                         *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
-        """One answer per question, nothing run. With `check_names`, an answer that names a table or
-        column the schema lacks is decoded again with beam search; the best-scoring beam that passes wins."""
-        decode = self.decode
-        drawn = [len(c) for c in cands]
-        reasons: list[str | None] = [None] * len(cands)
-        if decode.check_names:
-            check = self.name_check
-            reasons = [check(c[0].sql) for c in cands]
-            failing = [i for i, reason in enumerate(reasons) if reason]
-            if failing and (deadline is None or time.monotonic() < deadline):
-                beams = self._decode([prompts[i] for i in failing], [shown[i] for i in failing], n=decode.check_beams,
-                                     sample=False, beams=True, deadline=deadline, stats=stats)
-                for i, found in zip(failing, beams):
-                    drawn[i] += len(found)
-                    passing = next((c for c in self._candidates(found) if c.sql and not check(c.sql)), None)
-                    if passing is not None:
-                        cands[i], reasons[i] = [passing], None
-                    else:
-                        reasons[i] = f"every one of {len(found)} beams names something the schema lacks; the answer: {reasons[i]}"
-        return [Answer(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason)
-                for q, c, n, reason in zip(questions, cands, drawn, reasons)]
-
-    def _guided_answers(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
-                        *, deadline: float | None, stats: dict[str, float], sampling_deadline: float | None = None) -> list[Answer]:
-        """Candidates run and voted on; while a question has none that runs (or, with
-        `topup_when_empty`, none that returns rows), more are sampled, up to `topup_candidates`.
-        With `repair_values`, a doubtful choice (empty, or comparing a column with a string it does
-        not hold) brings in those candidates with the held values (`ValueIndex.repair`), run and
-        voted on with the rest."""
-        from sqltune.inference.guided import Candidate, choose_candidate
-
-        decode = self.decode
-        sampling = deadline if sampling_deadline is None else sampling_deadline  # when drawing more candidates stops
-        check = self.name_check if decode.check_names else None
-        unknown_values = self._value_check()
-        ran_before: list[dict[str, Any]] = [{} for _ in cands]
-
-        repaired: list[set[str]] = [set() for _ in cands]  # candidates whose values were already repaired
-        fixes: list[list[Any]] = [[] for _ in cands]  # their repaired versions (not drawn from the model)
-
-        def vote(i: int) -> Any:
-            return choose_candidate(cands[i] + fixes[i], self._run_candidate, timeout_s=decode.candidate_timeout_s,
-                                    deadline=deadline, drop_empty=decode.drop_empty, unknown_values=unknown_values,
-                                    check_names=check, ran_before=ran_before[i])
-
-        def choose(i: int) -> Any:
-            choice = vote(i)
-            if not (decode.repair_values and unknown_values is not None and choice.succeeded and choice.reason):
-                return choice
-            # the choice is empty or compares a column with a value it lacks: try the values held
-            found = []
-            for run in choice.runs:
-                if run.ok and run.unknown_values and run.sql not in repaired[i]:
-                    repaired[i].add(run.sql)
-                    fixed = self._values.repair(run.sql, questions[i])
-                    if fixed:
-                        raw = next((c.raw_output for c in cands[i] if c.sql.strip() == run.sql), "")
-                        found.extend(Candidate(fixed, run.loglik, raw) for _ in range(run.copies))
-            if not found:
-                return choice
-            fixes[i].extend(found)
-            return vote(i)
-
-        choices = [choose(i) for i in range(len(cands))]
-        if decode.greedy_first:
-            # only the greedy answer was drawn: a question whose answer ran, returned rows and holds
-            # its values is done; the others draw the rest of their candidates, all in one batch
-            doubtful = [i for i, choice in enumerate(choices) if not choice.succeeded or choice.reason]
-            if doubtful and (sampling is None or time.monotonic() < sampling):
-                more = self._decode([prompts[i] for i in doubtful], [shown[i] for i in doubtful], n=decode.candidates - 1,
-                                    sample=True, deadline=sampling, stats=stats)
-                for i, found in zip(doubtful, more):
-                    cands[i] = cands[i] + self._candidates(found)
-                    choices[i] = choose(i)
-        topped = [0] * len(cands)
-
-        def wanting(i: int) -> bool:
-            choice = choices[i]
-            return topped[i] < decode.topup_candidates and (not choice.succeeded or decode.topup_when_empty and choice.empty)
-
-        need = [i for i in range(len(cands)) if wanting(i)]
-        while need and (sampling is None or time.monotonic() < sampling):
-            n = min(decode.candidates, decode.topup_candidates - topped[need[0]])  # every question in `need` drew as many
-            more = self._decode([prompts[i] for i in need], [shown[i] for i in need], n=n, sample=True, deadline=sampling, stats=stats)
-            for i, found in zip(need, more):
-                cands[i] = cands[i] + self._candidates(found)
-                topped[i] += n
-                choices[i] = choose(i)
-            need = [i for i in need if wanting(i)]
-        out = []
-        for question, cand, fixed, choice, extra in zip(questions, cands, fixes, choices, topped):
-            raw = next((c.raw_output for c in cand + fixed if c.sql.strip() == choice.sql), cand[0].raw_output)
-            reason = choice.reason
-            if reason is None and any(c.sql.strip() == choice.sql for c in fixed):
-                # say so: the model did not write this query as shown
-                reason = "string values replaced by ones the compared columns hold; the model wrote: " + extract_sql(raw)
-            out.append(Answer(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
-                              candidates_agreeing=choice.agreeing, choice_reason=reason, topped_up=extra,
-                              result=next((r.result for r in choice.runs if r.sql == choice.sql), None), runs=choice.runs))
-        return out
 
     def name_check(self, sql: str) -> str | None:
         """Why `sql` names a table or column the warehouse's schema lacks (None: it does not, or it

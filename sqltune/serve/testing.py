@@ -49,7 +49,7 @@ class FakeCandidateGenerator(FakeGenerator):
         self.warehouse = warehouse
 
     def answer(self, question: str, *, adapter: str | None, deadline: float | None, execute: bool = True) -> Any:
-        from sqltune.inference.generate import Answer
+        from sqltune.inference.answer import Answer
         from sqltune.inference.guided import Candidate, choose_candidate
 
         if self.delay_s:
