@@ -129,6 +129,31 @@ def test_the_guard_fails_closed_when_its_checker_breaks(monkeypatch, raised, cod
     assert verdict.reason
 
 
+def test_the_verdict_from_a_parse_at_hand_is_check_sqls(monkeypatch):
+    """Decoding parses each answer once (`parse_sql`) and checks that tree (`check_tree`, through
+    `guard_verdict`): every verdict, refusals of what does not parse and the length limit included,
+    is check_sql's; a checker that breaks refuses there too."""
+    import sqltune.execution.guard as guard
+    from sqltune.execution.parsed import guard_verdict, parse_sql
+
+    texts = ALLOWED + [sql for sql, _ in REJECTED] + ["", "  ;", "SELECT 1; SELECT 2", "SELECT (", "-- only a comment",
+                                                      "SELECT " + "(" * 5000 + "1" + ")" * 5000, "SELECT 1 " + " " * 100_000]
+    for sql in texts:
+        assert guard_verdict(parse_sql(sql, "duckdb")) == check_sql(sql), sql
+    tight = GuardPolicy(max_chars=20)
+    for sql in ("SELECT a, b, c FROM orders WHERE a = 1", "SELECT 1"):
+        assert guard_verdict(parse_sql(sql, "duckdb"), tight) == check_sql(sql, "duckdb", tight)
+        assert guard_verdict(parse_sql(sql, "duckdb", tight)) == check_sql(sql)  # parsed under a tighter limit: read now
+    parsed = parse_sql("SELECT 1", "duckdb")
+
+    def broken(*_args):
+        raise ValueError("a checker bug")
+
+    monkeypatch.setattr(guard, "_check_tree", broken)
+    verdict = guard.check_tree(parsed.tree, parsed.sql)
+    assert not verdict.ok and verdict.code == "check_failed" and guard_verdict(parsed) == verdict
+
+
 def test_deep_nesting_is_refused_not_a_crash():
     # A degenerate generation (seen from the untuned base) or an attack: sqlglot recurses per level.
     sql = "SELECT " + "(" * 5000 + "1" + ")" * 5000

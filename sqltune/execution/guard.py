@@ -312,37 +312,81 @@ def check_sql(sql: str, dialect: str = "duckdb", policy: GuardPolicy | None = No
     """Decide whether `sql` is exactly one read-only query that touches nothing but the user's tables.
 
     Parse time grows with the length of `sql`; callers that need a hard time limit run this in a
-    sandbox worker (`Warehouse.check`), which is killed when the limit passes.
+    sandbox worker (`Warehouse.check`), which is killed when the limit passes. A caller that
+    already holds the parse (`sqltune.execution.parsed`) checks it with `check_tree`.
     """
-    try:
-        return _check(sql, dialect, policy or DEFAULT_POLICY)
-    except (RecursionError, SystemError):
+    return _fail_closed(_check, sql, dialect, policy or DEFAULT_POLICY)
+
+
+def check_tree(tree: exp.Expression, sql: str, dialect: str = "duckdb", policy: GuardPolicy | None = None) -> GuardVerdict:
+    """The verdict of `check_sql` on `sql` already parsed: `tree` is its one statement (as
+    `parse_statements` read it, in `dialect`; the caller counted the statements). The text is
+    still needed: the length limit, and what only its tokens show. Fails closed as `check_sql`."""
+    return _fail_closed(_check_tree, tree, sql, dialect, policy or DEFAULT_POLICY)
+
+
+def refusal(error: BaseException) -> GuardVerdict:
+    """What the guard answers when reading or checking SQL raised `error`: it fails closed."""
+    if isinstance(error, (RecursionError, SystemError)):
         # sqlglot's parser and tree walks recurse once per nesting level: thousands of nested
         # parentheses (a degenerate generation, or an attack) exhaust Python's stack. Near the
         # limit, under a sandbox worker's memory cap, CPython can report this as SystemError
         # ("error return without exception set") instead of RecursionError: seen in CI.
         return _reject("too_deeply_nested", "the SQL is nested too deeply to check")
+    first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return _reject("check_failed", f"the SQL could not be checked ({type(error).__name__}: {first})")
+
+
+def _fail_closed(check, *args) -> GuardVerdict:
+    try:
+        return check(*args)
     except Exception as error:  # noqa: BLE001 - a guard fails closed: what it cannot check, it refuses
-        first = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        return _reject("check_failed", f"the SQL could not be checked ({type(error).__name__}: {first})")
+        return refusal(error)
 
 
-def _check(sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
+def parse_statements(sql: str, dialect: str, policy: GuardPolicy | None = None) -> list[exp.Expression] | GuardVerdict:
+    """The statements of `sql` as the guard reads them (sqlglot, in `dialect`; a trailing comment
+    is no statement), or its refusal when there is nothing to read: empty, too long (refused
+    before any parse: parse time grows with length) or a syntax error. Whatever else the parser
+    raises is raised (`refusal` says what the guard answers to it)."""
+    policy = policy or DEFAULT_POLICY
     if sql is None or not sql.strip().strip(";").strip():
         return _reject("empty", "no SQL given")
     if len(sql) > policy.max_chars:
-        return _reject("too_long", f"the SQL has {len(sql):,} characters; the limit is {policy.max_chars:,}")
+        return _too_long(sql, policy)
     try:
         parsed = sqlglot.parse(sql, read=dialect)
-        # A trailing comment after the last ';' parses as a bare Semicolon node: not a statement.
-        statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     except (ParseError, TokenError) as error:
         return _reject("syntax_error", _syntax_message(error))
+    # A trailing comment after the last ';' parses as a bare Semicolon node: not a statement.
+    return [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+
+
+def _too_long(sql: str, policy: GuardPolicy) -> GuardVerdict:
+    return _reject("too_long", f"the SQL has {len(sql):,} characters; the limit is {policy.max_chars:,}")
+
+
+def _check(sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
+    statements = parse_statements(sql, dialect, policy)
+    if isinstance(statements, GuardVerdict):
+        return statements
+    return check_statements(statements, sql, dialect, policy)
+
+
+def check_statements(statements: list[exp.Expression], sql: str, dialect: str, policy: GuardPolicy | None = None) -> GuardVerdict:
+    """The verdict on `sql` from its statements (`parse_statements`): exactly one, and it passes `check_tree`."""
     if not statements:
         return _reject("empty", "no SQL statement found")
     if len(statements) > 1:
         return _reject("multiple_statements", f"exactly one statement allowed, found {len(statements)}")
-    tree = statements[0]
+    return check_tree(statements[0], sql, dialect, policy)
+
+
+def _check_tree(tree: exp.Expression, sql: str, dialect: str, policy: GuardPolicy) -> GuardVerdict:
+    if sql is None or not sql.strip().strip(";").strip():
+        return _reject("empty", "no SQL given")
+    if len(sql) > policy.max_chars:
+        return _too_long(sql, policy)
     forbidden = _forbidden_node(tree, dialect, policy) or _token_refusal(sql, dialect)
     if forbidden is not None:
         return forbidden
