@@ -54,6 +54,22 @@ def test_unknown_names_are_named(sql, name):
     assert name in check.reason()
 
 
+def test_a_tree_at_hand_is_read_not_parsed_again(monkeypatch):
+    """Decoding hands over the query's one parse (`tree=`): the verdict is the same, nothing is
+    parsed, and the tree is left as it was."""
+    import sqlglot
+
+    from sqltune.execution.parsed import parse_sql
+
+    for sql in [*VALID, *(sql for sql, _ in INVALID)]:
+        tree = parse_sql(sql, "duckdb").tree
+        before = tree.copy()
+        with monkeypatch.context() as patched:
+            patched.setattr(sqlglot, "parse_one", lambda *a, **k: pytest.fail("parsed again"))
+            check = unknown_names(sql, RETAIL, "duckdb", tree=tree)
+        assert check == unknown_names(sql, RETAIL, "duckdb") and tree == before
+
+
 def test_the_verdicts_agree_with_the_warehouse(retail_duckdb):
     """What the check refuses, DuckDB refuses for an unknown name; what it passes, DuckDB binds."""
     import duckdb

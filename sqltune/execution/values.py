@@ -5,7 +5,9 @@ writes 'longest' or a name of another kind of thing as a value). `ValueIndex` li
 values of every text column with at most `max_values` of them, built once per warehouse (one
 DISTINCT query per text column, in the sandbox) and cached on disk for DuckDB files, keyed by the
 file's path, size and modification time. `ValueIndex.unknown_literals(sql)` names each string
-literal compared (=, <>, IN) with an indexed column that is not one of its values.
+literal compared (=, <>, IN) with an indexed column that is not one of its values; `repaired`
+replaces them with the values meant. Both take the query's parse (`sqltune.execution.parsed`)
+when the caller holds it, so decoding reads each SQL text once.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqltune.schema.samples import is_text_type
 
 if TYPE_CHECKING:
     from sqltune.execution.execute import Warehouse
+    from sqltune.execution.parsed import ParsedSql
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +107,10 @@ class ValueIndex:
             _MEMORY[memory_key] = index
         return index
 
-    def unknown_literals(self, sql: str) -> list[str]:
-        """One line per string literal compared with an indexed column that does not hold it."""
-        tree = self._parse(sql)
+    def unknown_literals(self, sql: "str | ParsedSql") -> list[str]:
+        """One line per string literal compared with an indexed column that does not hold it.
+        `sql`: the text, or its parse (`ParsedSql`, read once by the caller)."""
+        tree = self._tree(sql)
         problems = []
         for column, literals, held in self._compared_strings(tree):
             for lit in literals:
@@ -116,14 +120,25 @@ class ValueIndex:
                                     f"(it holds {shown}{', ...' if len(held) > 5 else ''})")
         return problems
 
-    def repair(self, sql: str, question: str = "", *, cutoff: float = 0.6) -> str | None:
+    def repair(self, sql: "str | ParsedSql", question: str = "", *, cutoff: float = 0.6) -> str | None:
         """`sql` with each string literal that an indexed column does not hold (compared with =, <>
         or IN) replaced by the value of that column closest to it: one the question names, else the
         most similar spelling (difflib ratio, case-folded, at least `cutoff`: difflib's own default).
         None when no literal could be replaced."""
+        fixed = self.repaired(sql, question, cutoff=cutoff)
+        return None if fixed is None else fixed.sql
+
+    def repaired(self, sql: "str | ParsedSql", question: str = "", *, cutoff: float = 0.6) -> "ParsedSql | None":
+        """`repair`, with the repaired query's parse: its tree is the repaired copy of `sql`'s tree
+        (which stays as it was), so the new text is not parsed again."""
         from sqlglot import exp
 
-        tree = self._parse(sql)
+        from sqltune.execution.parsed import ParsedSql
+
+        tree = self._tree(sql)
+        if tree is None:
+            return None
+        tree = tree.copy()  # the caller's tree is shared: repair a copy
         asked = question.casefold()
         changed = False
         for _, literals, held in list(self._compared_strings(tree)):
@@ -134,15 +149,16 @@ class ValueIndex:
                 if best is not None:
                     lit.replace(exp.Literal.string(best))
                     changed = True
-        return tree.sql(dialect=self.dialect) if changed else None
+        return ParsedSql.of_tree(tree.sql(dialect=self.dialect), self.dialect, tree) if changed else None
 
-    def _parse(self, sql: str):
-        import sqlglot
+    def _tree(self, sql: "str | ParsedSql"):
+        """The tree of `sql`: its parse when given in this index's dialect, else read here (None: it does not parse)."""
+        from sqltune.execution.parsed import ParsedSql, parse_sql
 
-        try:
-            return sqlglot.parse_one(sql, read=self.dialect)
-        except Exception:  # unparsable SQL fails on execution anyway
-            return None
+        parsed = sql if isinstance(sql, ParsedSql) and sql.dialect == self.dialect else None
+        if parsed is None:  # unparsable SQL fails on execution anyway
+            parsed = parse_sql(sql.sql if isinstance(sql, ParsedSql) else sql, self.dialect)
+        return parsed.tree
 
     def _compared_strings(self, tree) -> Iterator[tuple[Any, list[Any], frozenset[str]]]:
         """(column, its string literal nodes, the values it holds) for each indexed column that a

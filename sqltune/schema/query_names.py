@@ -99,18 +99,21 @@ def _source_columns(source) -> tuple[set[str], bool]:
     return _output_names(expression)
 
 
-def unknown_names(sql: str, schema: Schema, dialect: str | None = None) -> NameCheck:
+def unknown_names(sql: str, schema: Schema, dialect: str | None = None, *, tree=None) -> NameCheck:
     """Parse `sql` in `dialect` (default: the schema's) and name every table the schema lacks and
-    every column its table (or subquery) lacks, resolving aliases and qualifiers per scope."""
+    every column its table (or subquery) lacks, resolving aliases and qualifiers per scope.
+    `tree`: `sql` already parsed in `dialect` (`sqltune.execution.parsed`), not parsed again here;
+    it is read, never changed."""
     import sqlglot
     from sqlglot import exp
     from sqlglot.optimizer.scope import traverse_scope
 
     dialect = dialect or schema.dialect or "duckdb"
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except Exception as error:  # sqlglot raises several error types; any of them means "cannot read"
-        return NameCheck(False, error=str(error).splitlines()[0][:200])
+    if tree is None:
+        try:
+            tree = sqlglot.parse_one(sql, read=dialect)
+        except Exception as error:  # sqlglot raises several error types; any of them means "cannot read"
+            return NameCheck(False, error=str(error).splitlines()[0][:200])
     if tree is None:
         return NameCheck(False, error="empty")
     try:
