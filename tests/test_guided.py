@@ -220,7 +220,7 @@ def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, 
 # -- the whole-query name check before running, and the top-up of candidates ----------------------------
 def test_candidates_naming_unknown_columns_never_run():
     run = FakeWarehouse({"SELECT good": rows(1), "SELECT bad": rows(2)})
-    check = lambda sql: "unknown column bad" if "bad" in sql else None  # noqa: E731
+    check = lambda parsed: "unknown column bad" if "bad" in parsed.sql else None  # noqa: E731 - a check reads the parse
     choice = choose_candidate([Candidate("SELECT bad", -0.1), Candidate("SELECT good", -3.0)], run, check_names=check)
     assert choice.sql == "SELECT good"
     assert [sql for sql, _ in run.calls] == ["SELECT good"]
@@ -365,7 +365,7 @@ def test_greedy_first_samples_only_when_the_greedy_answer_is_doubtful(scripted_m
     import dataclasses
 
     scripted_model.decode = dataclasses.replace(scripted_model.decode, greedy_first=True, check_names=True)
-    scripted_model.name_check = lambda sql: "unknown column unknown_name" if "unknown_name" in sql else None
+    scripted_model.name_check = lambda parsed: "unknown column unknown_name" if "unknown_name" in parsed.sql else None
     ran = []
     run = scripted_model._run_candidate
     scripted_model._run_candidate = lambda sql, t: ran.append(sql) or run(sql, t)
@@ -488,3 +488,71 @@ def test_sampling_stops_at_a_multiple_of_the_greedy_pass(scripted_model):
     scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=9, check_time_ratio=0.0)
     scripted_model.generate(["q"])
     assert len([c for c in scripted_model.decode_calls if c["sample"]]) == 4  # the candidates and 3 top-up rounds
+
+
+# -- each SQL text of an answer is parsed once ----------------------------------------------------------
+@pytest.fixture()
+def parse_counts(monkeypatch):
+    """A counting parser: every sqlglot parse (parse, parse_one and the guard's alike go through
+    `Dialect.parse`), counted per SQL text."""
+    from collections import Counter
+
+    from sqlglot.dialects.dialect import Dialect
+
+    counts: Counter = Counter()
+    real = Dialect.parse
+
+    def counting(self, sql, **opts):
+        counts[sql] += 1
+        return real(self, sql, **opts)
+
+    monkeypatch.setattr(Dialect, "parse", counting)
+    return counts
+
+
+@pytest.mark.parametrize("case", ["greedy passes", "names an unknown column", "value repaired", "beams"])
+def test_each_sql_text_is_parsed_once_per_answer(scripted_model, tiny_schema, parse_counts, case):
+    """The name check, the value check and value repair read one parse of each SQL text, through
+    every round of the answer; the answer carries the chosen SQL's tree; a repaired query's tree is
+    the repaired copy (its text is not parsed, the original's tree is not changed); the guard's
+    verdict from that tree parses nothing."""
+    import dataclasses
+
+    scripted_model._values = ValueIndex({("stores", "city"): frozenset({"Boston", "Denver", "Austin"})}, "duckdb",
+                                        {"stores": frozenset({"store_id", "city", "region_id"})})
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, greedy_first=True, check_names=True,
+                                                ground_values=True, repair_values=True)
+    passing = "SELECT city AS good FROM stores WHERE city = 'Boston'"
+    sampled = "SELECT city AS good FROM stores WHERE city = 'Denver'"
+    unknown = "SELECT colour AS good FROM stores"
+    misspelt = "SELECT COUNT(*) AS good FROM stores WHERE city = 'boston'"
+    repaired = "SELECT COUNT(*) AS good FROM stores WHERE city = 'Boston'"
+    greedy, chosen, read = {
+        "greedy passes": (passing, passing, [passing]),
+        "names an unknown column": (unknown, sampled, [unknown, sampled]),
+        "value repaired": (misspelt, repaired, [misspelt]),
+        "beams": (unknown, "SELECT s.city FROM stores AS s", [unknown, "SELECT colour FROM stores AS s", "SELECT s.city FROM stores AS s"]),
+    }[case]
+    if case == "beams":  # nothing runs: an answer failing the name check is decoded again with beams
+        scripted_model.warehouse = None
+        beams = [unknown, "SELECT colour FROM stores AS s", "SELECT s.city FROM stores AS s"]  # the first is the greedy answer again
+        scripted_model.script = lambda i, call, sample: beams if call else [greedy]
+    else:
+        scripted_model.script = lambda i, call, sample: [sampled] if sample else [greedy]
+    parse_counts.clear()
+    (answer,) = scripted_model.generate(["q"])
+    assert answer.sql == chosen
+    asked = {sql: n for sql, n in parse_counts.items() if sql in read + [chosen]}
+    assert asked == {sql: 1 for sql in read}, asked  # each text once; a repaired text not at all
+    assert set(parse_counts.values()) == {1}, parse_counts  # nothing else read twice either
+    assert answer.tree is not None and answer.parsed.sql == chosen and answer.tree.sql(dialect="duckdb") == chosen
+    if case == "value repaired":
+        assert "replaced" in answer.choice_reason
+        first = next(run for run in answer.runs if run.sql == misspelt)
+        assert first.parsed.tree.sql(dialect="duckdb") == misspelt  # the tree repair read stays as it was parsed
+    from sqltune.execution.guard import check_sql
+    from sqltune.execution.parsed import guard_verdict
+
+    parse_counts.clear()
+    assert guard_verdict(answer.parsed) == check_sql(chosen) and guard_verdict(answer.parsed).ok
+    assert parse_counts[chosen] == 1  # check_sql's own parse: the verdict from the tree parsed nothing

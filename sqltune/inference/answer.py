@@ -16,8 +16,8 @@ from typing import Any
 @dataclass
 class Answer:
     """A question's answer, from decoding to the response and the report: the chosen SQL, the
-    result its run already produced (when candidates ran), and what happened to every candidate,
-    so nothing downstream runs the query again."""
+    result its run already produced (when candidates ran), what happened to every candidate, and
+    the chosen SQL's parse, so nothing downstream runs the query again or parses it again."""
 
     question: str
     sql: str
@@ -31,6 +31,13 @@ class Answer:
     constrain_s_per_step: float | None = None  # schema-constraint time per generated token and row
     result: Any = field(default=None, repr=False)  # the chosen SQL's ExecutionResult from its candidate run (None: it did not run)
     runs: list[Any] = field(default_factory=list, repr=False)  # every distinct candidate's CandidateRun: its verdict and rows
+    parsed: Any = field(default=None, repr=False)  # the chosen SQL's one parse (ParsedSql) when a check read it, else None
+
+    @property
+    def tree(self) -> Any:
+        """The chosen SQL's sqlglot tree, from the parse decoding made (None: not parsed, or it does
+        not parse). Shared with the checks that read it: copy it before changing it."""
+        return None if self.parsed is None else self.parsed.tree
 
 
 _FENCE = re.compile(r"```(?:sql)?\s*(.*?)(?:```|$)", re.S | re.I)

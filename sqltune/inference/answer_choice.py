@@ -8,6 +8,11 @@ with beam search. Apart from `generate.py`, which owns the model and decoding, s
 of drawing, running and choosing read as one piece. `model` is the `SqlModel` answering: its
 `decode` settings, and its `_decode`, `_candidates`, `_run_candidate`, `name_check` and value
 index are what these functions call back (not imported here: generate.py imports this module).
+
+Each question's SQL texts are parsed once for its whole answer (`ParseOnce`): the name check, the
+value check and value repair read that parse, through every round, and the `Answer` carries the
+chosen SQL's. A repaired query's parse is the repaired tree itself. The sandbox worker that runs a
+candidate checks its text again in its own process: that is the security boundary.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sqltune.execution.parsed import ParseOnce
 from sqltune.inference.answer import Answer, extract_sql
 from sqltune.inference.guided import Candidate, choose_candidate
 from sqltune.schema.model import Schema
@@ -28,22 +34,23 @@ def checked_answers(model: Any, questions: Sequence[str], prompts: Sequence[str]
     decode = model.decode
     drawn = [len(c) for c in cands]
     reasons: list[str | None] = [None] * len(cands)
+    parses = [ParseOnce(model.dialect) for _ in cands]  # each question's texts, read once
     if decode.check_names:
         check = model.name_check
-        reasons = [check(c[0].sql) for c in cands]
+        reasons = [check(parse(c[0].sql)) for c, parse in zip(cands, parses)]
         failing = [i for i, reason in enumerate(reasons) if reason]
         if failing and (deadline is None or time.monotonic() < deadline):
             beams = model._decode([prompts[i] for i in failing], [shown[i] for i in failing], n=decode.check_beams,
                                   sample=False, beams=True, deadline=deadline, stats=stats)
             for i, found in zip(failing, beams):
                 drawn[i] += len(found)
-                passing = next((c for c in model._candidates(found) if c.sql and not check(c.sql)), None)
+                passing = next((c for c in model._candidates(found) if c.sql and not check(parses[i](c.sql))), None)
                 if passing is not None:
                     cands[i], reasons[i] = [passing], None
                 else:
                     reasons[i] = f"every one of {len(found)} beams names something the schema lacks; the answer: {reasons[i]}"
-    return [Answer(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason)
-            for q, c, n, reason in zip(questions, cands, drawn, reasons)]
+    return [Answer(q, c[0].sql, c[0].raw_output, 0.0, candidates=n, choice_reason=reason, parsed=parse.get(c[0].sql))
+            for q, c, n, reason, parse in zip(questions, cands, drawn, reasons, parses)]
 
 
 def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], cands: list[list[Any]],
@@ -58,6 +65,7 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
     check = model.name_check if decode.check_names else None
     unknown_values = model._value_check()
     ran_before: list[dict[str, Any]] = [{} for _ in cands]
+    parses = [ParseOnce(model.dialect) for _ in cands]  # each question's texts, read once for all its rounds
 
     repaired: list[set[str]] = [set() for _ in cands]  # candidates whose values were already repaired
     fixes: list[list[Any]] = [[] for _ in cands]  # their repaired versions (not drawn from the model)
@@ -65,7 +73,7 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
     def vote(i: int) -> Any:
         return choose_candidate(cands[i] + fixes[i], model._run_candidate, timeout_s=decode.candidate_timeout_s,
                                 deadline=deadline, drop_empty=decode.drop_empty, unknown_values=unknown_values,
-                                check_names=check, ran_before=ran_before[i])
+                                check_names=check, ran_before=ran_before[i], parse=parses[i])
 
     def choose(i: int) -> Any:
         choice = vote(i)
@@ -76,10 +84,12 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
         for run in choice.runs:
             if run.ok and run.unknown_values and run.sql not in repaired[i]:
                 repaired[i].add(run.sql)
-                fixed = model._values.repair(run.sql, questions[i])
-                if fixed:
+                # the repaired text's parse is the repaired copy of this run's tree: not read again
+                fixed = model._values.repaired(run.parsed or parses[i](run.sql), questions[i])
+                if fixed is not None:
+                    parses[i].add(fixed)
                     raw = next((c.raw_output for c in cands[i] if c.sql.strip() == run.sql), "")
-                    found.extend(Candidate(fixed, run.loglik, raw) for _ in range(run.copies))
+                    found.extend(Candidate(fixed.sql, run.loglik, raw) for _ in range(run.copies))
         if not found:
             return choice
         fixes[i].extend(found)
@@ -112,7 +122,7 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
             choices[i] = choose(i)
         need = [i for i in need if wanting(i)]
     out = []
-    for question, cand, fixed, choice, extra in zip(questions, cands, fixes, choices, topped):
+    for question, cand, fixed, choice, extra, parse in zip(questions, cands, fixes, choices, topped, parses):
         raw = next((c.raw_output for c in cand + fixed if c.sql.strip() == choice.sql), cand[0].raw_output)
         reason = choice.reason
         if reason is None and any(c.sql.strip() == choice.sql for c in fixed):
@@ -120,5 +130,6 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
             reason = "string values replaced by ones the compared columns hold; the model wrote: " + extract_sql(raw)
         out.append(Answer(question, choice.sql, raw, 0.0, candidates=len(cand), candidates_ran=choice.ran,
                           candidates_agreeing=choice.agreeing, choice_reason=reason, topped_up=extra,
-                          result=next((r.result for r in choice.runs if r.sql == choice.sql), None), runs=choice.runs))
+                          result=next((r.result for r in choice.runs if r.sql == choice.sql), None), runs=choice.runs,
+                          parsed=parse.get(choice.sql)))
     return out

@@ -238,19 +238,31 @@ class SqlModel:
         prefix = self.decode.answer_prefix
         return [Candidate(extract_sql(prefix + text), score, prefix + text) for text, score in decoded]
 
-    def name_check(self, sql: str) -> str | None:
-        """Why `sql` names a table or column the warehouse's schema lacks (None: it does not, or it
-        does not parse, which execution reports better)."""
+    def parse(self, sql: str) -> Any:
+        """`sql` read once in the model's dialect (`sqltune.execution.parsed.parse_sql`)."""
+        from sqltune.execution.parsed import parse_sql
+
+        return parse_sql(sql, self.dialect)
+
+    def name_check(self, sql: Any) -> str | None:
+        """Why `sql` (a text, or its `ParsedSql`) names a table or column the warehouse's schema
+        lacks (None: it does not, or it does not parse, which execution reports better)."""
         from sqltune.schema.query_names import unknown_names
 
-        check = unknown_names(sql, self.schema, self.dialect)
+        parsed = self.parse(sql) if isinstance(sql, str) else sql
+        if parsed.tree is None:
+            return None
+        check = unknown_names(parsed.sql, self.schema, parsed.dialect, tree=parsed.tree)
         return check.reason() if check.parsed and check.problems else None
 
     def _run_candidate(self, sql: str, timeout_s: float) -> Any:
-        """One candidate through the warehouse's guard and sandbox (never anywhere else)."""
+        """One candidate through the warehouse's guard and sandbox (never anywhere else): the
+        sandbox worker checks its text again, in its own process under the time limit."""
         return self.warehouse.execute(sql, max_rows=1000, timeout_s=timeout_s)
 
-    def _value_check(self) -> Callable[[str], list[str]] | None:
+    def _value_check(self) -> Callable[[Any], list[str]] | None:
+        """What names a candidate's string literals its columns do not hold (`ValueIndex.unknown_literals`,
+        given a text or its `ParsedSql`); None when values are not grounded."""
         if not self.decode.ground_values or self.warehouse is None:
             return None
         if self._values is None:

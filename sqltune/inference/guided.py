@@ -6,7 +6,8 @@ their text. Candidates with the same text run once and count once per copy. Ties
 candidate the model found likelier (sum of token log-probabilities). Empty results, and results
 of queries comparing a column with a string it never holds, count only when nothing better ran.
 A candidate that names a table or column the schema lacks (`check_names`) is rejected before it
-runs: the warehouse would refuse it, and its time is better spent on the others.
+runs: the warehouse would refuse it, and its time is better spent on the others. The name and
+value checks read each candidate's parse (`parse`, one per distinct text for the whole answer).
 The whole choice keeps a deadline: a candidate runs only with the time left, and none runs after.
 """
 
@@ -16,9 +17,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqltune.execution.execute import ExecutionResult
 from sqltune.execution.results import result_key
+
+if TYPE_CHECKING:
+    from sqltune.execution.parsed import ParsedSql
 
 
 @dataclass
@@ -45,6 +50,7 @@ class CandidateRun:
     unknown_values: list[str] = field(default_factory=list)
     key: tuple | None = field(default=None, repr=False)
     result: ExecutionResult | None = field(default=None, repr=False)  # what its run (or the guard) returned
+    parsed: "ParsedSql | None" = field(default=None, repr=False)  # its ParsedSql, when a check read it (sqltune.execution.parsed)
 
     def describe(self) -> dict:
         return {"sql": self.sql, "copies": self.copies, "loglik": round(self.loglik, 3), "ran": self.ran, "ok": self.ok,
@@ -88,21 +94,30 @@ def choose_candidate(
     timeout_s: float = 2.0,
     deadline: float | None = None,
     drop_empty: bool = True,
-    unknown_values: Callable[[str], list[str]] | None = None,
-    check_names: Callable[[str], str | None] | None = None,
+    unknown_values: Callable[["ParsedSql"], list[str]] | None = None,
+    check_names: Callable[["ParsedSql"], str | None] | None = None,
     ran_before: dict[str, ExecutionResult] | None = None,
+    parse: Callable[[str], "ParsedSql"] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> GuidedChoice:
     """Run the candidates (likeliest first) through `execute(sql, timeout_s)` and vote.
 
     `execute` must guard and sandbox (`Warehouse.execute` does). `deadline` is a `clock()` time:
     each run gets at most the time left, and candidates left when it passes do not run.
-    `check_names(sql)` says why a candidate names something the schema lacks (None: it does not);
-    such a candidate does not run. `ran_before` maps SQL already run (an earlier choice among
-    fewer candidates) to its result, which is reused; new results are added to it.
+    `check_names(parsed)` says why a candidate names something the schema lacks (None: it does
+    not); such a candidate does not run. `unknown_values(parsed)` names the string literals of a
+    candidate that ran that its columns do not hold. Both get the candidate's `parse(sql)`
+    (a `ParsedSql`; default: `ParseOnce` in DuckDB's dialect, for this call), made only when one of
+    them needs it and kept on its run; pass one `ParseOnce` to every choice of an answer and each
+    distinct text is read once. `ran_before` maps SQL already run (an earlier choice among fewer
+    candidates) to its result, which is reused; new results are added to it.
     """
     if not candidates:
         raise ValueError("choose_candidate needs at least one candidate")
+    if parse is None and (check_names is not None or unknown_values is not None):
+        from sqltune.execution.parsed import ParseOnce
+
+        parse = ParseOnce("duckdb")
     runs: dict[str, CandidateRun] = {}
     for cand in candidates:
         text = _same_text(cand.sql)
@@ -118,7 +133,10 @@ def choose_candidate(
         if not run.sql:
             run.error, run.error_kind = "empty answer", "syntax"
             continue
-        problem = check_names(run.sql) if check_names is not None else None
+        problem = None
+        if check_names is not None:
+            run.parsed = parse(run.sql)
+            problem = check_names(run.parsed)
         if problem:
             run.error, run.error_kind = problem, "unknown_name"
             continue
@@ -139,7 +157,8 @@ def choose_candidate(
         run.ok, run.rows, run.key = True, len(result.rows), result_key(result)
         results[i] = result
         if unknown_values is not None:
-            run.unknown_values = unknown_values(run.sql)
+            run.parsed = run.parsed or parse(run.sql)
+            run.unknown_values = unknown_values(run.parsed)
     ran = sum(r.ran for r in ordered)  # ran in the sandbox (guard refusals not counted)
     ok = [i for i, r in enumerate(ordered) if r.ok]
     if not ok:
