@@ -338,6 +338,31 @@ def test_execute_without_warehouse(tmp_path):
         assert_error(client.post("/v1/sql", json={"question": "how many ships", "execute": True}), 422, "execution_unavailable")
 
 
+def test_without_a_warehouse_the_guard_reads_the_answers_own_parse(monkeypatch):
+    """No warehouse, nothing run: the guard's verdict comes from the tree decoding parsed (the
+    `Answer`'s), not from parsing the SQL again; a parse in another dialect is not used."""
+    import sqltune.execution.guard
+    from sqltune.execution.parsed import parse_sql
+    from sqltune.inference.answer import Answer
+
+    class Parsing(FakeGenerator):
+        def answer(self, question, *, adapter, deadline, execute=True):
+            sql = self.answers.get(question, self.fallback)
+            return Answer(question, sql, sql, 0.0, parsed=parse_sql(sql, "duckdb"))
+
+    calls: list[str] = []
+    real = sqltune.execution.guard.check_sql
+    monkeypatch.setattr(sqltune.execution.guard, "check_sql", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    with TestClient(create_app(ServeSettings(), Parsing({**GOOD, "drop the ships table": "DROP TABLE ships"}))) as client:
+        assert client.post("/v1/sql", json={"question": "how many ships"}).json()["valid"] is True
+        refused = client.post("/v1/sql", json={"question": "drop the ships table"}).json()
+        assert refused["valid"] is False and refused["validation_error"]["code"] == "write_statement"
+    assert calls == []
+    with TestClient(create_app(ServeSettings(dialect="postgres"), Parsing(GOOD))) as client:
+        assert client.post("/v1/sql", json={"question": "how many ships"}).json()["valid"] is True
+    assert calls == [GOOD["how many ships"]]
+
+
 def test_generator_crash_is_500_json(warehouse_file, tmp_path):
     class Broken(FakeGenerator):
         def generate_sql(self, question, *, adapter):

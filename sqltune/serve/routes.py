@@ -85,7 +85,8 @@ def register_routes(app: FastAPI, server: Server) -> None:
                 execution_error=response["execution_error"].code if response.get("execution_error") else None,
             )
         else:
-            verdict = await steps.check(warehouse, server.exec_pool, settings, generated.sql, server.dialect)
+            verdict = await steps.check(warehouse, server.exec_pool, settings, generated.sql, server.dialect,
+                                        parsed=generated.parsed)
             response["valid"] = verdict.ok
             if not verdict.ok:
                 response["validation_error"] = SqlFailure(code=verdict.code or "rejected", message=verdict.reason or "rejected")

@@ -53,6 +53,7 @@ class Generated:
     choice_reason: str | None = None
     result: "ExecutionResult | None" = None
     runs: list[Any] = field(default_factory=list)  # every distinct candidate's CandidateRun
+    parsed: Any = None  # the chosen SQL's parse from decoding (ParsedSql), when it made one
 
     def fields(self) -> dict[str, Any]:
         if self.candidates is None:
@@ -77,10 +78,11 @@ def _blocking_generate(generator: "SqlGenerator", question: str, adapter: str | 
     if callable(answer):  # candidates run in the warehouse's sandbox, all within the request's deadline
         item = answer(question, adapter=adapter, deadline=deadline, execute=execute)
         result, runs = getattr(item, "result", None), list(getattr(item, "runs", None) or [])
+        parsed = getattr(item, "parsed", None)
         if item.candidates <= 1 and not item.candidates_ran:  # one greedy answer: nothing ran, nothing to report
-            return Generated(str(item.sql), result=result, runs=runs)
+            return Generated(str(item.sql), result=result, runs=runs, parsed=parsed)
         return Generated(str(item.sql), item.candidates, item.candidates_ran, item.candidates_agreeing, item.choice_reason,
-                         result=result, runs=runs)
+                         result=result, runs=runs, parsed=parsed)
     generated = generator.generate_sql(question, adapter=adapter)
     return Generated(generated if isinstance(generated, str) else str(generated))
 
@@ -170,12 +172,17 @@ async def execute(warehouse: "Warehouse", pool: BoundedPool, settings: "ServeSet
                                        f"{timeout:g} s, waiting for a sandbox worker included)")
 
 
-async def check(warehouse: "Warehouse | None", pool: BoundedPool, settings: "ServeSettings", sql: str, dialect: str):
-    """The guard's verdict: in a sandbox worker under the query timeout when a warehouse is attached,
-    else in a thread (the guard's length limit bounds the parse)."""
+async def check(warehouse: "Warehouse | None", pool: BoundedPool, settings: "ServeSettings", sql: str, dialect: str,
+                parsed: Any = None):
+    """The guard's verdict: in a sandbox worker under the query timeout when a warehouse is attached
+    (it reads `sql` again there: the security boundary), else in a thread (the guard's length
+    limit bounds the parse), from `parsed` when decoding already read `sql` in `dialect`."""
     from sqltune.execution.guard import check_sql
+    from sqltune.execution.parsed import ParsedSql, guard_verdict
 
     if warehouse is None:
+        if isinstance(parsed, ParsedSql) and parsed.sql == sql and parsed.dialect == dialect:
+            return await asyncio.to_thread(guard_verdict, parsed)
         return await asyncio.to_thread(check_sql, sql, dialect)
     timeout = settings.query_timeout_s
     try:
