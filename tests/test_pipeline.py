@@ -41,9 +41,9 @@ def test_own_warehouse_recipe_loads_and_keeps_every_pair():
     config = load_yaml(PipelineConfig, recipe_path("warehouse-cpu"))
     train = config.train
     assert train.time_budget == "15m" and not train.fit_pairs_to_budget and train.num_epochs > 2
-    assert train.prompt.examples == 4 and train.prompt.example_retrieval == "bm25"
+    assert train.prompt.examples == 1 and train.prompt.example_retrieval == "bm25"
     assert train.eval_fraction > 0
-    assert load_train_config("warehouse-cpu", {}).prompt.examples == 4  # what `sqltune train warehouse-cpu` reads
+    assert load_train_config("warehouse-cpu", {}).prompt.examples == 1  # what `sqltune train warehouse-cpu` reads
     assert (REPO / "README.md").read_text().count("sqltune train warehouse-cpu") >= 1
 
 
