@@ -157,3 +157,23 @@ def test_the_default_model_is_imported_once_when_two_commands_start_together(tmp
     for t in threads:
         t.join()
     assert calls == [out] and found == [out, out]
+
+
+def test_stop_string_criteria_are_built_once_per_model(tiny_model_dir, schema, monkeypatch):
+    """transformers rebuilds stop-string criteria from the whole vocabulary on each generate() given
+    `stop_strings`; the model builds them once and passes them as stopping criteria."""
+    import transformers
+
+    built = []
+    real = transformers.StopStringCriteria
+
+    class Counting(real):
+        def __init__(self, *args, **kwargs):
+            built.append(args[1:] or kwargs.get("stop_strings"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(transformers, "StopStringCriteria", Counting)
+    model = load_sql_model(str(tiny_model_dir), schema=schema, decode=DecodeConfig(max_new_tokens=4, batch_size=1))
+    model.generate(["How many stores are there?", "List every city"])
+    model.generate(["Total amount sold in Boston?"])
+    assert len(built) == 1, built

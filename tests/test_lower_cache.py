@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from sqltune.core.errors import ConfigError
-from sqltune.training.lower_cache import (cache_lower_outputs, decoder_layers, expected_batch_width, pad_cached,
-                                          pairs_that_fit, upper_layers_only)
+from sqltune.training.lower_cache import (ReusePlan, cache_lower_outputs, decoder_layers, expected_batch_width,
+                                          held_out_seconds, held_out_to_keep, pad_cached, pairs_that_fit,
+                                          upper_layers_only)
 from sqltune.training.train import LoraSettings, TrainConfig, train
 
 
@@ -100,6 +101,25 @@ def test_pairs_that_fit_the_budget(budget_s, expected_pairs):
     assert plan.pairs == expected_pairs
     if 8 < expected_pairs < 1000:
         assert plan.pairs * (0.4 + 2 * 0.3) <= budget_s and plan.epochs == pytest.approx(2.0)
+
+
+def test_held_out_pairs_shrink_with_the_pairs_the_budget_trains():
+    # 105 of 3,868 pairs fit: caching and evaluating 77 held-out pairs would cost more than training
+    assert held_out_to_keep(77, 105, 3868, min_keep=8) == 8
+    assert held_out_to_keep(77, 813, 3868, min_keep=8) == 17
+    assert held_out_to_keep(77, 3868, 3868, min_keep=8) == 77  # every pair trains: the held-out set stays whole
+    assert held_out_to_keep(5, 10, 3868, min_keep=8) == 5      # never more than there are
+    assert held_out_to_keep(0, 10, 3868, min_keep=8) == 0
+
+
+def test_held_out_cost_counts_caching_and_each_evaluation():
+    # 10 pairs: cached once (0.5 s each) and 4 evaluations of a forward pass (a third of 0.3 s)
+    assert held_out_seconds(10, 0.5, 0.3, 4) == pytest.approx(10 * (0.5 + 4 * 0.1))
+
+
+def test_a_plan_file_without_held_out_still_loads():
+    plan = ReusePlan(**{"pairs": 8, "of_pairs": 10, "cache_s_per_pair": 0.1, "step_s_per_pair": 0.2, "epochs": 1.0})
+    assert plan.held_out is None
 
 
 def test_all_pairs_when_the_budget_leaves_more_epochs():
@@ -194,7 +214,7 @@ def test_a_budget_keeps_every_pair_unless_the_recipe_fits_pairs_to_it(tmp_path, 
 
     def slow_costs(*args, **kwargs):
         _, _, first = real(*args, **kwargs)
-        return 0.4, 20.0, first  # s/pair caching, s/pair a pass: 20 pairs = 408 s one pass, 808 s two
+        return 0.4, 18.0, first  # s/pair caching, s/pair a pass: 20 pairs = 368 s one pass, 728 s two
 
     monkeypatch.setattr(lower_cache, "time_costs", slow_costs)
     config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, time_budget="10m", num_epochs=2.0,
@@ -204,3 +224,25 @@ def test_a_budget_keeps_every_pair_unless_the_recipe_fits_pairs_to_it(tmp_path, 
         assert facts["lower_cache"]["pairs"] < facts["pairs_available"]
     else:
         assert facts["lower_cache"]["pairs"] == facts["pairs_available"] == 20
+
+
+def test_held_out_pairs_shrink_when_not_one_pass_fits(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file,
+                                                      monkeypatch):
+    """A run that can train on only a few of its pairs caches and evaluates a held-out set in
+    proportion, and says so (the held-out caching and evaluations count in the plan)."""
+    import sqltune.training.lower_cache as lower_cache
+
+    real = lower_cache.time_costs
+
+    def slow_costs(*args, **kwargs):
+        _, _, first = real(*args, **kwargs)
+        return 0.4, 60.0, first  # one pass over 20 pairs: 1,208 s, past a 10-minute budget
+
+    monkeypatch.setattr(lower_cache, "time_costs", slow_costs)
+    lines = []
+    config = _config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, time_budget="10m", num_epochs=2.0,
+                     max_steps=2, eval_fraction=0.4)
+    facts = train(config, progress=lambda e: lines.append(e["line"]) if e.get("line") else None).record["data"]
+    assert facts["lower_cache"]["pairs"] < facts["pairs_available"]
+    assert facts["eval_pairs"] == 4, facts  # the batch size: the least a loss curve keeps
+    assert any(line.startswith("held-out loss on 4 of the ") for line in lines), "\n".join(lines)

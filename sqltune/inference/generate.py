@@ -104,10 +104,24 @@ class SqlModel:
     _values: Any = field(default=None, repr=False)
     _limit: int | None = field(default=None, repr=False)  # the token limit of the call in progress
     _prefill: "Prefill | None" = field(default=None, repr=False)  # the greedy pass's prompt cache, for the call in progress
+    _stops: dict = field(default_factory=dict, repr=False)  # stop strings -> their criteria, built once
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
         self._count = make_token_counter(self.tokenizer)
+
+    def _stopping(self, stop_strings: Sequence[str]) -> Any:
+        """Stopping criteria for `stop_strings`, built once per model: transformers rebuilds them from
+        the whole vocabulary on every generate() given `stop_strings` (measured: about 2% of a
+        served answer's time)."""
+        from transformers import StopStringCriteria, StoppingCriteriaList
+
+        key = tuple(stop_strings)
+        if not key:
+            return StoppingCriteriaList()
+        if key not in self._stops:
+            self._stops[key] = StopStringCriteria(self.tokenizer, list(key))
+        return StoppingCriteriaList([self._stops[key]])
 
     def attach_warehouse(self, warehouse: Any) -> None:
         """Candidates run on `warehouse` (its guard and sandbox) from now on."""
@@ -320,8 +334,7 @@ class SqlModel:
             num_return_sequences=returned,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
-            stop_strings=list(decode.stop_strings) or None,
-            tokenizer=self.tokenizer,
+            stopping_criteria=self._stopping(decode.stop_strings),
             logits_processor=processors,
             **({"num_beams": 1} | kwargs),
         )
@@ -362,8 +375,7 @@ class SqlModel:
             num_beams=1,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
-            stop_strings=list(stop_strings) or None,
-            tokenizer=self.tokenizer,
+            stopping_criteria=self._stopping(stop_strings),
         )
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
