@@ -35,6 +35,7 @@ _TRAIN_SECTIONS = {
     "Speed and memory": "attention cache_lower_layers fit_pairs_to_budget gradient_checkpointing return_freed_memory "
                         "fp32_non_quantized num_threads",
     "Checks": "max_trainable_fraction step0_check",
+    "Tracking": "report_to",
 }
 TRAIN_PANELS = {path: panel for panel, paths in _TRAIN_SECTIONS.items() for path in paths.split()}
 

@@ -38,6 +38,7 @@ from sqltune.training.inputs import TrainingPairs, require_inputs, training_pair
 from sqltune.training.selection import Judge, execution_selection
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
 from sqltune.training.progress import ProgressFn, ProgressReporter
+from sqltune.training.tracking import MlflowRunKeeper
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
                                      load_plan, parse_duration)
 
@@ -211,8 +212,11 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     resolved, loading next) before the training events."""
     from sqltune.prompts import prompt_for_warehouse
 
+    from sqltune.core.tracking import require_tracker
+
     started = time.monotonic() if started is None else started
     require_inputs(config)
+    require_tracker(config.report_to)
     if config.select_by_execution and judge is None:
         raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.judge_for_training)")
     out = _output_folder(config, resume)
@@ -253,13 +257,14 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
                          epochs_cap=reuse.epochs_cap if reuse else None)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
                                 snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
+    tracking = MlflowRunKeeper(config.report_to)
     with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext() as whole_model:
         selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
                                         judge, out, started, progress, whole_model or contextlib.nullcontext)
         trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                                 # the execution check before the budget's callback: its time counts as
                                 # evaluation time (planned for, kept clear of the deadline), not step time
-                                callbacks=[reporter.callback(), *([selection.callback()] if selection else []),
+                                callbacks=[reporter.callback(), tracking.callback(), *([selection.callback()] if selection else []),
                                            *([budget.callback] if budget else [])],
                                 schedule=budget.schedule if budget else None, cached=reuse is not None)
         run = run_trainer(trainer, out / "checkpoints", resume)
@@ -269,7 +274,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if reuse is not None:
         data_facts["lower_cache"] = reuse.record()
 
-    _save_adapter(loaded.model, out, config, schema, data_facts, index)
+    _save_adapter(loaded.model, out, config, schema, data_facts, index, tracking=tracking.run.to_dict() if tracking.run else None)
     if selection is not None:
         data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
     for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
@@ -278,7 +283,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
                 if (out / name).exists():
                     shutil.copy2(out / name, Path(point["adapter"]) / name)
     record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
+    record["tracking"] = tracking.run.to_dict() if tracking.run else None
     run_id = _record_run(record, out, config.register)
+    tracking.finish(record, run_id, str(out.resolve()))
     return TrainResult(
         adapter_dir=out,
         run_id=run_id,
@@ -493,7 +500,8 @@ def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, coll
         # cached lower-layer outputs: random batches (their padding is cheap in the upper layers alone)
         train_sampling_strategy="group_by_length" if config.group_by_length and not cached else "random",
         length_column_name="length",
-        report_to=[],
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        run_name=f"sqltune {Path(config.output_dir).name}",
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=device() == "cpu",
@@ -562,9 +570,10 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
     return Path(last) if last else None
 
 
-def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict, index: Any = None) -> None:
+def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict, index: Any = None,
+                  tracking: dict | None = None) -> None:
     """The PEFT folder as peft writes it, plus sqltune's prompt settings (and the pairs its
-    prompts retrieve examples from) beside it."""
+    prompts retrieve examples from) beside it, and where its experiment-tracking run is."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     meta = {
@@ -577,6 +586,8 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     }
     if index is not None:
         meta["examples"] = index.save(out)
+    if tracking:
+        meta["tracking"] = tracking
     write_meta(out, meta)
 
 
