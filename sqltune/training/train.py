@@ -37,6 +37,7 @@ from sqltune.training.examples import batch_multiple
 from sqltune.training.inputs import TrainingPairs, require_inputs, training_pairs  # noqa: F401 (public names)
 from sqltune.training.selection import Judge, execution_selection
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
+from sqltune.training.distributed import Processes, check_distributable, same_compute_dtype, this_process
 from sqltune.training.progress import ProgressFn, ProgressReporter
 from sqltune.training.tracking import MlflowRunKeeper
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
@@ -60,7 +61,8 @@ class TrainResult:
     peak_rss_bytes: int
     final_train_loss: float | None
     eval_loss: float | None
-    record: dict
+    record: dict  # rank 0's, on every rank of a multi-process run
+    rank: int = 0  # this process's rank (0 unless several processes trained)
 
 
 
@@ -209,21 +211,28 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     time budget counts from there, so validating the pairs and loading the model come out of it.
     `judge` scores answers on the warehouse for `select_by_execution` (selection.py).
     `progress` hears {"event": "stage"}, {"event": "validate"} and {"event": "model"} (the base
-    resolved, loading next) before the training events."""
+    resolved, loading next) before the training events.
+    Run in several processes (`accelerate launch`, distributed.py), rank 0 validates the pairs and
+    decides the time budget for all, and alone writes the adapter and the record and hears progress."""
     from sqltune.prompts import prompt_for_warehouse
 
     from sqltune.core.tracking import require_tracker
 
     started = time.monotonic() if started is None else started
+    processes = this_process()
     require_inputs(config)
     require_tracker(config.report_to)
+    if processes.distributed:
+        check_distributable(config)
+        processes.start()
+        progress = progress if processes.is_main else None
     if config.select_by_execution and judge is None:
         raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.judge_for_training)")
     out = _output_folder(config, resume)
     budget_s = parse_duration(config.time_budget) if config.time_budget is not None else None
     config = dataclasses.replace(config, prompt=prompt_for_warehouse(config.prompt, config.db))
     if pairs is None:
-        pairs = training_pairs(config, progress=progress)
+        pairs = processes.on_main(lambda: training_pairs(config, progress=progress))
     config = dataclasses.replace(config, train_file=pairs.source)
     _seed(config)
     if progress:
@@ -237,6 +246,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     data = build_datasets(config, tokenizer, schema, pairs.pairs)
     train_ds, eval_ds, data_facts, index = data.train, data.held_out, data.facts, data.examples
 
+    same_compute_dtype(processes)
     loaded = load_training_model(config, base_path)
     log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
              100 * loaded.trainable / loaded.total, _dtype_name(loaded.dtype))
@@ -254,9 +264,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         collator = cached_collator or collator
         release_freed_memory()  # the lower layers' working memory, freed once every pair is cached
     budget = plan_budget(config, budget_s, out, resume, data_facts, eval_ds, started, progress,
-                         epochs_cap=reuse.epochs_cap if reuse else None)
+                         epochs_cap=reuse.epochs_cap if reuse else None, processes=processes)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
-                                snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
+                                snapshot_dir=out / CURVE_DIR if config.curve_snapshots and processes.is_main else None)
     tracking = MlflowRunKeeper(config.report_to)
     with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext() as whole_model:
         selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
@@ -274,18 +284,24 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if reuse is not None:
         data_facts["lower_cache"] = reuse.record()
 
-    _save_adapter(loaded.model, out, config, schema, data_facts, index, tracking=tracking.run.to_dict() if tracking.run else None)
-    if selection is not None:
-        data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
-    for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
-        if point.get("adapter"):
-            for name in (ADAPTER_META, EXAMPLES_FILE):
-                if (out / name).exists():
-                    shutil.copy2(out / name, Path(point["adapter"]) / name)
-    record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
-    record["tracking"] = tracking.run.to_dict() if tracking.run else None
-    run_id = _record_run(record, out, config.register)
-    tracking.finish(record, run_id, str(out.resolve()))
+    def write_results() -> tuple[dict, str]:
+        """The adapter, its snapshots' prompt settings, the run record and the registry entry (rank 0 only)."""
+        _save_adapter(loaded.model, out, config, schema, data_facts, index, tracking=tracking.run.to_dict() if tracking.run else None)
+        if selection is not None:
+            data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
+        for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
+            if point.get("adapter"):
+                for name in (ADAPTER_META, EXAMPLES_FILE):
+                    if (out / name).exists():
+                        shutil.copy2(out / name, Path(point["adapter"]) / name)
+        record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out,
+                            processes=processes.world_size)
+        record["tracking"] = tracking.run.to_dict() if tracking.run else None
+        run_id = _record_run(record, out, config.register)
+        tracking.finish(record, run_id, str(out.resolve()))
+        return record, run_id
+
+    record, run_id = processes.on_main(write_results)
     return TrainResult(
         adapter_dir=out,
         run_id=run_id,
@@ -299,6 +315,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         final_train_loss=run.output.training_loss,
         eval_loss=eval_loss,
         record=record,
+        rank=processes.rank,
     )
 
 
@@ -417,25 +434,29 @@ class BudgetRun:
     callback: Any
 
 
-def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None) -> int:
-    """The most steps a run may take: --max-steps, else --epochs (or `epochs`) over the training pairs."""
+def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None, world_size: int = 1) -> int:
+    """The most steps a run may take: --max-steps, else --epochs (or `epochs`) over the training pairs
+    (each step takes a batch on each of `world_size` processes)."""
     if config.max_steps > 0:
         return config.max_steps
-    per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum))
+    per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum * world_size))
     return max(1, math.ceil((epochs if epochs is not None else config.num_epochs) * per_epoch))
 
 
 def plan_budget(config: TrainConfig, budget_s: float | None, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
-                started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None) -> BudgetRun | None:
+                started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None,
+                processes: Processes | None = None) -> BudgetRun | None:
     """With --time-budget (`budget_s`, its seconds): the planner, the stretchable LR schedule and
-    the callback joining them to the Trainer; a resumed run reloads the plan it stored."""
+    the callback joining them to the Trainer; a resumed run reloads the plan it stored. With
+    several `processes`, rank 0's planner decides for all (budget_callback)."""
     if budget_s is None:
         return None
+    processes = processes or Processes()
     stored = load_plan(out) if resume else None
     if stored is not None:
         log.info("resuming with the stored plan: %s", stored.summary())
-    pairs_per_step = config.batch_size * config.grad_accum
-    cap = _steps_cap(config, data_facts["train_pairs"], epochs_cap)
+    pairs_per_step = config.batch_size * config.grad_accum * processes.world_size
+    cap = _steps_cap(config, data_facts["train_pairs"], epochs_cap, processes.world_size)
     eval_batches = math.ceil(len(eval_ds) / config.batch_size) if eval_ds is not None else 0
     planner = BudgetPlanner(
         budget_s, pairs_per_step=pairs_per_step, train_pairs=data_facts["train_pairs"], max_steps_cap=cap,
@@ -455,7 +476,8 @@ def plan_budget(config: TrainConfig, budget_s: float | None, out: Path, resume: 
                   "line": f"time budget {format_duration(budget_s)}: timing the first steps to plan the run"
                           + (" (resumed: keeping the stored plan)" if stored else "")})
 
-    callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
+    callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce,
+                               decide=processes.on_main if processes.distributed else None, is_main=processes.is_main)
     return BudgetRun(planner, schedule, callback)
 
 
@@ -501,6 +523,7 @@ def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, coll
         train_sampling_strategy="group_by_length" if config.group_by_length and not cached else "random",
         length_column_name="length",
         report_to=[] if config.report_to == "none" else [config.report_to],
+        ddp_find_unused_parameters=False,  # several processes: every LoRA weight is used in every step
         run_name=f"sqltune {Path(config.output_dir).name}",
         disable_tqdm=True,
         dataloader_num_workers=0,

@@ -43,6 +43,11 @@ def completion_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) ->
     return loss, logits, picked
 
 
+def is_wrapped(model: Any) -> bool:
+    """A model inside a DDP or DeepSpeed wrapper (several processes), not the PEFT model itself."""
+    return not hasattr(model, "get_base_model") and hasattr(model, "module")
+
+
 def _completion_only_trainer_class() -> type:
     import torch
     from trl import SFTTrainer
@@ -56,6 +61,10 @@ def _completion_only_trainer_class() -> type:
         """
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if is_wrapped(model):
+                # several processes: the forward must go through the DDP/DeepSpeed wrapper, which
+                # synchronises the gradients; trl's loss (same value: mean over the SQL tokens)
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
             loss, logits, picked = completion_loss(model, inputs, num_items_in_batch)
             mode = "train" if model.training else "eval"
             with torch.no_grad():
@@ -114,6 +123,27 @@ def _trainer_class(completion_only: bool) -> type:
                 tokens = inputs["input_ids"] if "input_ids" in inputs else inputs["inputs_embeds"][..., 0]
                 self.largest_batch.see(tokens, inputs.get("labels"), completion_only)
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+        def _save_rng_state(self, output_dir):
+            """Several processes: rank 0 writes every rank's RNG state file (each rank's own, gathered),
+            so only rank 0 writes into a checkpoint and --resume still restores each rank's."""
+            if self.args.world_size <= 1:
+                return super()._save_rng_state(output_dir)
+            import os
+            import tempfile
+
+            import torch.distributed as dist
+
+            name = f"rng_state_{self.args.process_index}.pth"
+            with tempfile.TemporaryDirectory(prefix="sqltune-rng-") as scratch:
+                super()._save_rng_state(scratch)  # transformers' own choice of states, into a private folder
+                state = torch.load(os.path.join(scratch, name), weights_only=False)
+            states = [None] * self.args.world_size if self.args.process_index == 0 else None
+            dist.gather_object(state, states, dst=0)
+            if self.args.process_index == 0:
+                os.makedirs(output_dir, exist_ok=True)
+                for rank, rank_state in enumerate(states):
+                    torch.save(rank_state, os.path.join(output_dir, f"rng_state_{rank}.pth"))
 
         def create_scheduler(self, num_training_steps, optimizer=None):
             if self.schedule is None:
