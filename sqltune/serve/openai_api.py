@@ -15,7 +15,7 @@ model is 404 `model_not_found`, as OpenAI answers it. Every question gets an aud
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,9 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqltune.serve import steps
 from sqltune.serve.errors import ApiError
 from sqltune.serve.schemas import SqlFailure, SqlRequest
-
-if TYPE_CHECKING:
-    from sqltune.serve.routes import Server
 
 DEFAULT_MODEL = "default"
 
@@ -154,7 +151,9 @@ def question_of(body: ChatCompletionRequest) -> str:
     raise ApiError(400, "no_user_message", "messages hold no user message: the last one is the question", param="messages")
 
 
-def register_openai_routes(app: FastAPI, server: "Server") -> None:
+def register_openai_routes(app: FastAPI, server: Any) -> None:
+    """The two routes, sharing `server` (routes.Server: settings, model, warehouse, pools, audit) with /v1/sql.
+    Typed Any: routes.py imports this module."""
     settings, generator = server.settings, server.generator
     started = int(time.time())
 
