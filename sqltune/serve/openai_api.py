@@ -174,7 +174,8 @@ def register_openai_routes(app: FastAPI, server: Any) -> None:
         request.state.audit["adapter"] = adapter
         deadline = steps.deadline_for(settings, request.state.started_monotonic)
         generated = await steps.generate(server.gen_pool, generator, settings, question, adapter, deadline, execute=False)
-        verdict = await steps.check(server.warehouse, server.exec_pool, settings, generated.sql, server.dialect)
+        verdict = await steps.check(server.warehouse, server.exec_pool, settings, generated.sql, server.dialect,
+                                    parsed=generated.parsed)
         problem = None if verdict.ok else SqlFailure(code=verdict.code or "rejected", message=verdict.reason or "rejected")
         request.state.audit.update(sql=generated.sql, valid=verdict.ok, verdict=problem.code if problem else None)
         server.write_audit(request, 200)
