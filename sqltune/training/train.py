@@ -25,13 +25,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
-from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.core.errors import ConfigError, InputError
 from sqltune.inference.models import attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
-from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
+from sqltune.training.trainer import (_trainer_class, check_step0, check_trainable, choose_optimizer, keep_training_layout,
+                                     lora_parameter_count, parameter_count, step0_losses, with_loss_labels)  # noqa: F401 (public names)
 from sqltune.training.config import ALL_PROJECTIONS, LoraSettings, TrainConfig  # noqa: F401 (the public names)
 from sqltune.training.examples import batch_multiple
 from sqltune.training.inputs import TrainingPairs, require_inputs, training_pairs  # noqa: F401 (public names)
@@ -63,46 +64,6 @@ class TrainResult:
     eval_loss: float | None
     record: dict  # rank 0's, on every rank of a multi-process run
     rank: int = 0  # this process's rank (0 unless several processes trained)
-
-
-
-
-def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
-    """r * (in + out) for every targeted linear layer (in `layers` when given): what the adapter should train."""
-    import re
-
-    total = 0
-    for name, module in model.named_modules():
-        if name.split(".")[-1] in lora.target_modules and hasattr(module, "in_features"):
-            index = re.search(r"\.layers\.(\d+)\.", name)
-            if layers is not None and (index is None or int(index.group(1)) not in layers):
-                continue
-            total += lora.r * (module.in_features + module.out_features)
-    return total
-
-
-def parameter_count(param: Any) -> int:
-    """Logical element count: a packed 4-bit tensor holds two weights per byte."""
-    state = getattr(param, "quant_state", None)
-    return int(state.shape.numel()) if state is not None else param.numel()
-
-
-def check_trainable(model: Any, expected_lora: int, limit: float | None) -> tuple[int, int]:
-    """Only LoRA weights may train, exactly as many as the analytic count, under the share limit."""
-    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
-    total = sum(parameter_count(p) for p in model.parameters())
-    not_lora = [n for n, _ in trainable if "lora_" not in n]
-    if not_lora:
-        raise TrainingCheckFailed(f"non-LoRA parameters are trainable (base not frozen): {not_lora[:5]}")
-    n_trainable = sum(n for _, n in trainable)
-    if n_trainable != expected_lora:
-        raise TrainingCheckFailed(f"{n_trainable} trainable parameters, expected {expected_lora} for the LoRA config")
-    base_params = total - n_trainable
-    share = n_trainable / max(base_params, 1)
-    threshold = limit if limit is not None else max(0.02, 1.5 * expected_lora / max(base_params, 1))
-    if share > threshold:
-        raise TrainingCheckFailed(f"trainable share {share:.2%} exceeds {threshold:.2%}")
-    return n_trainable, total
 
 
 class TrainingData(NamedTuple):
