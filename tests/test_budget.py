@@ -187,3 +187,41 @@ def test_a_cap_reached_while_calibrating_still_records_a_plan():
     steps, _ = simulate(planner, lambda k: 1.0)
     assert steps == 2 and planner.plan is not None and planner.plan.max_steps == 2
     assert planner.plan.epochs == pytest.approx(1.0)
+
+
+def test_every_rank_follows_rank_0s_plan_and_stops_at_its_step(tmp_path):
+    """Several processes: rank 0 decides each step (its clock, its plan); rank 1 adopts the decision
+    without reading its own clock, and neither saves nor announces a plan."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    def make(rank: int, clock, decide):
+        planner = BudgetPlanner(100, pairs_per_step=8, train_pairs=1000, max_steps_cap=500, has_eval=False)
+        plans = []
+        folder = tmp_path / f"rank{rank}"
+        callback = budget_callback(planner, schedule=ScheduleShape("cosine", 500, 0), plan_dir=folder, started_at=0.0,
+                                   clock=clock, on_plan=lambda plan, event: plans.append(event), decide=decide,
+                                   is_main=rank == 0)
+        return planner, callback, plans, folder
+
+    decisions = []  # what rank 0 broadcast at each step
+    ticks = iter(float(t) for t in range(0, 10**6, 2))
+
+    def never():
+        raise AssertionError("rank 1 read its own clock")
+
+    main = make(0, lambda: next(ticks), lambda fn: decisions.append(fn()) or decisions[-1])
+    other = make(1, never, lambda fn: decisions[-1])
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), save_strategy="steps", eval_strategy="no", report_to=[])
+    states = [TrainerState(), TrainerState()]
+    controls = [TrainerControl(), TrainerControl()]
+    for state in states:
+        state.max_steps, state.save_steps, state.eval_steps = 500, 50, 50
+    while not controls[0].should_training_stop:
+        for (planner, callback, _, _), state, control in zip((main, other), states, controls):
+            state.global_step += 1
+            callback.on_step_end(args, state, control)
+        assert controls[1].should_training_stop == controls[0].should_training_stop
+    assert states[0].global_step == states[1].global_step == main[0].plan.max_steps < 500
+    assert other[0].plan == main[0].plan and states[1].save_steps == states[0].save_steps
+    assert main[2] == ["planned"] and other[2] == []
+    assert load_plan(main[3]) == main[0].plan and not other[3].exists()

@@ -51,7 +51,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "registry": CommandEntry("registry", TRAINING, "Run records (train, merge, eval) kept in $SQLTUNE_HOME/registry.sqlite."),
     "eval": CommandEntry("evaluate", EVALUATION, "Evaluate a model (`sqltune eval --model ...`) or predicted SQL (`sqltune eval score ...`) by execution accuracy."),
     "merge": CommandEntry("merge", EVALUATION, "Merge a LoRA adapter into its base, save a standard checkpoint, and check it answers as the adapter does."),
-    "serve": CommandEntry("serve", EVALUATION, "Serve the model over HTTP: POST /v1/sql, GET /healthz, docs at /docs, playground at /."),
+    "serve": CommandEntry("serve", EVALUATION, "Serve the model over HTTP: POST /v1/sql, OpenAI-compatible /v1/chat/completions, docs at /docs, playground at /."),
+    "export": CommandEntry("export", EVALUATION, "Hand a trained adapter to another server (vLLM): check it suits, print the command."),
 }
 
 

@@ -21,7 +21,7 @@ def serve_command(
     *,
     overrides: dict,
 ) -> None:
-    """Serve the model over HTTP: POST /v1/sql, GET /healthz, docs at /docs, playground at /."""
+    """Serve the model over HTTP: POST /v1/sql, OpenAI-compatible /v1/chat/completions, docs at /docs, playground at /."""
     from sqltune.core.config import load_config
     from sqltune.serve.launch import launch, parse_adapter_specs
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sqltune.cli.options import config_options
 from sqltune.training.config import TrainConfig
+from sqltune.training.distributed import this_process
 
 console = Console()
 
@@ -35,6 +36,8 @@ _TRAIN_SECTIONS = {
     "Speed and memory": "attention cache_lower_layers fit_pairs_to_budget gradient_checkpointing return_freed_memory "
                         "fp32_non_quantized num_threads",
     "Checks": "max_trainable_fraction step0_check",
+    "Tracking": "report_to",
+    "Processes": "num_processes",
 }
 TRAIN_PANELS = {path: panel for panel, paths in _TRAIN_SECTIONS.items() for path in paths.split()}
 
@@ -49,14 +52,33 @@ def train(
     overrides: dict,
 ) -> None:
     """Train a LoRA adapter on a 4-bit NF4 base (QLoRA) with the loss on the SQL only."""
+    from sqltune.core.errors import SqltuneError
+
+    began = time.monotonic()  # the time budget bounds the whole command, validation and loading included
+    cfg = load_train_config(config, overrides)
+    processes = this_process()
+    if cfg.num_processes > 1 and not processes.distributed:
+        from sqltune.training.distributed import launch_processes
+
+        raise typer.Exit(launch_processes(cfg, resume=resume))  # they print; this process only waits
+    console.quiet = not processes.is_main  # several processes: rank 0 reports for all
+    try:
+        result = train_with_progress(cfg, resume, began)
+    except SqltuneError as exc:
+        if processes.is_main:
+            raise
+        raise typer.Exit(exc.exit_code) from None  # rank 0 reports it (the others failed alike, or waited on it)
+    print_train_result(result)
+
+
+def train_with_progress(cfg, resume: bool, began: float):
+    """The library's training run, its progress events shown as stage lines, a bar or plain lines."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from sqltune.cli.stages import StageReporter, model_prepare_eta
     from sqltune.evaluation.judge import judge_for_training
     from sqltune.training.train import require_inputs, train as run_train
 
-    began = time.monotonic()  # the time budget bounds the whole command, validation and loading included
-    cfg = load_train_config(config, overrides)
     require_inputs(cfg)  # before the judge opens the warehouse (train() checks it again for library callers)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn()]
@@ -100,7 +122,7 @@ def train(
         with judge_for_training(cfg) as judge:
             result = run_train(cfg, resume=resume, progress=on_event, started=began, judge=judge)
         stages.finish()
-    print_train_result(result)
+    return result
 
 
 def print_train_result(result) -> None:

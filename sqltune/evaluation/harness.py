@@ -17,6 +17,7 @@ from typing import Any
 from sqltune.core.config import setting
 from sqltune.core.errors import ConfigError, InputError, MissingOptionError
 from sqltune.evaluation.compare import MatchRules
+from sqltune.evaluation.tracking import log_reports, tracking_runs
 from sqltune.inference.generate import DecodeConfig
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
@@ -49,6 +50,8 @@ class EvalConfig:
     allow_invalid: bool = setting(False, help="Evaluate without the pairs that fail validation (default: refuse, listing every problem by line).")
     allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     compare_decoding: bool = setting(False, help="Also evaluate each form with plain greedy decoding (no schema constraint, one candidate), side by side.")
+    report_to: str = setting("none", choices=("none", "mlflow"), help="mlflow: log each form's headline figures (EX, executable rate, exact match) into the MLflow run its adapter was trained in (recorded in the adapter folder by `sqltune train --report-to mlflow`), or --mlflow-run-id.")
+    mlflow_run_id: str | None = setting(None, help="With --report-to mlflow: the MLflow run to log into, instead of the one the adapter records (MLFLOW_TRACKING_URI says where it is).")
 
 
 @dataclass
@@ -139,6 +142,7 @@ def evaluate_forms(
         progress=(lambda done, total: progress("validating", done, total)) if progress else None,
         allow_privileged_role=config.allow_privileged_role,
     )
+    runs = tracking_runs(forms, config)  # before any question is answered: a run that cannot be found fails now
     schema = load_schema(db)
     rules = config.rules
     reports, spot_answers, evaluated = [], {}, []
@@ -188,6 +192,8 @@ def evaluate_forms(
     paths = write_report(reports, out_dir, spot_checks=spot_checks, learning_curve=learning_curve) if out_dir is not None else None
     if config.register:
         _register(evaluated, reports, config, paths, pairs)
+    if runs:
+        log_reports(evaluated, reports, runs)
     return reports, paths
 
 

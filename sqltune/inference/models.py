@@ -200,6 +200,22 @@ def dtype_probe(refresh: bool = False) -> DtypeProbe:
     return _PROBE
 
 
+def adopt_dtype_probe(probe: DtypeProbe) -> None:
+    """Use `probe` (another process's measurement) as this process's: processes that train together
+    must compute in one dtype, and a timed matmul can choose differently in each."""
+    global _PROBE
+    _PROBE = probe
+
+
+def local_device_index() -> int:
+    """The GPU of this process: LOCAL_RANK when several processes share the machine (torchrun,
+    accelerate launch), else 0."""
+    try:
+        return int(os.environ.get("LOCAL_RANK", 0)) if int(os.environ.get("WORLD_SIZE", 1)) > 1 else 0
+    except ValueError:
+        return 0
+
+
 def device() -> str:
     import torch
 
@@ -275,7 +291,7 @@ def load_model(base: str, *, quant: QuantConfig | None = None, dtype: "torch.dty
         kwargs["quantization_config"] = quant.to_bnb()
         kwargs["dtype"] = quant.torch_compute_dtype()
         if device() == "cuda":
-            kwargs["device_map"] = {"": 0}
+            kwargs["device_map"] = {"": local_device_index()}
     else:
         kwargs["dtype"] = dtype or compute_dtype()
     try:
@@ -283,7 +299,7 @@ def load_model(base: str, *, quant: QuantConfig | None = None, dtype: "torch.dty
     except OSError as exc:
         raise ModelError(f"cannot load model {base}: {exc}") from None
     if not kwargs.get("device_map") and device() == "cuda":
-        model = model.to("cuda")
+        model = model.to(f"cuda:{local_device_index()}")
     return model
 
 

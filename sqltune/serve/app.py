@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 
 from sqltune.core.errors import ConfigError
-from sqltune.serve.audit import AuditLog, NullAuditLog
+from sqltune.serve.audit import AUDITED_PATHS, AuditLog, NullAuditLog
 from sqltune.serve.body_limit import MAX_JSON_DEPTH, BodyLimit, json_depth  # noqa: F401 - re-exported
 from sqltune.serve.errors import ApiError, error_response, install_error_handlers  # noqa: F401 - re-exported
 from sqltune.serve.pool import BoundedPool
@@ -95,10 +95,10 @@ def _open_warehouse(settings: ServeSettings) -> "Warehouse":
 
 
 def _audit_writer(audit: AuditLog | NullAuditLog):
-    """One audit line per /v1/sql request: who, what, status, latency."""
+    """One audit line per question asked (/v1/sql, /v1/chat/completions): who, what, status, latency."""
 
     def write_audit(request: Request, status: int, **fields: Any) -> None:
-        if request.url.path != "/v1/sql":
+        if request.url.path not in AUDITED_PATHS:
             return
         started = getattr(request.state, "started", None)
         entry = {

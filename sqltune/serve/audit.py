@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 
+AUDITED_PATHS = ("/v1/sql", "/v1/chat/completions")  # the routes that answer questions: one audit line per request
+
+
 class AuditLog:
     """Each `write` appends one complete JSON line (O_APPEND, one write call, under a lock)."""
 

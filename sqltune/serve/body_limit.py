@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from sqltune.serve.audit import AuditLog, NullAuditLog
+from sqltune.serve.audit import AUDITED_PATHS, AuditLog, NullAuditLog
 from sqltune.serve.errors import error_response
 
 MAX_JSON_DEPTH = 32
@@ -54,7 +54,7 @@ class BodyLimit:
             except asyncio.TimeoutError:
                 self._audit(scope, 408, "body_timeout")
                 message = f"the request body did not arrive within {self.read_timeout_s:g} s"
-                await error_response(408, "body_timeout", message)(scope, receive, send)
+                await error_response(408, "body_timeout", message, path=scope.get("path"))(scope, receive, send)
                 return
             if message["type"] == "http.disconnect":
                 self._audit(scope, 499, "client_disconnected")
@@ -71,7 +71,7 @@ class BodyLimit:
         if depth > MAX_JSON_DEPTH:
             message = f"request body JSON is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
             self._audit(scope, 400, "json_too_deep")
-            await error_response(400, "json_too_deep", message)(scope, receive, send)
+            await error_response(400, "json_too_deep", message, path=scope.get("path"))(scope, receive, send)
             return
         replayed = False
 
@@ -85,12 +85,12 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
-        response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+        response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes", path=scope.get("path"))
         self._audit(scope, 413, "payload_too_large")
         await response(scope, receive, send)
 
     def _audit(self, scope: dict, status: int, code: str) -> None:
-        if scope.get("path") == "/v1/sql":
+        if scope.get("path") in AUDITED_PATHS:
             client = scope.get("client")
             request_id = (scope.get("state") or {}).get("request_id")
             self.audit.write({"request_id": request_id, "client": client[0] if client else None, "status": status, "error": code})

@@ -1,4 +1,4 @@
-"""The HTTP routes: the playground page, /healthz and POST /v1/sql."""
+"""The HTTP routes: the playground page, /healthz and POST /v1/sql (the OpenAI-compatible ones: openai_api.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from sqltune.serve import steps
 from sqltune.serve.errors import ERROR_RESPONSES
+from sqltune.serve.openai_api import register_openai_routes
 from sqltune.serve.playground import CONTENT_SECURITY_POLICY, PAGE
 from sqltune.serve.pool import BoundedPool
 from sqltune.serve.schemas import Health, SqlFailure, SqlRequest, SqlResponse
@@ -96,6 +97,7 @@ def register_routes(app: FastAPI, server: Server) -> None:
         server.write_audit(request, 200)
         return SqlResponse(**response)
 
+    register_openai_routes(app, server)
     app.add_middleware(RequestId)  # added last: outermost, so the body checks' audit lines carry the id
 
 

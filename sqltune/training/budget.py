@@ -356,10 +356,19 @@ def progress_line(step: int, total: int | None, loss: float | None, elapsed_s: f
 
 def budget_callback(planner: BudgetPlanner, *, schedule: ScheduleShape | None, plan_dir: Path,
                     started_at: float, clock: Callable[[], float] = time.monotonic,
-                    on_plan: Callable[[StepPlan, str], None] | None = None) -> Any:
+                    on_plan: Callable[[StepPlan, str], None] | None = None,
+                    decide: Callable[[Callable[[], Any]], Any] | None = None, is_main: bool = True) -> Any:
     """A TrainerCallback that drives the Trainer from `planner`: sets max_steps and the eval/save
-    cadence when a plan is made, stretches `schedule`, stops training at the plan's end."""
+    cadence when a plan is made, stretches `schedule`, stops training at the plan's end.
+
+    Several processes (distributed.py): `decide(fn)` runs `fn` on rank 0 and hands every rank its
+    value, so each step's plan and stop are rank 0's, measured on rank 0's clock, and every rank
+    stops at the same step; only rank 0 (`is_main`) saves the plan and announces it."""
     from transformers import TrainerCallback
+
+    def step_end(step: int) -> tuple[str | None, bool, dict | None]:
+        event, stop = planner.step_end(step, clock() - started_at)
+        return event, stop, planner.plan.to_dict() if planner.plan is not None else None
 
     def apply(plan: StepPlan, state: Any) -> None:
         state.max_steps = plan.max_steps
@@ -378,13 +387,16 @@ def budget_callback(planner: BudgetPlanner, *, schedule: ScheduleShape | None, p
                 apply(planner.plan, state)
 
         def on_step_end(self, args, state, control, **kwargs):
-            now = clock() - started_at
-            event, stop = planner.step_end(state.global_step, now)
+            step = state.global_step
+            event, stop, plan = decide(lambda: step_end(step)) if decide is not None else step_end(step)
+            if plan is not None and not is_main:
+                planner.plan = StepPlan.from_dict(plan)
             if event is not None:
                 apply(planner.plan, state)
-                save_plan(planner.plan, plan_dir)
-                if on_plan is not None:
-                    on_plan(planner.plan, event)
+                if is_main:
+                    save_plan(planner.plan, plan_dir)
+                    if on_plan is not None:
+                        on_plan(planner.plan, event)
             if stop:
                 state.max_steps = state.global_step
                 control.should_training_stop = True
@@ -393,7 +405,7 @@ def budget_callback(planner: BudgetPlanner, *, schedule: ScheduleShape | None, p
                 # the default flow ran before this callback with the old cadence: redo its decisions
                 control.should_evaluate = (args.eval_strategy != "no" and state.global_step % state.eval_steps == 0)
                 control.should_save = args.save_strategy != "no" and state.global_step % state.save_steps == 0
-            if control.should_evaluate or control.should_save:
+            if is_main and (control.should_evaluate or control.should_save):  # pauses are timed where plans are made
                 self._pause_began = clock()
             return control
 

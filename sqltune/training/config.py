@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqltune.core.config import setting
+from sqltune.core.tracking import TRACKERS
 from sqltune.inference.models import QuantConfig
 from sqltune.prompts import PromptConfig
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
@@ -72,7 +73,9 @@ class TrainConfig:
     max_trainable_fraction: float | None = setting(None, help="Stop if more than this share of parameters trains (default: 1.5x the analytic LoRA share, at least 2%).")
     step0_check: bool = setting(True, help="Check that the fresh adapter leaves the base's loss unchanged before training.")
     num_threads: int | None = setting(None, help="CPU threads for torch (default: all cores).", min=1)
+    num_processes: int = setting(1, help="Training processes on this machine: N > 1 starts N copies of the command through `accelerate launch` (data-parallel: gloo between CPU processes, one GPU each with NCCL), each taking --batch-size pairs a step. Under `accelerate launch` or torchrun the launcher's count holds and this is not read.", min=1)
     register: bool = setting(True, help="Write the run record into the registry.")
+    report_to: str = setting("none", choices=TRACKERS, help="Experiment tracker the Trainer logs losses to (transformers' integration; MLflow reads MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME). mlflow: the run record's final figures join the run, and the adapter records the run so `sqltune eval --report-to mlflow` logs into it.")
     allow_invalid: bool = setting(False, help="Train without the pairs that fail validation (default: refuse, listing every problem by line).")
     allow_privileged_role: bool = setting(False, help=ALLOW_PRIVILEGED_ROLE_HELP)
     select_by_execution: int = setting(0, help="At each held-out point, answer up to N held-out pairs greedily, run them on the warehouse and keep the adapter with the best execution accuracy (not the lowest loss); 0: off. Needs held-out pairs (--eval-fraction).", min=0)

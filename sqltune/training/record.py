@@ -125,8 +125,9 @@ class RssSampler:
 
 def run_record(config: "TrainConfig", base_path: str, loaded: Any, data_facts: dict, trainer: Any,
                run: Any, step0: dict | None, eval_loss: float | None, reporter: Any,
-               budget: Any | None, out: Path) -> dict:
-    """Everything needed to compare this run with another: settings, data, speed, memory, losses."""
+               budget: Any | None, out: Path, processes: int = 1) -> dict:
+    """Everything needed to compare this run with another: settings, data, speed, memory, losses.
+    `processes`: how many trained together (each step took a batch on each; memory is rank 0's)."""
     import torch
 
     history = trainer.state.log_history
@@ -154,7 +155,9 @@ def run_record(config: "TrainConfig", base_path: str, loaded: Any, data_facts: d
         "wall_s": run.wall_s,
         "train_tokens": train_tokens,
         "tokens_per_s": train_tokens / run.wall_s if run.wall_s > 0 else None,
-        "pairs_per_minute": 60 * trainer.state.global_step * config.batch_size * config.grad_accum / run.wall_s if run.wall_s > 0 else None,
+        "processes": processes,
+        "pairs_per_minute": (60 * trainer.state.global_step * config.batch_size * config.grad_accum * processes / run.wall_s
+                             if run.wall_s > 0 else None),
         "time_budget_s": budget.planner.budget_s if budget else None,
         "budget_plan": plan.to_dict() if plan else None,
         "peak_rss_bytes": _peak_rss_bytes(),

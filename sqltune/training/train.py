@@ -25,19 +25,22 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqltune.inference.adapter import ADAPTER_META, write_meta
-from sqltune.core.errors import ConfigError, InputError, TrainingCheckFailed
+from sqltune.core.errors import ConfigError, InputError
 from sqltune.inference.models import attention_implementation, compute_dtype, device, dtype_probe, load_model, load_tokenizer, resolve_base
 from sqltune.retrieval import EXAMPLES_FILE
 from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
-from sqltune.training.trainer import _trainer_class, check_step0, choose_optimizer, keep_training_layout, step0_losses, with_loss_labels
+from sqltune.training.trainer import (_trainer_class, check_step0, check_trainable, choose_optimizer, keep_training_layout,
+                                     lora_parameter_count, parameter_count, step0_losses, with_loss_labels)  # noqa: F401 (public names)
 from sqltune.training.config import ALL_PROJECTIONS, LoraSettings, TrainConfig  # noqa: F401 (the public names)
 from sqltune.training.examples import batch_multiple
 from sqltune.training.inputs import TrainingPairs, require_inputs, training_pairs  # noqa: F401 (public names)
 from sqltune.training.selection import Judge, execution_selection
 from sqltune.training.lower_cache import prepare_lower_cache, upper_layers_only
+from sqltune.training.distributed import Processes, check_distributable, same_compute_dtype, this_process
 from sqltune.training.progress import ProgressFn, ProgressReporter
+from sqltune.training.tracking import MlflowRunKeeper
 from sqltune.training.budget import (BudgetPlanner, ScheduleShape, StepPlan, budget_callback, format_duration,
                                      load_plan, parse_duration)
 
@@ -59,47 +62,8 @@ class TrainResult:
     peak_rss_bytes: int
     final_train_loss: float | None
     eval_loss: float | None
-    record: dict
-
-
-
-
-def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
-    """r * (in + out) for every targeted linear layer (in `layers` when given): what the adapter should train."""
-    import re
-
-    total = 0
-    for name, module in model.named_modules():
-        if name.split(".")[-1] in lora.target_modules and hasattr(module, "in_features"):
-            index = re.search(r"\.layers\.(\d+)\.", name)
-            if layers is not None and (index is None or int(index.group(1)) not in layers):
-                continue
-            total += lora.r * (module.in_features + module.out_features)
-    return total
-
-
-def parameter_count(param: Any) -> int:
-    """Logical element count: a packed 4-bit tensor holds two weights per byte."""
-    state = getattr(param, "quant_state", None)
-    return int(state.shape.numel()) if state is not None else param.numel()
-
-
-def check_trainable(model: Any, expected_lora: int, limit: float | None) -> tuple[int, int]:
-    """Only LoRA weights may train, exactly as many as the analytic count, under the share limit."""
-    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
-    total = sum(parameter_count(p) for p in model.parameters())
-    not_lora = [n for n, _ in trainable if "lora_" not in n]
-    if not_lora:
-        raise TrainingCheckFailed(f"non-LoRA parameters are trainable (base not frozen): {not_lora[:5]}")
-    n_trainable = sum(n for _, n in trainable)
-    if n_trainable != expected_lora:
-        raise TrainingCheckFailed(f"{n_trainable} trainable parameters, expected {expected_lora} for the LoRA config")
-    base_params = total - n_trainable
-    share = n_trainable / max(base_params, 1)
-    threshold = limit if limit is not None else max(0.02, 1.5 * expected_lora / max(base_params, 1))
-    if share > threshold:
-        raise TrainingCheckFailed(f"trainable share {share:.2%} exceeds {threshold:.2%}")
-    return n_trainable, total
+    record: dict  # rank 0's, on every rank of a multi-process run
+    rank: int = 0  # this process's rank (0 unless several processes trained)
 
 
 class TrainingData(NamedTuple):
@@ -208,18 +172,28 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     time budget counts from there, so validating the pairs and loading the model come out of it.
     `judge` scores answers on the warehouse for `select_by_execution` (selection.py).
     `progress` hears {"event": "stage"}, {"event": "validate"} and {"event": "model"} (the base
-    resolved, loading next) before the training events."""
+    resolved, loading next) before the training events.
+    Run in several processes (`accelerate launch`, distributed.py), rank 0 validates the pairs and
+    decides the time budget for all, and alone writes the adapter and the record and hears progress."""
     from sqltune.prompts import prompt_for_warehouse
 
+    from sqltune.core.tracking import require_tracker
+
     started = time.monotonic() if started is None else started
+    processes = this_process()
     require_inputs(config)
+    require_tracker(config.report_to)
+    if processes.distributed:
+        check_distributable(config)
+        processes.start()
+        progress = progress if processes.is_main else None
     if config.select_by_execution and judge is None:
         raise ConfigError("select_by_execution needs a judge of answers (sqltune.evaluation.judge.judge_for_training)")
     out = _output_folder(config, resume)
     budget_s = parse_duration(config.time_budget) if config.time_budget is not None else None
     config = dataclasses.replace(config, prompt=prompt_for_warehouse(config.prompt, config.db))
     if pairs is None:
-        pairs = training_pairs(config, progress=progress)
+        pairs = processes.on_main(lambda: training_pairs(config, progress=progress))
     config = dataclasses.replace(config, train_file=pairs.source)
     _seed(config)
     if progress:
@@ -233,6 +207,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     data = build_datasets(config, tokenizer, schema, pairs.pairs)
     train_ds, eval_ds, data_facts, index = data.train, data.held_out, data.facts, data.examples
 
+    same_compute_dtype(processes)
     loaded = load_training_model(config, base_path)
     log.info("trainable parameters: %d of %d (%.2f%%), compute dtype %s", loaded.trainable, loaded.total,
              100 * loaded.trainable / loaded.total, _dtype_name(loaded.dtype))
@@ -250,16 +225,17 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         collator = cached_collator or collator
         release_freed_memory()  # the lower layers' working memory, freed once every pair is cached
     budget = plan_budget(config, budget_s, out, resume, data_facts, eval_ds, started, progress,
-                         epochs_cap=reuse.epochs_cap if reuse else None)
+                         epochs_cap=reuse.epochs_cap if reuse else None, processes=processes)
     reporter = ProgressReporter(progress, started, budget.planner if budget else None, kill_after_step,
-                                snapshot_dir=out / CURVE_DIR if config.curve_snapshots else None)
+                                snapshot_dir=out / CURVE_DIR if config.curve_snapshots and processes.is_main else None)
+    tracking = MlflowRunKeeper(config.report_to)
     with upper_layers_only(loaded.model, reuse.cut) if reuse else contextlib.nullcontext() as whole_model:
         selection = execution_selection(config, loaded.model, tokenizer, schema, index, data.held_out_pairs,
                                         judge, out, started, progress, whole_model or contextlib.nullcontext)
         trainer = build_trainer(config, loaded, tokenizer, collator, train_ds, eval_ds, out / "checkpoints",
                                 # the execution check before the budget's callback: its time counts as
                                 # evaluation time (planned for, kept clear of the deadline), not step time
-                                callbacks=[reporter.callback(), *([selection.callback()] if selection else []),
+                                callbacks=[reporter.callback(), tracking.callback(), *([selection.callback()] if selection else []),
                                            *([budget.callback] if budget else [])],
                                 schedule=budget.schedule if budget else None, cached=reuse is not None)
         run = run_trainer(trainer, out / "checkpoints", resume)
@@ -269,16 +245,24 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     if reuse is not None:
         data_facts["lower_cache"] = reuse.record()
 
-    _save_adapter(loaded.model, out, config, schema, data_facts, index)
-    if selection is not None:
-        data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
-    for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
-        if point.get("adapter"):
-            for name in (ADAPTER_META, EXAMPLES_FILE):
-                if (out / name).exists():
-                    shutil.copy2(out / name, Path(point["adapter"]) / name)
-    record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out)
-    run_id = _record_run(record, out, config.register)
+    def write_results() -> tuple[dict, str]:
+        """The adapter, its snapshots' prompt settings, the run record and the registry entry (rank 0 only)."""
+        _save_adapter(loaded.model, out, config, schema, data_facts, index, tracking=tracking.run.to_dict() if tracking.run else None)
+        if selection is not None:
+            data_facts["execution_selection"] = {**selection.record(), "kept_best": selection.keep_best(out)}
+        for point in reporter.curve:  # each snapshot is a whole adapter folder: the prompt settings beside it
+            if point.get("adapter"):
+                for name in (ADAPTER_META, EXAMPLES_FILE):
+                    if (out / name).exists():
+                        shutil.copy2(out / name, Path(point["adapter"]) / name)
+        record = run_record(config, base_path, loaded, data_facts, trainer, run, step0, eval_loss, reporter, budget, out,
+                            processes=processes.world_size)
+        record["tracking"] = tracking.run.to_dict() if tracking.run else None
+        run_id = _record_run(record, out, config.register)
+        tracking.finish(record, run_id, str(out.resolve()))
+        return record, run_id
+
+    record, run_id = processes.on_main(write_results)
     return TrainResult(
         adapter_dir=out,
         run_id=run_id,
@@ -292,6 +276,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
         final_train_loss=run.output.training_loss,
         eval_loss=eval_loss,
         record=record,
+        rank=processes.rank,
     )
 
 
@@ -410,25 +395,29 @@ class BudgetRun:
     callback: Any
 
 
-def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None) -> int:
-    """The most steps a run may take: --max-steps, else --epochs (or `epochs`) over the training pairs."""
+def _steps_cap(config: TrainConfig, train_pairs: int, epochs: float | None = None, world_size: int = 1) -> int:
+    """The most steps a run may take: --max-steps, else --epochs (or `epochs`) over the training pairs
+    (each step takes a batch on each of `world_size` processes)."""
     if config.max_steps > 0:
         return config.max_steps
-    per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum))
+    per_epoch = math.ceil(train_pairs / (config.batch_size * config.grad_accum * world_size))
     return max(1, math.ceil((epochs if epochs is not None else config.num_epochs) * per_epoch))
 
 
 def plan_budget(config: TrainConfig, budget_s: float | None, out: Path, resume: bool, data_facts: dict, eval_ds: Any,
-                started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None) -> BudgetRun | None:
+                started: float, progress: ProgressFn | None = None, epochs_cap: float | None = None,
+                processes: Processes | None = None) -> BudgetRun | None:
     """With --time-budget (`budget_s`, its seconds): the planner, the stretchable LR schedule and
-    the callback joining them to the Trainer; a resumed run reloads the plan it stored."""
+    the callback joining them to the Trainer; a resumed run reloads the plan it stored. With
+    several `processes`, rank 0's planner decides for all (budget_callback)."""
     if budget_s is None:
         return None
+    processes = processes or Processes()
     stored = load_plan(out) if resume else None
     if stored is not None:
         log.info("resuming with the stored plan: %s", stored.summary())
-    pairs_per_step = config.batch_size * config.grad_accum
-    cap = _steps_cap(config, data_facts["train_pairs"], epochs_cap)
+    pairs_per_step = config.batch_size * config.grad_accum * processes.world_size
+    cap = _steps_cap(config, data_facts["train_pairs"], epochs_cap, processes.world_size)
     eval_batches = math.ceil(len(eval_ds) / config.batch_size) if eval_ds is not None else 0
     planner = BudgetPlanner(
         budget_s, pairs_per_step=pairs_per_step, train_pairs=data_facts["train_pairs"], max_steps_cap=cap,
@@ -448,7 +437,8 @@ def plan_budget(config: TrainConfig, budget_s: float | None, out: Path, resume: 
                   "line": f"time budget {format_duration(budget_s)}: timing the first steps to plan the run"
                           + (" (resumed: keeping the stored plan)" if stored else "")})
 
-    callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce)
+    callback = budget_callback(planner, schedule=schedule, plan_dir=out, started_at=started, on_plan=announce,
+                               decide=processes.on_main if processes.distributed else None, is_main=processes.is_main)
     return BudgetRun(planner, schedule, callback)
 
 
@@ -493,7 +483,9 @@ def build_trainer(config: TrainConfig, loaded: LoadedModel, tokenizer: Any, coll
         # cached lower-layer outputs: random batches (their padding is cheap in the upper layers alone)
         train_sampling_strategy="group_by_length" if config.group_by_length and not cached else "random",
         length_column_name="length",
-        report_to=[],
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        ddp_find_unused_parameters=False,  # several processes: every LoRA weight is used in every step
+        run_name=f"sqltune {Path(config.output_dir).name}",
         disable_tqdm=True,
         dataloader_num_workers=0,
         use_cpu=device() == "cpu",
@@ -562,9 +554,10 @@ def _last_checkpoint(checkpoints: Path) -> Path | None:
     return Path(last) if last else None
 
 
-def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict, index: Any = None) -> None:
+def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_facts: dict, index: Any = None,
+                  tracking: dict | None = None) -> None:
     """The PEFT folder as peft writes it, plus sqltune's prompt settings (and the pairs its
-    prompts retrieve examples from) beside it."""
+    prompts retrieve examples from) beside it, and where its experiment-tracking run is."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     meta = {
@@ -577,6 +570,8 @@ def _save_adapter(model: Any, out: Path, config: TrainConfig, schema: Any, data_
     }
     if index is not None:
         meta["examples"] = index.save(out)
+    if tracking:
+        meta["tracking"] = tracking
     write_meta(out, meta)
 
 

@@ -1,5 +1,6 @@
 """The trainer itself: trl's SFTTrainer with the loss (and the LM head) on the SQL completion only,
-and the step-0 check that a fresh adapter changes nothing."""
+and the checks before training: only the LoRA weights train (exactly the analytic count), and the
+step-0 check that a fresh adapter changes nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from sqltune.core.errors import TrainingCheckFailed
 from sqltune.inference.models import device
 from sqltune.training.budget import ScheduleShape
+from sqltune.training.config import LoraSettings
 
 
 def causal_only_mask(attention_mask: Any) -> Any:
@@ -43,6 +45,11 @@ def completion_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) ->
     return loss, logits, picked
 
 
+def is_wrapped(model: Any) -> bool:
+    """A model inside a DDP or DeepSpeed wrapper (several processes), not the PEFT model itself."""
+    return not hasattr(model, "get_base_model") and hasattr(model, "module")
+
+
 def _completion_only_trainer_class() -> type:
     import torch
     from trl import SFTTrainer
@@ -56,6 +63,10 @@ def _completion_only_trainer_class() -> type:
         """
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if is_wrapped(model):
+                # several processes: the forward must go through the DDP/DeepSpeed wrapper, which
+                # synchronises the gradients; trl's loss (same value: mean over the SQL tokens)
+                return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
             loss, logits, picked = completion_loss(model, inputs, num_items_in_batch)
             mode = "train" if model.training else "eval"
             with torch.no_grad():
@@ -115,6 +126,27 @@ def _trainer_class(completion_only: bool) -> type:
                 self.largest_batch.see(tokens, inputs.get("labels"), completion_only)
             return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
+        def _save_rng_state(self, output_dir):
+            """Several processes: rank 0 writes every rank's RNG state file (each rank's own, gathered),
+            so only rank 0 writes into a checkpoint and --resume still restores each rank's."""
+            if self.args.world_size <= 1:
+                return super()._save_rng_state(output_dir)
+            import os
+            import tempfile
+
+            import torch.distributed as dist
+
+            name = f"rng_state_{self.args.process_index}.pth"
+            with tempfile.TemporaryDirectory(prefix="sqltune-rng-") as scratch:
+                super()._save_rng_state(scratch)  # transformers' own choice of states, into a private folder
+                state = torch.load(os.path.join(scratch, name), weights_only=False)
+            states = [None] * self.args.world_size if self.args.process_index == 0 else None
+            dist.gather_object(state, states, dst=0)
+            if self.args.process_index == 0:
+                os.makedirs(output_dir, exist_ok=True)
+                for rank, rank_state in enumerate(states):
+                    torch.save(rank_state, os.path.join(output_dir, f"rng_state_{rank}.pth"))
+
         def create_scheduler(self, num_training_steps, optimizer=None):
             if self.schedule is None:
                 return super().create_scheduler(num_training_steps, optimizer)
@@ -165,6 +197,45 @@ def step0_losses(model: Any, dataset: Any, collator: Any, n: int = 4) -> tuple[f
             frozen = model(**batch).loss.item()
     model.train(was_training)
     return with_adapter, frozen
+
+
+# -- the checks before training: only the analytic LoRA weights train, and a fresh adapter changes nothing --
+def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
+    """r * (in + out) for every targeted linear layer (in `layers` when given): what the adapter should train."""
+    import re
+
+    total = 0
+    for name, module in model.named_modules():
+        if name.split(".")[-1] in lora.target_modules and hasattr(module, "in_features"):
+            index = re.search(r"\.layers\.(\d+)\.", name)
+            if layers is not None and (index is None or int(index.group(1)) not in layers):
+                continue
+            total += lora.r * (module.in_features + module.out_features)
+    return total
+
+
+def parameter_count(param: Any) -> int:
+    """Logical element count: a packed 4-bit tensor holds two weights per byte."""
+    state = getattr(param, "quant_state", None)
+    return int(state.shape.numel()) if state is not None else param.numel()
+
+
+def check_trainable(model: Any, expected_lora: int, limit: float | None) -> tuple[int, int]:
+    """Only LoRA weights may train, exactly as many as the analytic count, under the share limit."""
+    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
+    total = sum(parameter_count(p) for p in model.parameters())
+    not_lora = [n for n, _ in trainable if "lora_" not in n]
+    if not_lora:
+        raise TrainingCheckFailed(f"non-LoRA parameters are trainable (base not frozen): {not_lora[:5]}")
+    n_trainable = sum(n for _, n in trainable)
+    if n_trainable != expected_lora:
+        raise TrainingCheckFailed(f"{n_trainable} trainable parameters, expected {expected_lora} for the LoRA config")
+    base_params = total - n_trainable
+    share = n_trainable / max(base_params, 1)
+    threshold = limit if limit is not None else max(0.02, 1.5 * expected_lora / max(base_params, 1))
+    if share > threshold:
+        raise TrainingCheckFailed(f"trainable share {share:.2%} exceeds {threshold:.2%}")
+    return n_trainable, total
 
 
 def check_step0(with_adapter: float, frozen: float, vocab_size: int) -> None:
