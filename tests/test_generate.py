@@ -177,3 +177,57 @@ def test_stop_string_criteria_are_built_once_per_model(tiny_model_dir, schema, m
     model.generate(["How many stores are there?", "List every city"])
     model.generate(["Total amount sold in Boston?"])
     assert len(built) == 1, built
+
+
+def _recorded(calls, sequences, end_ids=(9,), lookahead=0):
+    from sqltune.inference.decoding_state import LoglikRecorder
+
+    recorder = LoglikRecorder(list(end_ids), lookahead=lookahead)
+    for ids, scores in calls:
+        recorder(torch.tensor([ids]), scores)
+    recorder.finish(torch.tensor([sequences]))
+    return recorder.loglik[0]
+
+
+def test_loglik_of_drafted_decoding_equals_step_by_step():
+    """Prompt lookup scores drafted tokens the model may reject: only the kept tokens count, each by
+    the scores of the call that predicted it from the kept prefix."""
+    import torch
+
+    torch.manual_seed(0)
+    prompt = [1, 2]
+    answer = [5, 6, 7, 9]  # 9 ends the answer
+    logits = {n: torch.randn(1, 12) for n in range(2, 7)}  # the scores predicting position n (from the kept prefix)
+    step_by_step = [(prompt + answer[:i], logits[2 + i]) for i in range(len(answer))]
+    # round 1 drafts [5, 8, 8]: 5 is kept, 6 replaces the first 8; its scores at 4 and 5 saw a wrong prefix
+    junk = torch.randn(1, 12)
+    drafted = [(prompt, logits[2]), (prompt + [5], logits[3]), (prompt + [5, 8], junk), (prompt + [5, 8, 8], junk),
+               # round 2 starts after [5, 6]: drafts [7, 9], both kept
+               (prompt + [5, 6], logits[4]), (prompt + [5, 6, 7], logits[5])]
+    expected = sum(torch.log_softmax(logits[2 + i], -1)[0, t].item() for i, t in enumerate(answer))
+    assert _recorded(step_by_step, prompt + answer) == pytest.approx(expected)
+    assert _recorded(drafted, prompt + answer, lookahead=3) == pytest.approx(expected)
+    # tokens after the end do not count
+    assert _recorded(step_by_step + [(prompt + answer, logits[6])], prompt + answer + [3]) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("constrain", [False, True])
+def test_prompt_lookup_gives_the_greedy_answer(tiny_model_dir, schema, monkeypatch, constrain):
+    """Drafting from the prompt changes how many forward passes an answer takes, not the answer."""
+    import transformers
+
+    questions = ["How many stores are there?", "List every city", "Total amount sold in Boston last year by region?"]
+    answers = {}
+    for lookup in (0, 10):
+        decode = DecodeConfig(max_new_tokens=12, batch_size=1, prompt_lookup=lookup, constrain_schema=constrain,
+                              execution_guided=False, ground_values=False, repair_values=False, check_names=False,
+                              candidates=1, topup_candidates=0)
+        model = load_sql_model(str(tiny_model_dir), schema=schema, decode=decode)
+        seen = []
+        real = type(model.model).generate
+        monkeypatch.setattr(type(model.model), "generate",
+                            lambda self, *a, **k: seen.append(k.get("prompt_lookup_num_tokens")) or real(self, *a, **k))
+        answers[lookup] = [model.answer(q).raw_output for q in questions]
+        monkeypatch.undo()
+        assert set(seen) == ({None} if lookup == 0 else {10}), seen
+    assert answers[10] == answers[0]

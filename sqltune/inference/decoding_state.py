@@ -63,38 +63,55 @@ class Prefill:
 class LoglikRecorder:
     """A logits processor placed first: sums, per row, the log-probability the model (before any
     constraint, temperature or truncation) gave each token it generated, until end of answer.
-    Rows keep their place between steps (greedy and sampling; not beam search)."""
+    Rows keep their place between steps (greedy and sampling; not beam search). Each call's
+    log-probabilities are kept by the position they predict, and a later call at the same position
+    replaces them: prompt-lookup decoding scores drafted tokens that the model may then reject."""
 
-    def __init__(self, end_ids: Sequence[int]):
+    def __init__(self, end_ids: Sequence[int], lookahead: int = 0):
         self.end_ids = {int(i) for i in end_ids if i is not None}
+        self.lookahead = lookahead  # drafted tokens a call may score ahead of what is kept
         self.prompt_len: int | None = None
         self.loglik: list[float] = []
-        self._done: list[bool] = []
-        self._prev: Any = None
+        self._logp: dict[int, Any] = {}  # the position a call predicted -> its log-softmax
+        self._gain: dict[int, list[float]] = {}  # position -> each row's log-probability of its token there
 
-    def _take(self, input_ids: Any) -> None:
-        if self._prev is None:
+    def _take(self, input_ids: Any, position: int) -> None:
+        logp = self._logp.get(position)
+        if logp is None or input_ids.shape[1] <= position:
             return
-        chosen = input_ids[:, -1]
-        gained = self._prev.gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
-        for row, (token, value) in enumerate(zip(chosen.tolist(), gained)):
-            if not self._done[row]:
-                self.loglik[row] += float(value)
-                self._done[row] = token in self.end_ids
-        self._prev = None
+        chosen = input_ids[:, position]
+        self._gain[position] = logp.gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
+        length = input_ids.shape[1]
         if self.prompt_len is None:
-            self.prompt_len = input_ids.shape[1]
-            self.loglik = [0.0] * input_ids.shape[0]
-            self._done = [False] * input_ids.shape[0]
-        self._take(input_ids)
-        self._prev = torch.log_softmax(scores.float(), dim=-1)
+            self.prompt_len = length
+        self._take(input_ids, length - 1)
+        # what was scored at or past this position belonged to drafts the model did not keep
+        for stale in [p for p in self._gain if p >= length]:
+            del self._gain[stale]
+        self._logp[length] = torch.log_softmax(scores.float(), dim=-1)
+        for old in [p for p in self._logp if p < length - 1 - self.lookahead or p > length]:
+            del self._logp[old]
         return scores
 
     def finish(self, sequences: Any) -> None:
-        """Count the last generated token (no step follows it)."""
-        if self.prompt_len is not None and sequences.shape[1] > self.prompt_len:
-            self._take(sequences)
+        """Count the last generated token (no step follows it) and sum each row's tokens up to its end."""
+        if self.prompt_len is None:
+            return
+        if sequences.shape[1] > self.prompt_len:
+            self._take(sequences, sequences.shape[1] - 1)
+        rows = sequences.shape[0]
+        self.loglik = [0.0] * rows
+        done = [False] * rows
+        tokens = sequences[:, self.prompt_len:].tolist()
+        for offset in range(sequences.shape[1] - self.prompt_len):
+            gains = self._gain.get(self.prompt_len + offset)
+            if gains is None:
+                continue
+            for row in range(rows):
+                if not done[row]:
+                    self.loglik[row] += float(gains[row])
+                    done[row] = tokens[row][offset] in self.end_ids

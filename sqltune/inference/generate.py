@@ -72,6 +72,7 @@ class DecodeConfig:
     check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
     topup_candidates: int = setting(8, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
     topup_when_empty: bool = setting(True, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
+    prompt_lookup: int = setting(10, flag="--prompt-lookup", help="Greedy answers to one question at a time (serving): draft up to this many tokens by copying from the prompt (its retrieved example's SQL, its schema) and keep those the model would have written itself; the same answer in fewer forward passes (0: off).", min=0, max=64)
     check_time_ratio: float = setting(2.0, flag="--check-time-ratio", help="Execution-guided: sampled candidates, top-up rounds and their runs stop once they have taken this many times what the greedy pass of the same questions took (an adapter whose answers all fail no longer samples long degenerate candidates for minutes a question); 0: no bound but the request's deadline.", min=0.0)
 
     @classmethod
@@ -305,7 +306,11 @@ class SqlModel:
             returned = n
         keep_prefill = keep_prefill and prefill is None and not beams and n == 1 and batch["input_ids"].shape[1] > 1
         end_ids = [self.tokenizer.eos_token_id]
-        recorder = LoglikRecorder(end_ids) if self.guided and not beams else None  # likelihoods only rank candidates
+        # prompt lookup (transformers' assisted decoding) needs one greedy row
+        lookup = decode.prompt_lookup if not sample and not beams and batch["input_ids"].shape[0] * returned == 1 else 0
+        if lookup:
+            kwargs["prompt_lookup_num_tokens"] = lookup
+        recorder = LoglikRecorder(end_ids, lookahead=lookup) if self.guided and not beams else None  # likelihoods only rank candidates
         processors = LogitsProcessorList([recorder] if recorder is not None else [])
         constraint = None
         if decode.constrain_schema:
