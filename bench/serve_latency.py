@@ -15,6 +15,7 @@ Figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import multiprocessing
 import socket
@@ -107,6 +108,8 @@ def _serve(args: argparse.Namespace, db: str, port: int) -> None:
         from sqltune.serve.launch import load_generator
 
         decode = DecodeConfig.greedy() if args.decoding == "greedy" else DecodeConfig()
+        if getattr(args, "lookup", None) is not None:
+            decode = dataclasses.replace(decode, prompt_lookup=args.lookup)
         if args.merged:  # what `sqltune serve --merged` serves: the adapter merged into a 16-bit checkpoint
             generator = load_generator(None, {}, args.adapter, db=db, decode=decode)
         else:
@@ -150,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merged", action="store_true", help="With --adapter: the folder is a merged checkpoint (`sqltune merge`), served as `sqltune serve --merged` does.")
     parser.add_argument("--data", default=None, help="With --adapter: the pairs whose questions are asked (and whose SQL scores the answers).")
     parser.add_argument("--limit", type=int, default=40, help="With --adapter: questions, evenly spaced through --data.")
+    parser.add_argument("--prompt-lookup", default=None, help="With --adapter: comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 (default: the decoding's own).")
     args = parser.parse_args(argv)
     if args.adapter:
         if not (args.data and args.db):
@@ -199,10 +203,11 @@ def by_question(args: argparse.Namespace) -> int:
     chosen = [pairs[int(i * step)] for i in range(min(args.limit, len(pairs)))]
     print(f"{'merged' if args.merged else 'adapter'} {args.adapter}; {len(chosen)} of {len(pairs)} questions of {args.data}, one at a time, execution on; "
           f"CPU {cpu_name()}")
-    print("| decoding | p50 s | p95 s | max s | EX | executable | non-200 |")
-    print("|---|---|---|---|---|---|---|")
-    for decoding in ("greedy", "default"):
-        args.decoding = decoding
+    print("| decoding | prompt lookup | p50 s | p95 s | max s | EX | executable | non-200 |")
+    print("|---|---|---|---|---|---|---|---|")
+    lookups = [int(v) for v in args.prompt_lookup.split(",")] if args.prompt_lookup else [None]
+    for decoding, lookup in [(d, n) for d in ("greedy", "default") for n in lookups]:
+        args.decoding, args.lookup = decoding, lookup
         port = _free_port()
         server = multiprocessing.get_context("spawn").Process(target=_serve, args=(args, args.db, port), daemon=True)
         server.start()
@@ -218,7 +223,8 @@ def by_question(args: argparse.Namespace) -> int:
             report = score_predictions(chosen, [Prediction(p.id, sql) for p, sql in zip(chosen, sqls)], warehouse, label=decoding)
         seconds = [v / 1000 for v in latencies] or [float("nan")]
         others = sum(n for code, n in statuses.items() if code != 200)
-        print(f"| {decoding} | {statistics.median(seconds):.2f} | {percentile(seconds, 0.95):.2f} | {max(seconds):.2f} | "
+        shown = "default" if lookup is None else lookup
+        print(f"| {decoding} | {shown} | {statistics.median(seconds):.2f} | {percentile(seconds, 0.95):.2f} | {max(seconds):.2f} | "
               f"{100 * report.execution_accuracy:.1f}% | {100 * report.executable_rate:.1f}% | {others} |", flush=True)
     return 0
 
