@@ -332,3 +332,26 @@ def test_every_constrained_identifier_exists(tiny_model_dir, schema):
             identifiers += sum(t.token_type in (TokenType.VAR, TokenType.IDENTIFIER) for t in _tokens(sql, schema.dialect))
     assert checked == 16
     assert identifiers >= 16  # the bias made the model write names: the property was exercised
+
+
+def test_prompt_lookup_drafts_pass_the_constraint_probe(tiny_model_dir):
+    """transformers' prompt lookup asks the logits processors about each drafted token with uniform
+    scores; a constraint that keeps only its top valid token must not forbid every draft there
+    (the drafts are verified against the model's constrained scores afterwards)."""
+    import torch
+    from transformers import AutoTokenizer, LogitsProcessorList
+    from transformers.generation.candidate_generator import PromptLookupCandidateGenerator
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    names = schema_names(RETAIL, "duckdb")
+    constraint = SchemaConstraint(tokenizer, [names], end_ids=[tokenizer.eos_token_id], keep=1)
+    prompt = tokenizer("Example: SELECT city FROM stores WHERE city = 'Boston'\nQuestion: ...\n", return_tensors="pt").input_ids
+    constraint(prompt, torch.randn(1, len(tokenizer)))  # the first step: the prompt ends here
+    answer = tokenizer("SELECT city FROM", add_special_tokens=False, return_tensors="pt").input_ids
+    ids = torch.cat([prompt, answer], dim=1)
+    generator = PromptLookupCandidateGenerator(eos_token_id=torch.tensor([tokenizer.eos_token_id]), num_output_tokens=5,
+                                               max_length=ids.shape[1] + 20,
+                                               logits_processor=LogitsProcessorList([constraint]), vocab_size=len(tokenizer))
+    candidates, _ = generator.get_candidates(ids)
+    drafted = tokenizer.decode(candidates[0, ids.shape[1]:])
+    assert drafted.startswith(" stores"), drafted

@@ -885,6 +885,14 @@ def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str,
     return ids
 
 
+def is_probe(scores: Any) -> bool:
+    """Whether these are the uniform scores transformers' prompt lookup passes the logits processors
+    to ask which drafted tokens are forbidden, not a model's. A constraint that keeps only its top
+    valid token would forbid every draft there; letting each through is safe, because the drafts
+    are then verified against the model's constrained scores and kept only where they are its choice."""
+    return bool((scores.amax(dim=-1) == scores.amin(dim=-1)).all())
+
+
 def allowed_mask(index: VocabIndex, lexer: SqlLexer, end_ids: Iterable[int]) -> Any | None:
     """A bool mask of the tokens that keep `lexer`'s text valid; None when every token is."""
     import numpy as np
@@ -1002,6 +1010,8 @@ class SchemaConstraint:
         started = time.perf_counter()
         if self.prompt_len is None:
             self.prompt_len = input_ids.shape[1]
+        if is_probe(scores):
+            return scores  # a draft's check, not a step: verification applies the constraint (see is_probe)
         generated = input_ids[:, self.prompt_len:].tolist()
         states: dict[tuple[int, tuple[int, ...]], SqlLexer] = {}
         k = min(self.top_k, scores.shape[1])

@@ -88,6 +88,8 @@ class LoglikRecorder:
         length = input_ids.shape[1]
         if self.prompt_len is None:
             self.prompt_len = length
+        if bool((scores.amax(dim=-1) == scores.amin(dim=-1)).all()):
+            return scores  # prompt lookup's uniform probe of its drafts, not a model's scores
         self._take(input_ids, length - 1)
         # what was scored at or past this position belonged to drafts the model did not keep
         for stale in [p for p in self._gain if p >= length]:
