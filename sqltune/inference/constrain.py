@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
+from sqltune.inference.decoding_state import is_probe
 from sqltune.schema.model import Schema
 
 PUNCT = frozenset("!\"#%&'()*+,-./:;<=>?@[\\]^`{|}~")
@@ -883,14 +884,6 @@ def _word_ids(index: VocabIndex, names: SchemaNames, lexer: SqlLexer, lead: str,
     if dynamic:
         ids = ids + _continuations(index, lead, dynamic, prefix)
     return ids
-
-
-def is_probe(scores: Any) -> bool:
-    """Whether these are the uniform scores transformers' prompt lookup passes the logits processors
-    to ask which drafted tokens are forbidden, not a model's. A constraint that keeps only its top
-    valid token would forbid every draft there; letting each through is safe, because the drafts
-    are then verified against the model's constrained scores and kept only where they are its choice."""
-    return bool((scores.amax(dim=-1) == scores.amin(dim=-1)).all())
 
 
 def allowed_mask(index: VocabIndex, lexer: SqlLexer, end_ids: Iterable[int]) -> Any | None:

@@ -21,6 +21,14 @@ def cache_argument() -> str:
 
 
 
+def is_probe(scores: Any) -> bool:
+    """Whether these are the uniform scores transformers' prompt lookup passes the logits processors
+    to ask which drafted tokens are forbidden, not a model's. A constraint that keeps only its top
+    valid token would forbid every draft there; letting each through is safe, because the drafts
+    are then verified against the model's constrained scores and kept only where they are its choice."""
+    return bool((scores.amax(dim=-1) == scores.amin(dim=-1)).all())
+
+
 @dataclass
 class Prefill:
     """The key/value cache of a batch of prompts, as the greedy pass left it, cut back to all but
@@ -88,7 +96,7 @@ class LoglikRecorder:
         length = input_ids.shape[1]
         if self.prompt_len is None:
             self.prompt_len = length
-        if bool((scores.amax(dim=-1) == scores.amin(dim=-1)).all()):
+        if is_probe(scores):
             return scores  # prompt lookup's uniform probe of its drafts, not a model's scores
         self._take(input_ids, length - 1)
         # what was scored at or past this position belonged to drafts the model did not keep
