@@ -25,13 +25,13 @@ from _machine import cpu_name  # noqa: E402
 
 # (label, file suffix, function name): cumulative time of each, as cProfile sees it
 PARTS = [
-    ("model forward (all tokens)", "modeling_llama.py", "forward", "LlamaForCausalLM"),
-    ("  of it, the prompt (prefill)", "generation/utils.py", "_prefill", None),
-    ("schema constraint (per token)", "inference/constrain.py", "__call__", None),
-    ("stop-string criteria (build)", "stopping_criteria.py", "__init__", None),
-    ("candidate runs on the warehouse", "execution/execute.py", "execute", None),
-    ("name check", "schema/query_names.py", "unknown_names", None),
-    ("value check", "execution/values.py", "unknown_literals", None),
+    ("model forward (all tokens)", "modeling_llama.py", "forward"),
+    ("  of it, the prompt (prefill)", "generation/utils.py", "_prefill"),
+    ("schema constraint (per token)", "inference/constrain.py", "__call__"),
+    ("stop-string criteria (build)", "stopping_criteria.py", "__init__"),
+    ("candidate runs on the warehouse", "execution/execute.py", "execute"),
+    ("name check", "schema/query_names.py", "unknown_names"),
+    ("value check", "execution/values.py", "unknown_literals"),
 ]
 
 
@@ -81,7 +81,7 @@ def main() -> None:
           f"CPU {cpu_name()}, torch threads {torch.get_num_threads()}")
     print(f"per answer: p50 {statistics.median(seconds):.2f} s, mean {total / n:.2f} s, max {max(seconds):.2f} s "
           f"(cProfile adds its own overhead: shares, not absolute times, are the figure)")
-    for label, suffix, name, _cls in PARTS:
+    for label, suffix, name in PARTS:
         part = _cumulative(stats, suffix, name, top_level_only=label.startswith("model forward"))
         print(f"  {label:<34} {part:8.2f} s  {part / total:6.1%}")
 
