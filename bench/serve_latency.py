@@ -77,8 +77,9 @@ async def drive(url: str, *, requests: int, concurrency: int, execute: bool) -> 
     return latencies, statuses, wall
 
 
-async def ask_each(url: str, questions: list[str]) -> tuple[list[float], list[str], dict[int, int]]:
-    """Each question once, one at a time, with execution: (latency ms of each 200, its SQL, statuses)."""
+async def ask_each(url: str, questions: list[str], slow_s: float | None = None) -> tuple[list[float], list[str], dict[int, int]]:
+    """Each question once, one at a time, with execution: (latency ms of each 200, its SQL, statuses);
+    a question slower than `slow_s` seconds is named on stderr with the candidates it drew."""
     latencies: list[float] = []
     sqls: list[str] = []
     statuses: dict[int, int] = {}
@@ -87,7 +88,11 @@ async def ask_each(url: str, questions: list[str]) -> tuple[list[float], list[st
             started = time.perf_counter()
             r = await client.post("/v1/sql", json={"question": question, "execute": True})
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-            sqls.append(r.json().get("sql", "") if r.status_code == 200 else "")
+            body = r.json() if r.status_code == 200 else {}
+            sqls.append(body.get("sql", ""))
+            if slow_s is not None and time.perf_counter() - started > slow_s:
+                print(f"  slow: {time.perf_counter() - started:.2f} s, candidates {body.get('candidates')}, ran "
+                      f"{body.get('candidates_ran')}: {question[:70]}", file=sys.stderr)
             if r.status_code != 200 and statuses[r.status_code] == 1:
                 print(f"HTTP {r.status_code}: {r.text[:300]}", file=sys.stderr)
             if r.status_code == 200:
@@ -153,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merged", action="store_true", help="With --adapter: the folder is a merged checkpoint (`sqltune merge`), served as `sqltune serve --merged` does.")
     parser.add_argument("--data", default=None, help="With --adapter: the pairs whose questions are asked (and whose SQL scores the answers).")
     parser.add_argument("--limit", type=int, default=40, help="With --adapter: questions, evenly spaced through --data.")
+    parser.add_argument("--decodings", default="greedy,default", help="With --adapter: which decodings to measure, comma-separated (greedy, default).")
+    parser.add_argument("--slow", type=float, default=None, help="With --adapter: name each question slower than this many seconds (stderr), with its candidates.")
     parser.add_argument("--prompt-lookup", default=None, help="With --adapter: comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 (default: the decoding's own).")
     args = parser.parse_args(argv)
     if args.adapter:
@@ -206,7 +213,7 @@ def by_question(args: argparse.Namespace) -> int:
     print("| decoding | prompt lookup | p50 s | p95 s | max s | EX | executable | non-200 |")
     print("|---|---|---|---|---|---|---|---|")
     lookups = [int(v) for v in args.prompt_lookup.split(",")] if args.prompt_lookup else [None]
-    for decoding, lookup in [(d, n) for d in ("greedy", "default") for n in lookups]:
+    for decoding, lookup in [(d, n) for d in args.decodings.split(",") for n in lookups]:
         args.decoding, args.lookup = decoding, lookup
         port = _free_port()
         server = multiprocessing.get_context("spawn").Process(target=_serve, args=(args, args.db, port), daemon=True)
@@ -215,7 +222,7 @@ def by_question(args: argparse.Namespace) -> int:
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(url, server, timeout_s=600)
             asyncio.run(ask_each(url, [chosen[0].question]))  # warm-up: first-call kernels, the value index
-            latencies, sqls, statuses = asyncio.run(ask_each(url, [p.question for p in chosen]))
+            latencies, sqls, statuses = asyncio.run(ask_each(url, [p.question for p in chosen], args.slow))
         finally:
             server.terminate()
             server.join(10)

@@ -111,6 +111,20 @@ def test_each_adapter_is_asked_with_its_own_prompt_settings(tmp_path, tiny_model
     assert model.setup()["adapter_prompts"]["b"]["schema_style"] == "columns"
 
 
+def test_batch_size_follows_the_device_where_prompt_lookup_can_draft():
+    """Unset, a CPU answers one question at a time when prompt lookup drafts from retrieved examples
+    (one row only); a GPU, prompts without examples or lookup off keep batches; a set size wins."""
+    from sqltune.inference.generate import BATCHED, decode_batch_size
+    from sqltune.prompts import PromptConfig
+
+    with_examples, plain = PromptConfig(examples=1), PromptConfig()
+    assert decode_batch_size(DecodeConfig(), with_examples, on_cpu=True) == 1
+    assert decode_batch_size(DecodeConfig(), with_examples, on_cpu=False) == BATCHED
+    assert decode_batch_size(DecodeConfig(), plain, on_cpu=True) == BATCHED
+    assert decode_batch_size(DecodeConfig(prompt_lookup=0), with_examples, on_cpu=True) == BATCHED
+    assert decode_batch_size(DecodeConfig(batch_size=4), with_examples, on_cpu=True) == 4
+
+
 def test_answer_token_limit_follows_the_longest_training_sql():
     from sqltune.inference.generate import DEFAULT_ANSWER_TOKENS, DecodeConfig, SqlModel, answer_token_limit
 

@@ -469,6 +469,41 @@ def test_continuations_from_the_greedy_prefill_equal_those_that_read_the_prompt_
     assert alone[0][0][0] == plain[1][0][0] == fresh[0][0][0]
 
 
+def test_one_questions_sampled_candidates_draft_from_the_prompt_one_row_at_a_time(tiny_model_dir, tiny_schema, monkeypatch):
+    """Prompt lookup needs a single row: one question's sampled candidates are decoded one at a time,
+    each from a copy of the greedy pass's prefill and drafting from the prompt; several questions'
+    candidates stay one batch, which drafts nothing."""
+    import torch
+
+    from sqltune.inference.decoding_state import cache_argument
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    model = load_sql_model(str(tiny_model_dir), schema=tiny_schema,
+                           decode=DecodeConfig.greedy(max_new_tokens=8, answer_prefix="SELECT", prompt_lookup=10))
+    questions = ["How many stores are there?", "What is the total amount of sales in each city, largest first?"]
+    prompts = [model.prompt_for(q) for q in questions]
+    shown = [model._prompt(q, None)[1] for q in questions]
+    calls = []
+    real = type(model.model).generate
+
+    def counting(self, *args, **kwargs):
+        calls.append((kwargs["input_ids"].shape[0], kwargs.get("num_return_sequences"), kwargs.get("do_sample"),
+                      kwargs.get("prompt_lookup_num_tokens"), cache_argument() in kwargs))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model.model), "generate", counting)
+    stats = {"seconds": 0.0, "rows": 0}
+    with torch.inference_mode():
+        model._limit = 8
+        model._decode(prompts[:1], shown[:1], n=1, sample=False, deadline=None, stats=stats, keep_prefill=True)
+        one = model._decode(prompts[:1], shown[:1], n=3, sample=True, deadline=None, stats=stats)
+        both = model._decode(prompts, shown, n=2, sample=True, deadline=None, stats=stats)
+    assert calls[0] == (1, 1, False, 10, False)
+    assert calls[1:4] == [(1, 1, True, 10, True)] * 3  # one row each, from the prefill, drafting
+    assert calls[4:] == [(2, 2, True, None, False)]  # two questions: one batch of 2 x 2 rows
+    assert [len(c) for c in one] == [3] and [len(c) for c in both] == [2, 2]
+
+
 def test_sampling_stops_at_a_multiple_of_the_greedy_pass(scripted_model):
     """An adapter whose answers all fail: with check_time_ratio 2 and a greedy pass of 3 s, sampling
     may go on for 6 s more: the candidates (4 s) and one top-up round started at 4 s, none after;

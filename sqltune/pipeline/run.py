@@ -243,7 +243,7 @@ def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     if memory is not None:
         stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
     # decoding is timed on the 4-bit base (what the adapter answers with), a batch of the eval's size
-    batch = max(config.eval.decode.batch_size, 1)
+    batch = eval_batch_size(config)
     prefill_s, token_s = measure_decoding(resolve_base(tc.base), quantized=tc.method == "qlora", batch_size=batch,
                                           prompt_tokens=prompt_tokens)
     # a batch decodes until its longest answer ends: the expected longest SQL of `batch` pairs
@@ -364,7 +364,8 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     from sqltune.training.budget import parse_duration
 
     n_forms = 2 + int(config.lora_baseline) + int(config.merge)
-    probe_n = config.eval.decode.batch_size
+    batch = eval_batch_size(config)
+    probe_n = batch if batch > 1 else PROBE_QUESTIONS
     probe_cfg = dataclasses.replace(config.eval, limit=probe_n, spot_checks=False, register=False)
     began = time.time()
     reports, _ = evaluate_forms([form], probe_cfg, out_dir=None, compared_with=compared_with)
@@ -385,6 +386,18 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
             "expected_s": round(limit * (n_forms - int(bool(reuse))) * s_per_question), "budget_s": budget_s,
             "probe_questions": n, "reused": form.label if reuse else None,
             "evaluated": {form.label: reports[0]} if reuse else {}}
+
+
+PROBE_QUESTIONS = 8  # questions timed to size the evaluation when they are answered one at a time
+
+
+def eval_batch_size(config: PipelineConfig) -> int:
+    """The evaluation's questions per batch, as the eval will resolve it on this machine."""
+    import torch
+
+    from sqltune.inference.generate import decode_batch_size
+
+    return decode_batch_size(config.eval.decode, config.train.prompt, on_cpu=not torch.cuda.is_available())
 
 
 def _write_job_record(out: Path, job: JobPlan, stage_s: dict, curve: list[dict] | None = None) -> None:
