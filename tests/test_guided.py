@@ -198,13 +198,17 @@ def tiny_schema(tiny_warehouse):
     return load_schema(str(tiny_warehouse))
 
 
-def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, tiny_warehouse, tiny_schema):
-    from sqltune.inference.generate import DecodeConfig, load_sql_model
+def test_sql_model_runs_candidates_when_a_warehouse_is_attached(tiny_model_dir, tiny_warehouse, tiny_schema, monkeypatch):
+    from sqltune.inference.generate import DecodeConfig, SqlModel, load_sql_model
+
+    # a random model's sampled rows rarely end within 6 tokens, and unfinished ones are dropped:
+    # here every row counts as finished, so that all of them run
+    monkeypatch.setattr(SqlModel, "_ended", lambda self, ids, text: True)
 
     with Warehouse.open(tiny_warehouse, timeout_s=5) as warehouse:
         model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, warehouse=warehouse,
                                decode=DecodeConfig(max_new_tokens=6, candidates=3, answer_prefix="SELECT", constrain_schema=True, check_names=False,
-                                                   topup_candidates=0, greedy_first=False))
+                                                   topup_candidates=0, greedy_first=False, check_time_ratio=0.0))
         assert model.guided and model.setup()["execution_guided_active"]
         (answer,) = model.generate(["How many stores are there?"])
         assert answer.candidates == 3 and 1 <= answer.candidates_ran <= 3
@@ -329,6 +333,22 @@ def test_top_up_stops_at_its_bound(scripted_model):
     scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=0)
     scripted_model.decode_calls.clear()
     assert scripted_model.generate(["q"])[0].topped_up == 0 and len(scripted_model.decode_calls) == 2
+
+
+def test_top_up_ends_when_a_round_finishes_no_candidate(scripted_model):
+    """A round that finishes no candidate in the time left (decoding drops cut ones) ends the top-up."""
+    import dataclasses
+
+    scripted_model.decode = dataclasses.replace(scripted_model.decode, topup_candidates=9)
+    real = scripted_model._decode
+
+    def nothing_finishes_when_topping_up(texts, shown, **kwargs):
+        out = real(texts, shown, **kwargs)
+        return [[] for _ in out] if len(scripted_model.decode_calls) > 2 else out
+
+    scripted_model._decode = nothing_finishes_when_topping_up
+    (answer,) = scripted_model.generate(["q"])
+    assert len(scripted_model.decode_calls) == 3 and answer.candidates == 3 and answer.choice_reason
 
 
 def test_top_up_on_empty_results_only_when_asked(scripted_model):
@@ -501,7 +521,33 @@ def test_one_questions_sampled_candidates_draft_from_the_prompt_one_row_at_a_tim
     assert calls[0] == (1, 1, False, 10, False)
     assert calls[1:4] == [(1, 1, True, 10, True)] * 3  # one row each, from the prefill, drafting
     assert calls[4:] == [(2, 2, True, None, False)]  # two questions: one batch of 2 x 2 rows
-    assert [len(c) for c in one] == [3] and [len(c) for c in both] == [2, 2]
+    assert len(one) == 1 and len(both) == 2  # per question (a random model's rows rarely finish: those are dropped)
+
+
+def test_a_sampled_row_cut_before_its_end_is_no_candidate(tiny_model_dir, tiny_schema):
+    """A sampled row ends at the end of turn, after padding (it ended before its batch) or at a stop
+    string; one cut by the token limit or the deadline (a bare "SELECT") is dropped; and one question's
+    rows are not begun when the time left is less than a row took."""
+    import time
+
+    import torch
+
+    from sqltune.inference.generate import DecodeConfig, load_sql_model
+
+    model = load_sql_model(str(tiny_model_dir), schema=tiny_schema, decode=DecodeConfig.greedy(max_new_tokens=8, prompt_lookup=10))
+    eos, pad = model.tokenizer.eos_token_id, model.tokenizer.pad_token_id
+    assert model._ended([5, 6, eos], "x") and model._ended([5, pad, pad], "x")
+    assert model._ended([5, 6], "SELECT 1;") and not model._ended([5, 6], "SELECT a, b FROM")
+    prompt = model.prompt_for("How many stores are there?")
+    shown = [model._prompt("How many stores are there?", None)[1]]
+    with torch.inference_mode():
+        model._limit = 1  # one token: no row of a random model ends there unless it ends the answer
+        cut = model._decode([prompt] * 2, shown * 2, n=3, sample=True, deadline=None, stats={"seconds": 0.0, "rows": 0})
+        model._row_s = 5.0  # a row took 5 s; 1 s is left: none is begun
+        none = model._decode([prompt], shown, n=3, sample=True, deadline=time.monotonic() + 1, stats={"seconds": 0.0, "rows": 0})
+    assert none == [[]]
+    for found in cut:
+        assert all(";" in text or not text.strip() for text, _ in found), found  # ended: a stop string, or nothing after an end
 
 
 def test_sampling_stops_at_a_multiple_of_the_greedy_pass(scripted_model):

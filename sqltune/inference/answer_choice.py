@@ -116,6 +116,8 @@ def guided_answers(model: Any, questions: Sequence[str], prompts: Sequence[str],
     while need and (sampling is None or time.monotonic() < sampling):
         n = min(decode.candidates, decode.topup_candidates - topped[need[0]])  # every question in `need` drew as many
         more = model._decode([prompts[i] for i in need], [shown[i] for i in need], n=n, sample=True, deadline=sampling, stats=stats)
+        if not any(more):
+            break  # no candidate finished in the time left: another round would not either
         for i, found in zip(need, more):
             cands[i] = cands[i] + model._candidates(found)
             topped[i] += n

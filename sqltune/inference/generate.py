@@ -118,6 +118,7 @@ class SqlModel:
     _limit: int | None = field(default=None, repr=False)  # the token limit of the call in progress
     _prefill: "Prefill | None" = field(default=None, repr=False)  # the greedy pass's prompt cache, for the call in progress
     _stops: dict = field(default_factory=dict, repr=False)  # stop strings -> their criteria, built once
+    _row_s: float = field(default=0.0, repr=False)  # how long the call in progress took to decode one row (its last)
 
     def __post_init__(self) -> None:
         self.tokenizer.padding_side = "left"
@@ -226,7 +227,7 @@ class SqlModel:
         try:
             return self._answer_prefilled(questions, prompts, shown, guided, started, deadline=deadline, stats=stats)
         finally:
-            self._prefill = None  # the cache is this batch's alone
+            self._prefill, self._row_s = None, 0.0  # the cache and the row time are this batch's alone
 
     def _answer_prefilled(self, questions: Sequence[str], prompts: Sequence[str], shown: Sequence[Schema], guided: bool,
                           started: float, *, deadline: float | None, stats: dict[str, float]) -> list[Answer]:
@@ -237,6 +238,7 @@ class SqlModel:
         # sampled continuation then starts from it instead of reading its prompt again
         greedy_began = time.monotonic()
         greedy = self._decode(prompts, shown, n=1, sample=False, deadline=deadline, stats=stats, keep_prefill=guided)
+        self._row_s = time.monotonic() - greedy_began if len(prompts) == 1 else 0.0
         sampling_deadline = deadline
         if guided and decode.check_time_ratio > 0:
             # sampling (candidates, top-up rounds) may take a bounded multiple of the greedy pass;
@@ -310,9 +312,16 @@ class SqlModel:
         decode = self.decode
         if sample and n > 1 and len(texts) == 1 and decode.prompt_lookup and not beams:
             # one prompt's sampled candidates, one row at a time from its shared prefill: each row
-            # drafts from the prompt (prompt lookup needs a single row); measured quicker on a CPU
-            # than the n rows decoded together, which draft nothing
-            rows = [self._decode(texts, shown, n=1, sample=True, deadline=deadline, stats=stats)[0][0] for _ in range(n)]
+            # drafts from the prompt (prompt lookup needs a single row), and under a deadline the rows
+            # that fit finish, where n rows decoded together would all be cut. A row is not begun
+            # when the time left is less than the last one took: it would be cut.
+            rows: list[tuple[str, float]] = []
+            for _ in range(n):
+                if deadline is not None and deadline - time.monotonic() < self._row_s:
+                    break
+                began = time.monotonic()
+                rows += self._decode(texts, shown, n=1, sample=True, deadline=deadline, stats=stats)[0]
+                self._row_s = time.monotonic() - began
             return [rows]
         prefill = self._prefill if not beams and self._prefill is not None and self._prefill.holds(texts) else None
         kwargs: dict[str, Any] = {}
@@ -371,14 +380,29 @@ class SqlModel:
         if constraint is not None:
             stats["seconds"] += constraint.seconds
             stats["rows"] += constraint.rows
-        decoded = self.tokenizer.batch_decode(sequences[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        generated = sequences[:, batch["input_ids"].shape[1]:]
+        decoded = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         if beams and getattr(out, "sequences_scores", None) is not None:
             scores = [float(v) for v in out.sequences_scores.tolist()]
         elif recorder is not None and len(recorder.loglik) == len(decoded):
             scores = recorder.loglik
         else:
             scores = [0.0] * len(decoded)
-        return [[(decoded[p * n + j], scores[p * n + j]) for j in range(n)] for p in range(len(texts))]
+        rows = [[(decoded[p * n + j], scores[p * n + j]) for j in range(n)] for p in range(len(texts))]
+        if sample:
+            # a sampled candidate cut by the deadline or the token limit is no query (often a bare
+            # "SELECT", whose few tokens make it the likeliest): only finished ones are candidates
+            ended = [self._ended(ids, text) for ids, text in zip(generated.tolist(), decoded)]
+            rows = [[row for j, row in enumerate(found) if ended[p * n + j]] for p, found in enumerate(rows)]
+        return rows
+
+    def _ended(self, ids: Sequence[int], text: str) -> bool:
+        """Whether a generated row ended as an answer ends, not cut: end of turn (a row that ended
+        before others of its batch is padded after it), or a stop string (generation stops at the
+        token that completes the first one, so any in the text ended it)."""
+        if self.tokenizer.eos_token_id in ids or self.tokenizer.pad_token_id in ids:
+            return True
+        return any(stop and stop in text for stop in self.decode.stop_strings)
 
     def chat(self, prompts: Sequence[str], *, max_new_tokens: int = 60) -> list[str]:
         """Plain chat answers with no schema and no SQL extraction: the general-capability spot check."""
