@@ -125,6 +125,40 @@ def test_a_budget_smaller_than_one_step_still_trains_one_step():
     assert steps == 1 and planner.plan.max_steps == 1
 
 
+def test_the_first_step_is_timed_from_when_training_began():
+    """A budget spent before a second step ends (issue 28: 40 s of validating and loading, a 43-s
+    step, a 1-minute budget): the plan's s/step is that step's own time, not the whole command's."""
+    planner = BudgetPlanner(60, pairs_per_step=8, train_pairs=60, max_steps_cap=None, has_eval=True, eval_step_ratio=1.0,
+                            reserve_s=1.2)
+    planner.train_began(40.0)
+    event, stop = planner.step_end(1, 83.0)
+    assert event == "planned" and stop
+    plan = planner.plan
+    assert plan.max_steps == 1 and plan.s_per_step == pytest.approx(43.0)
+    # ends after that step and its final held-out evaluation (a batch costed at a step's time)
+    assert plan.expected_s == pytest.approx(83.0 + 43.0)
+    assert planner.expected_left(1, 83.0) == pytest.approx(43.0)
+    capped = BudgetPlanner(900, pairs_per_step=8, train_pairs=8, max_steps_cap=1, has_eval=False)
+    capped.train_began(300.0)
+    capped.step_end(1, 310.0)  # one step is all the pairs: 10 s, after 300 s of loading
+    assert capped.plan.s_per_step == pytest.approx(10.0) and capped.plan.expected_s == pytest.approx(310.0)
+
+
+def test_evaluations_still_to_run_are_counted_from_the_step_that_logs():
+    """Evaluations at each multiple of eval_steps and a final one: the Trainer logs a step before
+    it evaluates there, so a step's own evaluation is still ahead of it."""
+    plan = plan_steps(budget_s=900, elapsed_s=10, steps_done=3, s_per_step=1.0, pairs_per_step=4, train_pairs=40,
+                      max_steps_cap=10, eval_s=2.0, evals=4)
+    assert plan.max_steps == 10 and plan.eval_steps == 3  # evaluations at 3, 6, 9 and the final one at 10
+    assert [plan.evals_from(step) for step in (1, 3, 4, 9, 10)] == [4, 4, 3, 2, 1]
+    assert plan.evals_from(4, last=7) == 2  # stopped early at 7: the one at 6 and a final one
+    assert plan.expected_s == pytest.approx(10 + 7 * 1.0 + 4 * 2.0)
+    few = plan_steps(budget_s=900, elapsed_s=10, steps_done=3, s_per_step=1.0, pairs_per_step=4, train_pairs=20,
+                     max_steps_cap=5, eval_s=2.0, evals=4)
+    assert few.eval_steps == 2 and few.evals_from(3) == 2  # at 4 and the final one at 5, not the 4 asked for
+    assert few.expected_s == pytest.approx(10 + 2 * 1.0 + 2 * 2.0)
+
+
 def test_resume_keeps_the_plan(tmp_path):
     planner = BudgetPlanner(900, pairs_per_step=4, train_pairs=10**6, max_steps_cap=None, has_eval=False)
     simulate(planner, lambda k: 1.0)

@@ -98,11 +98,24 @@ class StepPlan:
     def epochs(self) -> float:
         return self.pairs / max(self.train_pairs, 1)
 
+    def evals_from(self, step: int, last: int | None = None) -> int:
+        """Held-out evaluations still to run once optimizer step `step` has ended (its own
+        included: the Trainer logs a step before it evaluates there), when training stops after
+        step `last` (default: the plan's end): one at each multiple of `eval_steps`, and a final
+        one at `last` when it is not a multiple."""
+        if not self.n_evals:
+            return 0
+        last = self.max_steps if last is None else last
+        every = max(self.eval_steps, 1)
+        return max(last // every - (step - 1) // every + (1 if last % every else 0), 0)
+
     @property
     def expected_s(self) -> float:
-        """Seconds into the budget at which training should end under this plan."""
+        """Seconds into the budget at which training should end under this plan (the evaluations
+        it runs from here on included, not those before a re-plan)."""
         remaining = max(self.max_steps - self.planned_at_step, 0)
-        return self.planned_at_s + remaining * self.s_per_step + self.n_evals * self.eval_s
+        return (self.planned_at_s + remaining * self.s_per_step
+                + self.evals_from(max(self.planned_at_step, 1)) * self.eval_s)
 
     def summary(self) -> str:
         return (f"time budget {format_duration(self.budget_s)}: {self.s_per_step:.2f} s/step measured -> "
@@ -209,11 +222,18 @@ class BudgetPlanner:
         self.guard = plan is None           # ... and its time so far is not on this clock
         self._first_step_at: float | None = None
         self._first_step: int | None = None
+        self._train_began: float | None = None   # when the Trainer began (after loading and caching)
+        self._stop_step: int | None = None        # the step after which training was told to stop
         self._paused_s = 0.0          # evaluations and saves since the last plan
         self._eval_times: list[float] = []
         self._save_times: list[float] = []
 
     # -- measurements fed by the callback ---------------------------------------------------------
+    def train_began(self, now: float) -> None:
+        """The Trainer starts its first step at `now`: the first step's own time is measured from
+        here, not from when the budget began (validating the pairs and loading the model)."""
+        self._train_began = now
+
     def paused(self, kind: str, seconds: float) -> None:
         """An evaluation or a checkpoint save took `seconds` (not step time)."""
         self._paused_s += seconds
@@ -235,6 +255,13 @@ class BudgetPlanner:
             return None
         return max(now - since - self._paused_s, 1e-9) / (step - since_step)
 
+    def _first_step_s(self, now: float) -> float:
+        """The first step's own seconds, what a plan made before a second step ended has (a budget
+        spent by the first step, a cap of one step): from when the Trainer began (`train_began`),
+        not from when the budget began, so validating and loading are not read as step time."""
+        since = self._train_began if self._train_began is not None else 0.0
+        return max(now - since, 1e-9)
+
     def _new_plan(self, step: int, now: float, s_per_step: float, source: str) -> StepPlan:
         eval_s = 0.0
         if self.evals:
@@ -254,6 +281,12 @@ class BudgetPlanner:
     def step_end(self, step: int, now: float) -> tuple[str | None, bool]:
         """After optimizer step `step` at time `now`: returns (what happened: None, "planned" or
         "replanned"; whether training must stop now)."""
+        event, stop = self._step_end(step, now)
+        if stop:
+            self._stop_step = step
+        return event, stop
+
+    def _step_end(self, step: int, now: float) -> tuple[str | None, bool]:
         if self._first_step_at is None:
             self._first_step_at, self._first_step = now, step
             self._paused_s = 0.0
@@ -263,13 +296,13 @@ class BudgetPlanner:
             at_cap = self.max_steps_cap is not None and step >= self.max_steps_cap
             if at_cap or (measured is not None and step - self._first_step + 1 >= self.calibration_steps):
                 # a cap reached while calibrating: plan on what was measured (the first step, if only it)
-                self.plan = self._new_plan(step, now, measured or max(now, 1e-9) / step, "calibration")
+                self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
                 self._paused_s = 0.0
                 event = "planned"
             elif now + (measured or 0.0) + self.reserve_s > self.budget_s:
                 # the budget ends while calibrating (the first step alone may use it): stop here,
                 # with a plan that says so
-                self.plan = self._new_plan(step, now, measured or max(now, 1e-9) / step, "calibration")
+                self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
                 return "planned", True
         elif not self.replanned and step - self.plan.planned_at_step >= max(
                 self.calibration_steps, (self.plan.max_steps - self.plan.planned_at_step) // 4):
@@ -290,12 +323,18 @@ class BudgetPlanner:
                 return event, True  # the guard: the next step would end past the budget
         return event, False
 
-    def expected_left(self, step: int) -> float | None:
-        """Seconds of training expected after `step` (None while calibrating)."""
+    def expected_left(self, step: int, now: float | None = None) -> float | None:
+        """Seconds of training expected after `step` (None while calibrating): the plan's steps
+        left (to the stop, once one is decided) and the evaluations from this step's on. With
+        `now` (seconds into the budget), never past the deadline the guard keeps."""
         if self.plan is None:
             return None
-        evals_left = max(self.plan.n_evals - step // max(self.plan.eval_steps, 1), 0)
-        return max(self.plan.max_steps - step, 0) * self.plan.s_per_step + evals_left * (self.eval_s if self.evals else 0.0)
+        last = self.plan.max_steps if self._stop_step is None else min(self.plan.max_steps, self._stop_step)
+        left = (max(last - step, 0) * self.plan.s_per_step
+                + self.plan.evals_from(step, last) * (self.eval_s if self.evals else 0.0))
+        if now is not None and self.guard and self._stop_step is None:
+            left = min(left, max(self.budget_s - self.reserve_s - now, 0.0))
+        return left
 
 
 class ScheduleShape:
@@ -385,6 +424,8 @@ def budget_callback(planner: BudgetPlanner, *, schedule: ScheduleShape | None, p
         def on_train_begin(self, args, state, control, **kwargs):
             if planner.plan is not None:  # resumed: keep the stored plan
                 apply(planner.plan, state)
+            elif is_main:  # rank 0 measures the steps (the others never read their clock)
+                planner.train_began(clock() - started_at)
 
         def on_step_end(self, args, state, control, **kwargs):
             step = state.global_step

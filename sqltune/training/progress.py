@@ -23,17 +23,19 @@ class ProgressReporter:
     caller's progress function, and the learning curve (held-out loss against minutes)."""
 
     def __init__(self, progress: ProgressFn | None, started: float, planner: BudgetPlanner | None,
-                 kill_after_step: int | None = None, snapshot_dir: Path | None = None) -> None:
+                 kill_after_step: int | None = None, snapshot_dir: Path | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.progress = progress
         self.snapshot_dir = snapshot_dir
         self.started = started
         self.planner = planner
         self.kill_after_step = kill_after_step
+        self.clock = clock  # the clock `started` was read on (a fake one in tests)
         self.curve: list[dict] = []
         self._first: tuple[int, float] | None = None
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock() - self.started
 
     def total(self, state: Any) -> int | None:
         if self.planner is not None and self.planner.plan is None:
@@ -42,7 +44,7 @@ class ProgressReporter:
 
     def left(self, step: int, total: int | None, now: float) -> float | None:
         if self.planner is not None:
-            return self.planner.expected_left(step)
+            return self.planner.expected_left(step, now)
         if self._first is None or total is None or step <= self._first[0]:
             return None
         first_step, first_at = self._first
