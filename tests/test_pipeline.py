@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import json
+import math
 from pathlib import Path
+
+import pytest
 
 from sqltune.evaluation.harness import EvalConfig, spread_subset
 from sqltune.inference.generate import DecodeConfig
@@ -185,3 +188,61 @@ def test_forms_compared_with_the_base_answer_after_the_same_prefix(monkeypatch, 
 
     off = dataclasses.replace(config, same_answer_prefix=False)
     assert [answer_prefix(f, [base, adapter], off) for f in (base, adapter)] == ["SELECT", ""]
+
+
+@pytest.mark.parametrize("budget,epochs", [(None, 2.0), ("15m", 2.0), ("1m", 8.0)])
+def test_job_plan_predicts_the_minutes_a_run_at_its_rates_takes(monkeypatch, tiny_model_dir, tiny_warehouse,
+                                                                 tiny_pairs_file, budget, epochs):
+    """Issue 28: the plan's training and evaluation minutes within 25% of what a run at the rates
+    the plan measures (matmul GFLOP/s, decoding's prefill and per-token seconds; injected here)
+    takes: the pairs train() tokenizes, batched by length and padded, for the steps its cap (the
+    --epochs passes) allows, or the budget when that ends first; each form's model loaded, then
+    its questions answered in batches of similar prompts, each as long as its longest SQL."""
+    import sqltune.inference.models as models
+    from sqltune.data import load_pairs
+    from sqltune.inference.models import DtypeProbe, load_tokenizer
+    from sqltune.pipeline.run import MODEL_LOAD_S, TRAIN_EFFICIENCY, plan_job
+    from sqltune.prompts import prompt_for_warehouse
+    from sqltune.schema import load_schema
+    from sqltune.training.budget import parse_duration, prior_tokens_per_s
+    from sqltune.training.examples import batch_multiple, padded_length
+    from sqltune.training.plan import load_model_config, model_shape
+    from sqltune.training.train import _steps_cap, build_datasets
+
+    gflops, prefill_s, token_s = 0.1, 2.0, 0.2
+    probe = DtypeProbe("bfloat16", {"float32": gflops, "bfloat16": gflops, "float16": gflops}, {}, (1, 1, 1), 2)
+    monkeypatch.setattr(models, "dtype_probe", lambda refresh=False: probe)
+    monkeypatch.setattr(models, "measure_decoding", lambda *a, **k: (prefill_s, token_s))
+    train = TrainConfig(base=str(tiny_model_dir), train_file=str(tiny_pairs_file), db=str(tiny_warehouse),
+                        time_budget=budget, num_epochs=epochs, batch_size=4, lora=LoraSettings(r=4, alpha=8))
+    config = PipelineConfig(train=train, eval=EvalConfig(data=str(tiny_pairs_file), limit=10,
+                                                         decode=DecodeConfig.greedy(batch_size=4)),
+                            merge=False, curve_questions=0)
+    pairs = list(load_pairs(tiny_pairs_file))
+    job = plan_job(config, pairs)
+    planned = {stage.name: stage.expected_s for stage in job.stages}
+
+    # training as train() runs it, each step at the tokens/s the probe's GFLOP/s give a LoRA step
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    run_config = dataclasses.replace(train, prompt=prompt_for_warehouse(train.prompt, str(tiny_warehouse)))
+    data = build_datasets(run_config, tokenizer, load_schema(str(tiny_warehouse)), pairs)
+    shape = model_shape(load_model_config(str(tiny_model_dir)))
+    tokens_per_s = prior_tokens_per_s(body_params=shape.total_params - shape.vocab_size * shape.hidden_size,
+                                      gflops=gflops, efficiency=TRAIN_EFFICIENCY)
+    lengths = sorted(data.train["length"], reverse=True)  # group_by_length: batches of similar length
+    multiple = batch_multiple(train.pad_to_multiple_of, 2)
+    batches = [lengths[i:i + 4] for i in range(0, len(lengths), 4)]
+    steps = _steps_cap(run_config, len(lengths))
+    tokens = sum(len(b) * padded_length(max(b), multiple) for b in (batches * math.ceil(steps / len(batches)))[:steps])
+    trained_s = MODEL_LOAD_S + tokens / tokens_per_s
+    if budget is not None:
+        trained_s = min(trained_s, parse_duration(budget))  # the planner ends it inside the budget
+    assert abs(planned["training"] - trained_s) <= 0.25 * trained_s, (job.lines(), trained_s)
+
+    # each form: its model loaded, then its questions (the file's spread subset) in batches
+    questions = spread_subset(pairs, 10)
+    questions.sort(key=lambda p: len(p.question))
+    sql_tokens = [len(tokenizer(p.sql, add_special_tokens=False)["input_ids"]) + 1 for p in questions]
+    answered_s = MODEL_LOAD_S + sum(prefill_s + max(sql_tokens[i:i + 4]) * token_s for i in range(0, len(sql_tokens), 4))
+    for form in ("prompt-only", "qlora-adapter"):
+        assert abs(planned[f"eval {form}"] - answered_s) <= 0.25 * answered_s, (job.lines(), answered_s)

@@ -7,6 +7,7 @@ the one-way order and leave everything in one run folder: adapter/, merged/, rep
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -203,43 +204,51 @@ MODEL_LOAD_S = 10.0           # loading the 4-bit base with an adapter, once per
 
 def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     """The job's plan before it starts: training (its budget, or its steps at the speed the matmul
-    probe predicts), each evaluation form at a predicted s/question, and the merge. `pairs`: the
-    training pairs, when read already (else the plan reads `train.train_file`)."""
+    probe predicts, on the pairs as train() will tokenize them), each evaluation form at a
+    predicted s/question, and the merge. `pairs`: the training pairs, when read already (else the
+    plan reads `train.train_file`)."""
     from sqltune.inference.models import dtype_probe, measure_decoding, resolve_base
-    from sqltune.training.budget import format_duration, parse_duration, prior_tokens_per_s
+    from sqltune.training.budget import format_duration, parse_duration
     from sqltune.training.plan import load_model_config, model_shape
 
     probe = dtype_probe()
     gflops = probe.gflops[probe.choice]
     shape = model_shape(load_model_config(resolve_base(config.train.base)))
-    body = shape.total_params - shape.vocab_size * shape.hidden_size
     tc = config.train
-    share = min(tc.lora.top_layers, shape.num_layers) / shape.num_layers if tc.lora.top_layers else 1.0
-    tokens_per_s = prior_tokens_per_s(body_params=body, gflops=gflops, trained_share=share,
-                                      gradient_checkpointing=tc.gradient_checkpointing, efficiency=TRAIN_EFFICIENCY)
     prompt_tokens = (tc.prompt.max_schema_tokens if tc.prompt.shows_schema else 0) + PROMPT_OVERHEAD_TOKENS
-    step_s = tc.batch_size * tc.grad_accum * (prompt_tokens + COMPLETION_TOKENS) / tokens_per_s
+    plan_pairs = _plan_pairs(tc, pairs)  # the memory estimate, the step cost and the decode cost all measure them
+    examples = _plan_examples(config, plan_pairs)
+    n_pairs = len(pairs) if pairs is not None else _count_pairs(tc.train_file)
+    cost = training_cost(tc, shape, gflops, examples, n_pairs)
+    step_s = cost.step_s
     stages = []
     if tc.time_budget:
         budget_s = parse_duration(tc.time_budget)
-        steps = int(budget_s // step_s)
-        if tc.max_steps > 0:
-            steps = min(steps, tc.max_steps)
-        if tc.cache_lower_layers and tc.lora.top_layers:
+        # the run stops at its step cap (--epochs passes, --max-steps) when that comes first, unless
+        # it chooses its pairs to fill the budget (fit_pairs_to_budget)
+        fills = cost.cached and tc.fit_pairs_to_budget
+        capped_s = cost.seconds() if cost.steps and not fills else None
+        expected = min(budget_s, capped_s) if capped_s is not None else budget_s
+        steps = int(max(budget_s - MODEL_LOAD_S - cost.cache_s, 0.0) // step_s)
+        if cost.steps:
+            steps = min(steps, cost.steps)
+        if capped_s is not None and capped_s < budget_s:
+            note = (f"time budget {format_duration(budget_s)}: ends before it, after {cost.describe_cap(tc)} "
+                    f"at a predicted {step_s:.3g} s/step")
+        elif cost.cached:
             note = (f"time budget {format_duration(budget_s)}: the upper {tc.lora.top_layers} layers trained on the lower "
                     f"layers' outputs, cached once per pair, over as many pairs as fit {tc.num_epochs:g} passes "
                     "(costs measured on its first pairs, then planned)")
         else:
             note = (f"time budget {format_duration(budget_s)}: about {steps} steps x {tc.batch_size * tc.grad_accum} "
-                    f"pairs at a predicted {step_s:.1f} s/step (measured in its first steps, then planned)")
-        stages.append(JobStage("training", budget_s, note))
+                    f"pairs at a predicted {step_s:.3g} s/step (measured in its first steps, then planned)")
+        stages.append(JobStage("training", expected, note))
     else:
-        steps = tc.max_steps if tc.max_steps > 0 else None
-        expected = (steps or 0) * step_s
-        stages.append(JobStage("training", expected, f"{steps} steps at a predicted {step_s:.1f} s/step" if steps
+        steps = cost.steps
+        stages.append(JobStage("training", cost.seconds() if steps else 0.0,
+                               f"{cost.describe_cap(tc)} at a predicted {step_s:.3g} s/step" if steps
                                else "epochs over all pairs (set train.time_budget for a planned length)"))
-    plan_pairs = _plan_pairs(tc, pairs)  # the memory estimate and the decode cost both measure them
-    memory = training_memory(config, shape, plan_pairs)
+    memory = training_memory(config, shape, examples)
     if memory is not None:
         stages[0].note += f"; model + training memory up to ~{memory / 2**20:,.0f} MiB (sqltune plan, at its longest pairs)"
     # decoding is timed on the 4-bit base (what the adapter answers with), a batch of the eval's size
@@ -248,6 +257,11 @@ def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
                                           prompt_tokens=prompt_tokens)
     # a batch decodes until its longest answer ends: the expected longest SQL of `batch` pairs
     s_per_question = (prefill_s + answer_steps(plan_pairs, batch) * token_s) / batch
+
+    def answering(questions: int) -> float:
+        """Seconds to answer `questions` in batches: a batch that is not full takes as long as a full one."""
+        return math.ceil(questions / batch) * batch * s_per_question
+
     if config.merge:
         from sqltune.merge.config import DEFAULT_N_CHECK
 
@@ -262,7 +276,7 @@ def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     curve_s = 0.0
     if config.curve_questions:
         points = tc.budget_evals if tc.time_budget else 1
-        curve_s = points * (config.curve_questions * s_per_question + MODEL_LOAD_S)
+        curve_s = points * (answering(config.curve_questions) + MODEL_LOAD_S)
         stages.append(JobStage("learning curve", curve_s, f"{points} adapter snapshots x {config.curve_questions} questions, "
                                                           f"greedy, at a predicted {s_per_question:.1f} s/question"))
     topup_note = ""
@@ -281,11 +295,76 @@ def plan_job(config: PipelineConfig, pairs: list | None = None) -> JobPlan:
     if config.eval_budget:
         fit = max(int(max(parse_duration(config.eval_budget) - curve_s, 0.0) // (len(forms) * s_per_question)), 1)
         n = min(n, fit) if n else fit
-    for form in forms:
-        stages.append(JobStage(f"eval {form}", (n or 0) * s_per_question,
+    for form in forms:  # each form loads its model, then answers in batches
+        stages.append(JobStage(f"eval {form}", MODEL_LOAD_S + answering(n) if n else 0.0,
                                f"{n} questions at a predicted {s_per_question:.1f} s/question{topup_note}"
                                + (f" (eval budget {config.eval_budget}: measured on one batch before, then sized)" if config.eval_budget else "")))
     return JobPlan(stages, {k: round(v, 1) for k, v in probe.gflops.items()} | {"choice": probe.choice}, memory)
+
+
+@dataclass
+class TrainingCost:
+    """What the job plan predicts of the training run: a step's seconds at the matmul probe's speed
+    on the pairs as tokenized, the steps its cap allows (--max-steps, else --epochs passes over the
+    training pairs; None when the pairs are not there) and, with cached lower layers, the caching."""
+
+    step_s: float
+    steps: int | None
+    train_pairs: int | None
+    cache_s: float = 0.0
+    cached: bool = False
+
+    def seconds(self) -> float:
+        """Loading, caching and the capped steps."""
+        return MODEL_LOAD_S + self.cache_s + (self.steps or 0) * self.step_s
+
+    def describe_cap(self, tc: TrainConfig) -> str:
+        """`12 steps x 4 pairs (2 passes over 24 pairs)`."""
+        text = f"{self.steps} steps x {tc.batch_size * tc.grad_accum} pairs"
+        if tc.max_steps > 0 or not self.train_pairs:
+            return text
+        return f"{text} ({tc.num_epochs:g} passes over {self.train_pairs:,} pairs)"
+
+
+def training_cost(tc: TrainConfig, shape: Any, gflops: float, examples: list | None, n_pairs: int | None) -> TrainingCost:
+    """A training step's seconds: its pairs' tokens, padded as batches are (similar lengths
+    together with group_by_length, else a random batch's longest), at the tokens/s the matmul
+    ceiling predicts (`prior_tokens_per_s`: the forward, backward through the trained layers and
+    checkpointing's recompute; with cached lower layers, the upper layers alone, and the caching
+    once per pair). `n_pairs` pairs less the held-out share train (as build_datasets splits them)."""
+    from sqltune.training.budget import prior_tokens_per_s
+    from sqltune.training.examples import batch_multiple, padded_length
+    from sqltune.training.lower_cache import expected_batch_width
+
+    body = shape.total_params - shape.vocab_size * shape.hidden_size
+    share = min(tc.lora.top_layers, shape.num_layers) / shape.num_layers if tc.lora.top_layers else 1.0
+    cached = bool(tc.cache_lower_layers and tc.lora.top_layers and share < 1.0)
+    if cached:
+        tokens_per_s = prior_tokens_per_s(body_params=int(body * share), gflops=gflops, trained_share=1.0,
+                                          gradient_checkpointing=tc.gradient_checkpointing, efficiency=TRAIN_EFFICIENCY)
+    else:
+        tokens_per_s = prior_tokens_per_s(body_params=body, gflops=gflops, trained_share=share,
+                                          gradient_checkpointing=tc.gradient_checkpointing, efficiency=TRAIN_EFFICIENCY)
+    lengths = [len(ex.input_ids) for ex in examples] if examples else []
+    if lengths:
+        grouped = tc.group_by_length and not cached
+        width = sum(lengths) / len(lengths) if grouped else expected_batch_width(lengths, tc.batch_size)
+        width = padded_length(math.ceil(width), batch_multiple(tc.pad_to_multiple_of, _training_dtype_bytes(tc)))
+    else:
+        width = (tc.prompt.max_schema_tokens if tc.prompt.shows_schema else 0) + PROMPT_OVERHEAD_TOKENS + COMPLETION_TOKENS
+    step_s = tc.batch_size * tc.grad_accum * width / tokens_per_s
+    train_pairs = None
+    if n_pairs:
+        n_pairs = min(n_pairs, tc.max_examples) if tc.max_examples else n_pairs
+        train_pairs = n_pairs - (int(n_pairs * tc.eval_fraction) if n_pairs >= 20 else 0)
+    steps = tc.max_steps if tc.max_steps > 0 else None
+    if steps is None and train_pairs:
+        steps = max(1, math.ceil(tc.num_epochs * math.ceil(train_pairs / (tc.batch_size * tc.grad_accum))))
+    cache_s = 0.0
+    if cached and n_pairs and lengths:
+        # the lower layers' forward, once per pair (a forward: 2 FLOPs per weight and token)
+        cache_s = n_pairs * sum(lengths) / len(lengths) * 2 * body * (1 - share) / (TRAIN_EFFICIENCY * gflops * 1e9)
+    return TrainingCost(step_s, steps, train_pairs, cache_s, cached)
 
 
 MEMORY_PLAN_PAIRS = 500  # pairs tokenized to find the longest (evenly spaced through the file)
@@ -316,15 +395,13 @@ def answer_steps(plan_pairs: tuple[list, Any] | None, batch: int) -> float:
     return expected_batch_width(lengths, batch) if lengths else float(COMPLETION_TOKENS)
 
 
-def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, Any] | None) -> int | None:
-    """The training run's peak by `sqltune plan`'s estimate (`estimate_for_training`, which the run
-    record uses too), at the largest batch its pairs can make; None when the pairs or the warehouse
-    are not there."""
-    from sqltune.inference.models import compute_dtype
+def _plan_examples(config: PipelineConfig, plan_pairs: tuple[list, Any] | None) -> list | None:
+    """The sampled training pairs tokenized as train() tokenizes them (the warehouse's schema, in
+    its dialect, with retrieved examples): what the memory estimate and the step cost measure; None
+    when the pairs or the warehouse are not there."""
     from sqltune.prompts import prompt_for_warehouse
     from sqltune.schema import load_schema
-    from sqltune.training.examples import batch_multiple, largest_batch_shape, tokenize_pairs
-    from sqltune.training.plan import estimate_for_training
+    from sqltune.training.examples import tokenize_pairs
 
     tc = config.train
     if plan_pairs is None or not tc.db:
@@ -338,11 +415,27 @@ def training_memory(config: PipelineConfig, shape: Any, plan_pairs: tuple[list, 
     prompt = prompt_for_warehouse(tc.prompt, tc.db)  # as train() builds its prompts: in the warehouse's dialect
     examples, _ = tokenize_pairs(sample, load_schema(tc.db), tokenizer, prompt, max_seq_len=tc.max_seq_len,
                                  example_index=index)
+    return examples or None
+
+
+def _training_dtype_bytes(tc: TrainConfig) -> int:
+    from sqltune.inference.models import compute_dtype
+
+    return (tc.quant.torch_compute_dtype() if tc.method == "qlora" else compute_dtype()).itemsize
+
+
+def training_memory(config: PipelineConfig, shape: Any, examples: list | None) -> int | None:
+    """The training run's peak by `sqltune plan`'s estimate (`estimate_for_training`, which the run
+    record uses too), at the largest batch its tokenized `examples` can make; None without them."""
+    from sqltune.training.examples import batch_multiple, largest_batch_shape
+    from sqltune.training.plan import estimate_for_training
+
+    tc = config.train
     if not examples:
         return None
-    dtype = tc.quant.torch_compute_dtype() if tc.method == "qlora" else compute_dtype()
-    seq_len, completion = largest_batch_shape(examples, tc.batch_size, batch_multiple(tc.pad_to_multiple_of, dtype.itemsize))
-    return estimate_for_training(shape, tc, seq_len=seq_len, completion_tokens=completion, dtype_bytes=dtype.itemsize).total
+    dtype_bytes = _training_dtype_bytes(tc)
+    seq_len, completion = largest_batch_shape(examples, tc.batch_size, batch_multiple(tc.pad_to_multiple_of, dtype_bytes))
+    return estimate_for_training(shape, tc, seq_len=seq_len, completion_tokens=completion, dtype_bytes=dtype_bytes).total
 
 
 def _count_pairs(path: str | None) -> int | None:
