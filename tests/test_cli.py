@@ -129,6 +129,7 @@ def test_a_training_run_logged_to_a_file_writes_no_carriage_return(tmp_path, tin
     text = log.read_bytes().decode()  # not read_text: universal newlines would turn "\r" into "\n"
     assert out.returncode == 0, text
     assert "stage: loading the model" in text and "stage: training" in text
+    assert "stage: step-0 check (ETA ~" in text  # its own stage, its ETA from the pairs it reads (issue 28)
     assert "\r" not in text, [line for line in text.split("\n") if "\r" in line][:3]
 
 

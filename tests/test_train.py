@@ -408,3 +408,53 @@ def test_train_sets_the_warehouse_dialect_and_reads_the_valid_pairs(tmp_path, ti
     assert seen[0] == {"event": "stage", "name": "validating the training pairs"}
     assert seen[-1]["dialect"] == "duckdb" and seen[-1]["path"] == str(tiny_model_dir)
     assert config.prompt.dialect is None and config.train_file == str(bad)  # the caller's config as it was
+
+
+def test_the_step0_check_is_a_stage_whose_eta_counts_the_pairs_it_reads(monkeypatch, tmp_path, tiny_model_dir,
+                                                                         tiny_warehouse, tiny_pairs_file):
+    """Issue 28: "loading the model" said ~15 s and took 40 s; the step-0 check after the load (two
+    forward passes over the 4 shortest pairs, whose prompts held a 1,000-token schema) was priced as
+    a second load. Now it is a stage of its own, its ETA within 25% of the check's work at the
+    CPU's measured matmul rate (injected here)."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM
+
+    import sqltune.inference.models as models
+    import sqltune.training.train as train_module
+    from sqltune.inference.models import DtypeProbe, load_tokenizer
+    from sqltune.prompts import prompt_for_warehouse
+    from sqltune.schema import load_schema
+    from sqltune.training.examples import padded_length
+    from sqltune.training.train import build_datasets
+
+    gflops = 0.02
+    probe = DtypeProbe("float32", {"float32": gflops, "bfloat16": gflops / 2, "float16": gflops / 2},
+                       {"float32": 0.0, "bfloat16": 0.0, "float16": 0.0}, (1, 1, 1), 1)
+    for module in (models, train_module):  # what the run's dtype and its step-0 ETA read
+        monkeypatch.setattr(module, "dtype_probe", lambda refresh=False: probe)
+        monkeypatch.setattr(module, "device", lambda: "cpu")
+    config = tiny_config(tmp_path, tiny_model_dir, tiny_warehouse, tiny_pairs_file, eval_fraction=0.0)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def progress(event: dict) -> None:
+        seen.append(event)
+        if event.get("name") == "step-0 check":
+            raise Stop  # announced before it runs: enough
+
+    with pytest.raises(Stop):
+        train(config, progress=progress)
+    eta = seen[-1]["eta_s"]
+    # the check's work: the 4 shortest training sequences, padded to the longest of them (fp32: no
+    # multiple), through the whole model twice, the first pass paying one more in setup, 2 FLOPs per
+    # weight and token, at half the probe's GFLOP/s (measured: trainer.STEP0_PASSES, STEP0_EFFICIENCY)
+    run_config = dataclasses.replace(config, prompt=prompt_for_warehouse(config.prompt, str(tiny_warehouse)))
+    lengths = sorted(build_datasets(run_config, load_tokenizer(str(tiny_model_dir)), load_schema(str(tiny_warehouse)))
+                     .train["length"])[:4]
+    params = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).parameters())
+    work_s = 3 * 4 * padded_length(max(lengths)) * 2 * params / (0.5 * gflops * 1e9)
+    assert eta is not None and abs(eta - work_s) <= 0.25 * work_s, (eta, work_s)
+    assert seen[-2]["event"] == "model"  # after the model stage, whose ETA is the load alone

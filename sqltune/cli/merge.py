@@ -40,7 +40,7 @@ def _stage(stages, event: dict) -> None:
     name = event.get("stage", "")
     if name == "load":
         # the 4-bit base (check, dequantized form) and the 16-bit one: about a quantised load
-        stages.start("loading the base model", eta_s=model_prepare_eta(event.get("base", ""), quantized=True, step0_check=False),
+        stages.start("loading the base model", eta_s=model_prepare_eta(event.get("base", ""), quantized=True),
                      note=str(event.get("base", "")))
     elif name == "merge":
         stages.start(f"merging into the {event.get('base_form')} weights (fp32)")

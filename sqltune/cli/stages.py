@@ -53,14 +53,14 @@ class StageReporter:
         self.name = None
 
 
-def model_prepare_eta(model_dir: str, *, quantized: bool, step0_check: bool) -> float | None:
-    """A rough ETA for importing torch/transformers, loading the checkpoint at `model_dir`
-    (quantising it to NF4 when `quantized`) and the step-0 check: a few seconds of imports plus
-    the checkpoint's size at ~150 MB/s (NF4: half that; the check: about one load again).
-    None for a hub id (its size is not known before downloading)."""
+def model_prepare_eta(model_dir: str, *, quantized: bool) -> float | None:
+    """A rough ETA for importing torch/transformers and loading the checkpoint at `model_dir`
+    (quantising it to NF4 when `quantized`): a few seconds of imports plus the checkpoint's size at
+    ~150 MB/s (NF4: half that). The step-0 check after it costs the pairs' tokens, not the
+    checkpoint's size: training announces it as a stage of its own, with its ETA
+    (`step0_check_seconds`). None for a hub id (its size is not known before downloading)."""
     path = Path(model_dir)
     if not path.is_dir():
         return None
     size = sum(f.stat().st_size for f in path.glob("*.safetensors")) or sum(f.stat().st_size for f in path.glob("*.bin"))
-    load = size / (75e6 if quantized else 150e6)
-    return 8.0 + load * (2.0 if step0_check else 1.0)
+    return 8.0 + size / (75e6 if quantized else 150e6)

@@ -90,16 +90,15 @@ def train_with_progress(cfg, resume: bool, began: float):
         def on_event(event: dict) -> None:
             # before training: train() validates the pairs, resolves the base, then loads it
             if event["event"] == "stage":
-                stages.start(event["name"])
+                stages.start(event["name"], eta_s=event.get("eta_s"))
                 return
             if event["event"] == "validate":
                 bar.update(task, completed=event["done"], total=event["total"])
                 return
             if event["event"] == "model":
                 bar.update(task, completed=0, total=None)
-                stages.start(
-                    "loading the model" + (", step-0 check" if event["step0_check"] else ""),
-                    eta_s=model_prepare_eta(event["path"], quantized=event["quantized"], step0_check=event["step0_check"]),
+                stages.start(  # the step-0 check, when it runs, is a stage of its own with its own ETA
+                    "loading the model", eta_s=model_prepare_eta(event["path"], quantized=event["quantized"]),
                     note=f"prompts ask for {event['dialect'] or 'the schema dialect'} SQL",
                 )
                 return

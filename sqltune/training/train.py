@@ -32,7 +32,8 @@ from sqltune.training.plan import upcasts_non_quantized, upper_layers
 from sqltune.training.record import (RssSampler, _dtype_name, _final_eval_loss, _record_run, allocated_bytes,
                                      current_rss_bytes, release_freed_memory, return_freed_memory_at_once, run_record)
 from sqltune.training.trainer import (_trainer_class, check_step0, check_trainable, choose_optimizer, keep_training_layout,
-                                     lora_parameter_count, parameter_count, step0_losses, with_loss_labels)  # noqa: F401 (public names)
+                                     lora_parameter_count, parameter_count, step0_check_seconds, step0_losses,
+                                     with_loss_labels)  # noqa: F401 (public names)
 from sqltune.training.config import ALL_PROJECTIONS, LoraSettings, TrainConfig  # noqa: F401 (the public names)
 from sqltune.training.examples import batch_multiple
 from sqltune.training.inputs import TrainingPairs, require_inputs, training_pairs  # noqa: F401 (public names)
@@ -171,8 +172,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     `started` (a `time.monotonic()` time, default now) is when the caller's command began: the
     time budget counts from there, so validating the pairs and loading the model come out of it.
     `judge` scores answers on the warehouse for `select_by_execution` (selection.py).
-    `progress` hears {"event": "stage"}, {"event": "validate"} and {"event": "model"} (the base
-    resolved, loading next) before the training events.
+    `progress` hears {"event": "stage"} (with "eta_s" where one is known: the step-0 check's),
+    {"event": "validate"} and {"event": "model"} (the base resolved, loading next) before the
+    training events.
     Run in several processes (`accelerate launch`, distributed.py), rank 0 validates the pairs and
     decides the time budget for all, and alone writes the adapter and the record and hears progress."""
     from sqltune.prompts import prompt_for_warehouse
@@ -215,6 +217,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: ProgressFn | N
     collator = _collator(tokenizer, multiple)
     step0 = None
     if config.step0_check and not resume:
+        if progress:
+            progress({"event": "stage", "name": "step-0 check", "eta_s": step0_check_seconds(
+                train_ds["length"], loaded.total, loaded.dtype_probe, multiple)})
         step0 = fresh_adapter_check(loaded.model, train_ds, collator, config.completion_only_loss)
 
     reuse = None

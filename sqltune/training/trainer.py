@@ -199,6 +199,30 @@ def step0_losses(model: Any, dataset: Any, collator: Any, n: int = 4) -> tuple[f
     return with_adapter, frozen
 
 
+STEP0_PASSES = 3          # two forward passes, the first paying about one more in one-off setup
+STEP0_EFFICIENCY = 0.5    # the share of the matmul probe's GFLOP/s a whole-model NF4 forward reaches
+# (both measured: 4 x 1,024 tokens through SmolLM2-135M in NF4, one thread, AVX-512 BF16 EPYC at 175
+# bf16 GFLOP/s: 26 s, then 13 s; loading it took 8 s, as `sqltune train`'s loading ETA says)
+
+
+def step0_check_seconds(lengths: list[int], params: int, probe: dict | None, pad_to_multiple_of: int = 1,
+                        n: int = 4) -> float | None:
+    """What the step-0 check should take on a CPU (None elsewhere, or without pairs): two forward
+    passes (with the adapter and without) over the `n` shortest of the pairs' `lengths`, padded to
+    the longest of them, at 2 FLOPs per weight (`params`, the LM head included: every position's
+    logits are computed) and token, at the matmul `probe`'s GFLOP/s (STEP0_PASSES, STEP0_EFFICIENCY).
+    Its cost is the pairs' tokens, not the checkpoint's size: with a 1,000-token schema in every
+    prompt the check took most of the 40 s issue 28 saw where the loading ETA said 15 s."""
+    from sqltune.training.examples import padded_length
+
+    if not probe or not lengths:
+        return None
+    shortest = sorted(lengths)[:n]
+    tokens = len(shortest) * padded_length(max(shortest), pad_to_multiple_of)
+    gflops = probe["gflops"][probe["choice"]]
+    return STEP0_PASSES * tokens * 2 * params / (STEP0_EFFICIENCY * gflops * 1e9)
+
+
 # -- the checks before training: only the analytic LoRA weights train, and a fresh adapter changes nothing --
 def lora_parameter_count(model: Any, lora: LoraSettings, layers: list[int] | None = None) -> int:
     """r * (in + out) for every targeted linear layer (in `layers` when given): what the adapter should train."""
