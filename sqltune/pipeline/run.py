@@ -450,6 +450,8 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
                     compared_with: list[ModelForm] | None = None) -> dict:
     """Time one decode batch of `form`, then lower eval.limit so every form's evaluation fits what
     `eval_budget` leaves after `spent_s` (the learning curve's scoring; never below one batch).
+    The batch's report says its answers' seconds a question; the rest of its time (loading the
+    model, checking the questions) every form pays once, not once a question.
     `evaluated` holds the timed batch's report when that batch is the whole evaluation; the batch is
     answered as in the comparison `compared_with` (its answer prefix), so it can stand for it."""
     import dataclasses
@@ -462,10 +464,15 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     probe_cfg = dataclasses.replace(config.eval, limit=probe_n, spot_checks=False, register=False)
     began = time.time()
     reports, _ = evaluate_forms([form], probe_cfg, out_dir=None, compared_with=compared_with)
+    wall_s = time.time() - began
     n = reports[0].n if reports else probe_n
-    s_per_question = (time.time() - began) / max(n, 1)
+    answer_s = getattr(reports[0], "mean_latency_s", None) if reports else None  # generation, a question
+    if answer_s:
+        s_per_question, form_s = answer_s, max(wall_s - n * answer_s, 0.0)
+    else:
+        s_per_question, form_s = wall_s / max(n, 1), 0.0
     budget_s = max(parse_duration(config.eval_budget) - spent_s - (time.time() - began), 0.0)
-    fit = max(int(budget_s // (n_forms * s_per_question)), probe_n)
+    fit = max(int(max(budget_s - n_forms * form_s, 0.0) // (n_forms * s_per_question)) // batch * batch, probe_n)
     if fit < 2 * probe_n:
         # under two batches: a few questions more than the timed batch would cost a second batch for
         # every form, where the timed batch, kept as its form's evaluation, costs that form nothing
@@ -475,8 +482,9 @@ def size_evaluation(config: PipelineConfig, form: ModelForm, *, spent_s: float =
     config.eval.limit = limit
     # when the timed batch is the whole evaluation (the same questions), its report is the form's
     reuse = limit == probe_n and reports and not config.eval.compare_decoding
+    answering_s = math.ceil(limit / batch) * batch * s_per_question  # a batch that is not full takes a full one's time
     return {"s_per_question": round(s_per_question, 2), "limit": limit, "forms": n_forms,
-            "expected_s": round(limit * (n_forms - int(bool(reuse))) * s_per_question), "budget_s": budget_s,
+            "expected_s": round((n_forms - int(bool(reuse))) * (form_s + answering_s)), "budget_s": budget_s,
             "probe_questions": n, "reused": form.label if reuse else None,
             "evaluated": {form.label: reports[0]} if reuse else {}}
 
