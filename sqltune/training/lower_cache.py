@@ -349,6 +349,8 @@ def prepare_lower_cache(config: "TrainConfig", loaded: Any, tokenizer: Any, trai
         kept = held_out_to_keep(held_out, plan.pairs, plan.of_pairs, min_keep=config.batch_size)
         if kept < held_out:  # the plan's cost is that of the held-out pairs it keeps
             plan = dataclasses.replace(plan_for(kept), held_out=kept)
+        # the passes it says are those the run makes: --epochs stays their bound (plan_budget's cap)
+        plan = dataclasses.replace(plan, epochs=min(plan.epochs, max(config.num_epochs, 1e-3)))
         if plan.pairs < plan.of_pairs and not config.fit_pairs_to_budget:
             log.warning("time budget %s: one pass over all %d pairs does not fit; training on %d of them",
                         config.time_budget, plan.of_pairs, plan.pairs)
