@@ -39,33 +39,13 @@ from datetime import datetime
 from pathlib import Path
 
 import benchmarks  # bench/ is on sys.path when a bench script runs
+from _machine import cpu_description
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def cpu_description() -> str:
-    """The CPU's model name from /proc/cpuinfo and whether it has AVX-512 BF16, with the core count."""
-    import os
-
-    name, flags = None, set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and name is None:
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    import platform
-
-    bf16 = "avx512_bf16: yes" if "avx512_bf16" in flags else "avx512_bf16: no"
-    amx = ", amx_bf16: yes" if "amx_bf16" in flags else ""
-    return f"{name or platform.processor() or platform.machine()} ({bf16}{amx}), {os.cpu_count()} cores"
 
 
 def git_revision() -> str:

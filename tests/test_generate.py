@@ -125,6 +125,36 @@ def test_batch_size_follows_the_device_where_prompt_lookup_can_draft():
     assert decode_batch_size(DecodeConfig(batch_size=4), with_examples, on_cpu=True) == 4
 
 
+def test_batches_group_similar_lengths_and_come_in_a_spread_order():
+    """Little padding within a batch, and the first batches answered are not the shortest prompts:
+    a progress line's rate so far holds for the rest (in length order its time left ran short)."""
+    from sqltune.inference.generate import batch_order
+
+    lengths = [1000 - 7 * i for i in range(100)]          # the file's first question the longest
+    for size in (1, 4):
+        batches = batch_order(lengths, size)
+        assert sorted(i for batch in batches for i in batch) == list(range(100))
+        assert all(len(batch) == size for batch in batches)
+        assert all(max(lengths[i] for i in b) - min(lengths[i] for i in b) <= 7 * (size - 1) for b in batches)
+        first_fifth = sorted(lengths[i] for batch in batches[: len(batches) // 5] for i in batch)
+        median = sorted(lengths)[50]
+        assert first_fifth[0] < median < first_fifth[-1]   # short and long prompts among the first answered
+        assert batch_order(lengths, size) == batches       # the same order every run
+
+
+def test_generate_answers_in_the_batch_order(tiny_model_dir, schema):
+    from sqltune.inference.generate import batch_order
+
+    questions = ["How many stores are there?", "List every city", "Total amount sold in Boston last year by region?",
+                 "Which store sold the most?", "Count the cities"]
+    model = load_sql_model(str(tiny_model_dir), schema=schema, decode=DecodeConfig(max_new_tokens=4, batch_size=1))
+    seen: list[list[int]] = []
+    answers = model.generate(questions, on_batch=lambda idx, _done: seen.append(list(idx)))
+    lengths = [len(model.tokenizer(model._prompt(q, None)[0], add_special_tokens=False)["input_ids"]) for q in questions]
+    assert seen == batch_order(lengths, 1)
+    assert [a.question for a in answers] == questions
+
+
 def test_answer_token_limit_follows_the_longest_training_sql():
     from sqltune.inference.generate import DEFAULT_ANSWER_TOKENS, DecodeConfig, SqlModel, answer_token_limit
 

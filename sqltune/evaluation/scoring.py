@@ -382,7 +382,7 @@ def evaluate_model(
         sql_model.generate([p.question for p in pairs], adapter=adapter, on_batch=submit)
         scorer.setup["decode_drawn"] = drawn  # candidates generated in all, and those sampled beyond the set number
         report = scorer.finish()
-    # PredictionScorer.finish keeps submission order, which follows prompt length; report in pair order.
+    # PredictionScorer.finish keeps submission order (`batch_order`); report in pair order.
     order = {pair.id: i for i, pair in enumerate(pairs)}
     report.results.sort(key=lambda r: order.get(r.id, 0))
     return report

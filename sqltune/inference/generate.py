@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,17 @@ PLAIN_GREEDY = dict(constrain_schema=False, execution_guided=False, ground_value
 
 
 BATCHED = 16  # questions per batch where one at a time would not draft (a GPU, or prompts without examples)
+
+
+def batch_order(lengths: Sequence[int], batch_size: int, seed: int = 0) -> list[list[int]]:
+    """Batches of prompts of similar length (little padding), taken in a shuffled order: the
+    questions answered so far are then a sample of all of them, so the rate a progress line
+    reports, and the time left it says, hold for the rest (in length order the short prompts,
+    often the easy questions, came first and the time left ran short by more than half)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = [order[start : start + batch_size] for start in range(0, len(order), max(batch_size, 1))]
+    random.Random(seed).shuffle(batches)
+    return batches
 
 
 def decode_batch_size(decode: "DecodeConfig", prompt: PromptConfig, *, on_cpu: bool) -> int:
@@ -84,7 +96,7 @@ class DecodeConfig:
     check_beams: int = setting(4, flag="--check-beams", help="Beams decoded for an answer that fails the name check (without execution-guided decoding).", min=2, max=16)
     topup_candidates: int = setting(8, flag="--topup-candidates", help="Execution-guided: when no candidate runs, sample up to this many more, a round of --candidates at a time, within the request's time limit (0: never).", min=0, max=64)
     topup_when_empty: bool = setting(True, flag="--topup-when-empty", help="Execution-guided, with --topup-candidates: also sample more when every candidate that runs returns no rows.")
-    prompt_lookup: int = setting(10, flag="--prompt-lookup", help="Greedy answers to one question at a time (serving): draft up to this many tokens by copying from the prompt (its retrieved example's SQL, its schema) and keep those the model would have written itself; the same answer in fewer forward passes (0: off).", min=0, max=64)
+    prompt_lookup: int = setting(20, flag="--prompt-lookup", help="Answers to one question at a time (serving; eval on a CPU): draft up to this many tokens by copying from the prompt (its retrieved example's SQL, its schema) and keep those the model would have written itself; the same answer in fewer forward passes (0: off).", min=0, max=64)
     check_time_ratio: float = setting(2.0, flag="--check-time-ratio", help="Execution-guided: sampled candidates, top-up rounds and their runs stop once they have taken this many times what the greedy pass of the same questions took (an adapter whose answers all fail no longer samples long degenerate candidates for minutes a question); 0: no bound but the request's deadline.", min=0.0)
 
     @classmethod
@@ -190,14 +202,12 @@ class SqlModel:
         entries = [self._prompt(q, adapter) for q in questions]
         prompts = [e[0] for e in entries]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-        order = sorted(range(len(prompts)), key=lambda i: lengths[i])
         results: list[Answer | None] = [None] * len(prompts)
         bs = decode_batch_size(self.decode, self.prompt_config(adapter) if self.example_index(adapter) else PromptConfig(),
                                on_cpu=self.model.device.type == "cpu")
         with self._lock, torch.inference_mode(), self._adapter_context(adapter):
             self._limit = self.max_new_tokens(adapter)
-            for start in range(0, len(order), bs):
-                idx = order[start : start + bs]
+            for idx in batch_order(lengths, bs):
                 done = self._answer_batch([questions[i] for i in idx], [entries[i] for i in idx], deadline=None)
                 for i, item in zip(idx, done):
                     results[i] = item
