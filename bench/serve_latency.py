@@ -7,6 +7,8 @@
     python bench/serve_latency.py --adapter DIR --data test.jsonl --db WAREHOUSE --limit 40
         # an adapter answering a pairs file's questions one at a time, with execution on: p50/p95 per
         # question and execution accuracy, greedy decoding against the default (checked) decoding
+    python bench/serve_latency.py --adapter DIR ... --decodings default --request-timeout 1
+        # a deadline most answers miss: the slowest request of any status against it (504s included)
 
 Prints p50/p95/max latency of successful requests, requests/s, and how many were refused (503).
 Figures only; nothing is asserted.
@@ -77,9 +79,11 @@ async def drive(url: str, *, requests: int, concurrency: int, execute: bool) -> 
     return latencies, statuses, wall
 
 
-async def ask_each(url: str, questions: list[str], slow_s: float | None = None) -> tuple[list[float], list[str], dict[int, int]]:
+async def ask_each(url: str, questions: list[str], slow_s: float | None = None,
+                   every: list[float] | None = None) -> tuple[list[float], list[str], dict[int, int]]:
     """Each question once, one at a time, with execution: (latency ms of each 200, its SQL, statuses);
-    a question slower than `slow_s` seconds is named on stderr with the candidates it drew."""
+    a question slower than `slow_s` seconds is named on stderr with the candidates it drew; `every`
+    gets each request's seconds, whatever its status (a 504's too)."""
     latencies: list[float] = []
     sqls: list[str] = []
     statuses: dict[int, int] = {}
@@ -87,6 +91,8 @@ async def ask_each(url: str, questions: list[str], slow_s: float | None = None) 
         for question in questions:
             started = time.perf_counter()
             r = await client.post("/v1/sql", json={"question": question, "execute": True})
+            if every is not None:
+                every.append(time.perf_counter() - started)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             body = r.json() if r.status_code == 200 else {}
             sqls.append(body.get("sql", ""))
@@ -125,7 +131,8 @@ def _serve(args: argparse.Namespace, db: str, port: int) -> None:
         generator = load_generator(args.base, {}, None, db=db)
     else:
         generator = FakeGenerator(FAKE_SQL, delay_s=args.delay_ms / 1000)
-    settings = ServeSettings(db=db, workers=args.workers, max_queue=args.max_queue)
+    settings = ServeSettings(db=db, workers=args.workers, max_queue=args.max_queue,
+                             **({"request_timeout_s": args.request_timeout} if getattr(args, "request_timeout", None) else {}))
     uvicorn.run(create_app(settings, generator), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -160,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=40, help="With --adapter: questions, evenly spaced through --data.")
     parser.add_argument("--decodings", default="greedy,default", help="With --adapter: which decodings to measure, comma-separated (greedy, default).")
     parser.add_argument("--slow", type=float, default=None, help="With --adapter: name each question slower than this many seconds (stderr), with its candidates.")
+    parser.add_argument("--request-timeout", type=float, default=None, help="With --adapter: the server's --request-timeout (default: its own); the table adds the slowest request of any status, to compare with it.")
     parser.add_argument("--prompt-lookup", default=None, help="With --adapter: comma-separated prompt-lookup draft lengths to compare, e.g. 0,10 (default: the decoding's own).")
     args = parser.parse_args(argv)
     if args.adapter:
@@ -203,15 +211,16 @@ def by_question(args: argparse.Namespace) -> int:
     from sqltune.execution.execute import Warehouse
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from _machine import cpu_name
+    from _machine import cpu_description
 
     pairs = list(load_pairs(args.data))
     step = max(1, len(pairs) / max(1, min(args.limit, len(pairs))))
     chosen = [pairs[int(i * step)] for i in range(min(args.limit, len(pairs)))]
     print(f"{'merged' if args.merged else 'adapter'} {args.adapter}; {len(chosen)} of {len(pairs)} questions of {args.data}, one at a time, execution on; "
-          f"CPU {cpu_name()}")
-    print("| decoding | prompt lookup | p50 s | p95 s | max s | EX | executable | non-200 |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"CPU {cpu_description()}" + (f"; --request-timeout {args.request_timeout:g} s" if args.request_timeout else ""))
+    timed = args.request_timeout is not None
+    print("| decoding | prompt lookup | p50 s | p95 s | max s | EX | executable | non-200 |" + (" slowest of any status s |" if timed else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if timed else ""))
     lookups = [int(v) for v in args.prompt_lookup.split(",")] if args.prompt_lookup else [None]
     for decoding, lookup in [(d, n) for d in args.decodings.split(",") for n in lookups]:
         args.decoding, args.lookup = decoding, lookup
@@ -222,7 +231,8 @@ def by_question(args: argparse.Namespace) -> int:
             url = f"http://127.0.0.1:{port}"
             _wait_until_up(url, server, timeout_s=600)
             asyncio.run(ask_each(url, [chosen[0].question]))  # warm-up: first-call kernels, the value index
-            latencies, sqls, statuses = asyncio.run(ask_each(url, [p.question for p in chosen], args.slow))
+            every: list[float] = []
+            latencies, sqls, statuses = asyncio.run(ask_each(url, [p.question for p in chosen], args.slow, every))
         finally:
             server.terminate()
             server.join(10)
@@ -232,7 +242,8 @@ def by_question(args: argparse.Namespace) -> int:
         others = sum(n for code, n in statuses.items() if code != 200)
         shown = "default" if lookup is None else lookup
         print(f"| {decoding} | {shown} | {statistics.median(seconds):.2f} | {percentile(seconds, 0.95):.2f} | {max(seconds):.2f} | "
-              f"{100 * report.execution_accuracy:.1f}% | {100 * report.executable_rate:.1f}% | {others} |", flush=True)
+              f"{100 * report.execution_accuracy:.1f}% | {100 * report.executable_rate:.1f}% | {others} |"
+              + (f" {max(every):.2f} |" if timed else ""), flush=True)
     return 0
 
 
