@@ -129,6 +129,7 @@ SCENARIOS = {
     "slow first step": dict(step_s=lambda k: 25.0 if k == 1 else 2.0),
     "slows before the re-plan": dict(step_s=lambda k: 2.0 if k <= 60 else 3.0),
     "slows after the re-plan": dict(step_s=lambda k: 2.0 if k <= 200 else 3.0),
+    "speeds up after the re-plan": dict(step_s=lambda k: 3.0 if k <= 150 else 2.0),
     "slow steps": dict(step_s=lambda k: 40.0),
     "epochs cap ends it early": dict(step_s=lambda k: 0.5, train_pairs=640, cap=80),
     "checkpoints take time": dict(step_s=lambda k: 2.0, save_s=4.0),
@@ -158,3 +159,14 @@ def test_the_time_left_counts_the_evaluation_after_the_last_step(tmp_path):
     last = run.lines[-1]
     assert last["step"] == run.steps == 80
     assert last["left_s"] > 0 and abs(last["left_s"] - (run.end_s - last["elapsed_s"])) <= 1.0
+
+
+def test_a_machine_that_speeds_up_late_still_uses_its_budget(tmp_path):
+    """Steps 50% quicker from step 150 on (other work on the machine ended): the plan made at 3 s a
+    step would end about 3 minutes early with the lines saying the old time left; the s/step is
+    checked again each quarter of the steps left, so the run trains until its budget's end."""
+    run = run_budgeted(tmp_path, budget_s=900, before_s=30, step_s=lambda k: 3.0 if k <= 150 else 2.0, held_out=40)
+    assert run.end_s >= 0.9 * 900, run.end_s
+    assert len(run.plans) >= 2   # the calibration plan, then one for the quicker steps
+    check_progress_lines(run)
+

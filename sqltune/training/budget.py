@@ -218,7 +218,8 @@ class BudgetPlanner:
         self.reserve_s = reserve_s
         self.eval_step_ratio = eval_step_ratio  # one evaluation ~ this many steps, until one is measured
         self.plan = plan
-        self.replanned = plan is not None   # a resumed run keeps its stored plan
+        self.rechecks = plan is None        # a resumed run keeps its stored plan
+        self._checked: tuple[int, float] | None = None  # (step, time) the s/step was last checked from
         self.guard = plan is None           # ... and its time so far is not on this clock
         self._first_step_at: float | None = None
         self._first_step: int | None = None
@@ -254,6 +255,9 @@ class BudgetPlanner:
         if step <= since_step:
             return None
         return max(now - since - self._paused_s, 1e-9) / (step - since_step)
+
+    def _checked_from(self) -> tuple[int, float]:
+        return self._checked or (self.plan.planned_at_step, self.plan.planned_at_s)
 
     def _first_step_s(self, now: float) -> float:
         """The first step's own seconds, what a plan made before a second step ended has (a budget
@@ -304,10 +308,14 @@ class BudgetPlanner:
                 # with a plan that says so
                 self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
                 return "planned", True
-        elif not self.replanned and step - self.plan.planned_at_step >= max(
-                self.calibration_steps, (self.plan.max_steps - self.plan.planned_at_step) // 4):
-            measured = self._s_per_step(step, now, self.plan.planned_at_step, self.plan.planned_at_s)
-            self.replanned = True
+        elif self.rechecks and step - self._checked_from()[0] >= max(
+                self.calibration_steps, (self.plan.max_steps - self._checked_from()[0]) // 4):
+            # the s/step of the steps since the last check (each a quarter of the steps then left):
+            # a machine that speeds up or slows down at any point gets a plan for what is left, so
+            # the budget is used and the time left the lines say holds
+            since_step, since = self._checked_from()
+            measured = self._s_per_step(step, now, since_step, since)
+            self._checked = (step, now)
             if measured is not None and abs(measured - self.plan.s_per_step) > REPLAN_TOLERANCE * self.plan.s_per_step:
                 self.plan = self._new_plan(step, now, measured, "replan")
                 event = "replanned"
