@@ -170,3 +170,10 @@ def test_a_machine_that_speeds_up_late_still_uses_its_budget(tmp_path):
     assert len(run.plans) >= 2   # the calibration plan, then one for the quicker steps
     check_progress_lines(run)
 
+
+def test_a_budget_nearly_spent_after_the_first_step_takes_no_second(tmp_path):
+    """60 s budget, 20 s of loading, steps of 25 s: after the first step (45 s) a second would end
+    at 70 s, past the budget; the planner counted one more step as nothing while calibrating."""
+    run = run_budgeted(tmp_path, budget_s=60, before_s=20, step_s=lambda k: 25.0, train_pairs=60)
+    assert run.steps == 1 and run.end_s <= 60, (run.steps, run.end_s)
+

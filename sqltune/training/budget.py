@@ -256,6 +256,13 @@ class BudgetPlanner:
             return None
         return max(now - since - self._paused_s, 1e-9) / (step - since_step)
 
+    def _next_step_s(self, measured: float | None, now: float) -> float:
+        """While calibrating: what one more step, and the final held-out evaluation after it, would
+        take; after the first step alone, that step's own time (once counted as nothing, and a
+        60 s budget ran a second step to 70 s)."""
+        step_s = measured if measured is not None else self._first_step_s(now)
+        return step_s * (1.0 + (self.eval_step_ratio if self.evals else 0.0))
+
     def _checked_from(self) -> tuple[int, float]:
         return self._checked or (self.plan.planned_at_step, self.plan.planned_at_s)
 
@@ -303,7 +310,7 @@ class BudgetPlanner:
                 self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
                 self._paused_s = 0.0
                 event = "planned"
-            elif now + (measured or 0.0) + self.reserve_s > self.budget_s:
+            elif now + self._next_step_s(measured, now) + self.reserve_s > self.budget_s:
                 # the budget ends while calibrating (the first step alone may use it): stop here,
                 # with a plan that says so
                 self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
