@@ -96,7 +96,7 @@ def test_training_ends_inside_the_budget(step_s):
     assert end >= 900 * 0.8 or step_s >= 40  # and the budget is used, not wasted
 
 
-def test_replans_once_when_throughput_changes():
+def test_replans_when_throughput_changes():
     planner = BudgetPlanner(900, pairs_per_step=4, train_pairs=10**6, max_steps_cap=None, has_eval=False)
     steps, end = simulate(planner, lambda k: 1.0 if k <= 20 else 2.0)  # the machine slows down
     assert planner.plan.source == "replan" and len(planner.plan.history) == 1
