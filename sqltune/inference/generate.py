@@ -49,8 +49,8 @@ def batch_order(lengths: Sequence[int], batch_size: int, seed: int = 0) -> list[
     questions answered so far are then a sample of all of them, so the rate a progress line
     reports, and the time left it says, hold for the rest (in length order the short prompts,
     often the easy questions, came first and the time left ran short by more than half)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches = [order[start : start + batch_size] for start in range(0, len(order), max(batch_size, 1))]
+    order, size = sorted(range(len(lengths)), key=lambda i: lengths[i]), max(batch_size, 1)
+    batches = [order[start : start + size] for start in range(0, len(order), size)]
     random.Random(seed).shuffle(batches)
     return batches
 
