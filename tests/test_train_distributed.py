@@ -147,6 +147,9 @@ except RankFailed as exc:
     seen["failed"] = ["RankFailed", str(exc), exc.exit_code]
 except InputError as exc:
     seen["failed"] = ["InputError", str(exc), exc.exit_code]
+processes.end()
+import torch.distributed as dist
+seen["left_the_group"] = not dist.is_initialized()
 print(json.dumps(seen))
 """
 
@@ -169,3 +172,4 @@ def test_rank_0_decides_and_its_failure_reaches_every_rank(tmp_path):
     assert seen[0]["shared"] == seen[1]["shared"] == {"dtype": "bfloat16", "rank": 0}
     assert seen[0]["failed"] == ["InputError", "pairs.jsonl: 2 problems in the pairs", 1]
     assert seen[1]["failed"] == ["RankFailed", "rank 0 failed: pairs.jsonl: 2 problems in the pairs", 1]
+    assert seen[0]["left_the_group"] and seen[1]["left_the_group"]  # none left to teardown (it aborted with -6)

@@ -68,6 +68,8 @@ def train(
         if processes.is_main:
             raise
         raise typer.Exit(exc.exit_code) from None  # rank 0 reports it (the others failed alike, or waited on it)
+    finally:
+        processes.end()
     print_train_result(result)
 
 

@@ -66,6 +66,17 @@ class Processes:
         else:
             dist.init_process_group(backend="gloo")
 
+    def end(self) -> None:
+        """Leave the process group before the interpreter exits: a gloo group left to interpreter
+        teardown sometimes aborts the process ("terminate called without an active exception",
+        exit -6) after its work succeeded."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
     def on_main(self, decide: Callable[[], T]) -> T:
         """`decide()` on rank 0, its value on every rank. If it fails there, rank 0 raises the error
         and the other ranks raise `RankFailed` (with its exit code) instead of waiting forever."""
