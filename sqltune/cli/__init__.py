@@ -17,10 +17,10 @@ from difflib import get_close_matches
 from typing import Any, NamedTuple
 
 import typer
-from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.help import sectioned
 from sqltune.core.errors import SqltuneError
 from sqltune.core.progress import plain_progress_unless_terminal
@@ -105,7 +105,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # click's plain output: a usage error is the usage line, a hint and one error line
 )
 
-err_console = Console(stderr=True)
+err_console = CliConsole(stderr=True)
 
 
 def _print_version(value: bool) -> None:

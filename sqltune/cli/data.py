@@ -9,14 +9,14 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import exec_workers, option_or_positional
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
-console = Console()
+console = CliConsole()
 
 
 def _stratify_option(text: str) -> tuple[str, ...]:
@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
         file = option_or_positional(file, file_arg, "--data")
         workers = exec_workers(workers, workers_old)
 
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        with Progress(console=CliConsole(stderr=True), transient=True) as bar:
             task = bar.add_task("validating", total=None)
             report, _ = validate_file(
                 file, db, against=against, workers=workers, timeout_s=timeout,
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         pairs = require_valid_pairs(file, db, allow_invalid=allow_invalid, timeout_s=timeout,
                                     allow_privileged_role=allow_privileged_role)
         if db is None:
-            Console(stderr=True).print("[dim]gold SQL not executed: pass --db to check it on the warehouse[/]")
+            CliConsole(stderr=True).print("[dim]gold SQL not executed: pass --db to check it on the warehouse[/]")
         result = split_pairs(pairs, test_fraction=test_fraction, seed=seed, stratify=_stratify_option(stratify))
         target = write_split(result, out)
         summary = result.summary()
@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
         workers = exec_workers(workers, workers_old)
 
         pairs = load_pairs(file)
-        with Progress(console=Console(stderr=True), transient=True) as bar:
+        with Progress(console=CliConsole(stderr=True), transient=True) as bar:
             task = bar.add_task("augmenting", total=None)
             result = augment_pairs(
                 pairs, db, per_pair=per_pair, seed=seed, timeout_s=timeout, workers=workers,

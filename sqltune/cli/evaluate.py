@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.evaluation.compare import MatchRules
 from sqltune.evaluation.harness import EvalConfig
@@ -19,7 +19,7 @@ eval_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-console = Console()
+console = CliConsole()
 
 
 def print_summary(report, paths=None) -> None:
@@ -142,7 +142,7 @@ class PlainProgress:
     """Progress for a log file: `adapter: 40/272 answered, 2.1 s a question, about 8m10s left`,
     at most every 30 s per label, and when a label finishes."""
 
-    def __init__(self, out: Console, every_s: float = 30.0) -> None:
+    def __init__(self, out: CliConsole, every_s: float = 30.0) -> None:
         self.out = out
         self.every_s = every_s
         self.started: dict[str, tuple[float, int]] = {}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.export.vllm import VllmExportConfig
 
-console = Console()
+console = CliConsole()
 export_app = typer.Typer(help="Hand a trained adapter to another server (vLLM): check it suits, print the command.",
                          no_args_is_help=True, rich_markup_mode=None)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-console = Console()
+from sqltune.cli.console import CliConsole
+
+console = CliConsole()
 
 
 def register(app: typer.Typer) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.merge.config import MergeConfig
 
-console = Console()
+console = CliConsole()
 
 
 @config_options(MergeConfig)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from sqltune.cli.console import CliConsole
 
 model_app = typer.Typer(help="Base models: the embedded default and local checkpoints.", no_args_is_help=True, rich_markup_mode=None)
-console = Console()
+console = CliConsole()
 
 
 @model_app.command("import-default")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.pipeline.run import PipelineConfig
 
-console = Console()
+console = CliConsole()
 
 
 @config_options(PipelineConfig, exclude=("train", "eval"), panels={"": "Recipe"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.training.config import TrainConfig
 
@@ -67,7 +67,7 @@ def plan(
     for row in estimates[0].rows():
         table.add_row(row, *(format_bytes(est.rows()[row]) for est in estimates), style="bold" if row == "total peak" else None)
     table.add_row("trainable params", *(f"{est.trainable_params / 1e6:.2f}M" for est in estimates))
-    console = Console()
+    console = CliConsole()
     console.print(table)
     console.print(
         "[dim]total peak = weights + adapter + gradients + optimizer + activations + the larger of logits and one layer "

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from sqltune.cli.console import CliConsole
 
 registry_app = typer.Typer(help="Run records (train, merge, eval) kept in $SQLTUNE_HOME/registry.sqlite.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -43,7 +44,7 @@ def list_runs(
             run.run_id, run.kind, run.created_at, run.status, Path(run.base_model).name or run.base_model,
             run.parent_run_id or "", _scalar_metrics(run.metrics),
         )
-    Console().print(table)
+    CliConsole().print(table)
 
 
 @registry_app.command("show")
@@ -55,7 +56,7 @@ def show_run(
     from sqltune.core.registry import Registry
 
     record = Registry(registry).get(run_id)
-    Console().print_json(json.dumps(record.to_dict(), default=str))
+    CliConsole().print_json(json.dumps(record.to_dict(), default=str))
 
 
 def register(app: typer.Typer) -> None:

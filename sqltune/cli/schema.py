@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import option_or_positional
 from sqltune.schema.roles import ALLOW_PRIVILEGED_ROLE_HELP
 
-console = Console()
+console = CliConsole()
 
 SOURCE_HELP = ("DuckDB/SQLite file, .sql file or directory of DDL (pg_dump -s, mysqldump --no-data), a database URL "
                "(postgresql://...), env:VAR (URL in an environment variable) or profile:NAME (~/.sqltune/profiles.yaml).")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.serve.settings import ServeSettings  # sqltune/serve/__init__.py imports FastAPI: `serve --help` does too
 
@@ -27,7 +27,7 @@ def serve_command(
 
     settings = load_config(ServeSettings, None, overrides)
     adapters = parse_adapter_specs(adapter)
-    console = Console(stderr=True)
+    console = CliConsole(stderr=True)
     console.print(f"sqltune: loading the model, then serving on http://{host}:{port}  (playground /, API docs /docs)", highlight=False)
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print("[yellow]note:[/] listening beyond localhost; there is no authentication", highlight=False)

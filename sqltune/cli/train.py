@@ -6,14 +6,14 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from sqltune.cli.console import CliConsole
 from sqltune.cli.options import config_options
 from sqltune.training.config import TrainConfig
 from sqltune.training.distributed import this_process
 
-console = Console()
+console = CliConsole()
 
 
 def load_train_config(config: str | Path | None, overrides: dict):
