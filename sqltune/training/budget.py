@@ -218,8 +218,9 @@ class BudgetPlanner:
         self.reserve_s = reserve_s
         self.eval_step_ratio = eval_step_ratio  # one evaluation ~ this many steps, until one is measured
         self.plan = plan
-        self.rechecks = plan is None        # a resumed run keeps its stored plan
-        self._checked: tuple[int, float] | None = None  # (step, time) the s/step was last checked from
+        # (step, time) the s/step was last checked from: set by the plan this run makes, so a
+        # resumed run keeps its stored plan unchecked
+        self._checked: tuple[int, float] | None = None
         self.guard = plan is None           # ... and its time so far is not on this clock
         self._first_step_at: float | None = None
         self._first_step: int | None = None
@@ -263,9 +264,6 @@ class BudgetPlanner:
         step_s = measured if measured is not None else self._first_step_s(now)
         return step_s * (1.0 + (self.eval_step_ratio if self.evals else 0.0))
 
-    def _checked_from(self) -> tuple[int, float]:
-        return self._checked or (self.plan.planned_at_step, self.plan.planned_at_s)
-
     def _first_step_s(self, now: float) -> float:
         """The first step's own seconds, what a plan made before a second step ended has (a budget
         spent by the first step, a cap of one step): from when the Trainer began (`train_began`),
@@ -308,20 +306,19 @@ class BudgetPlanner:
             if at_cap or (measured is not None and step - self._first_step + 1 >= self.calibration_steps):
                 # a cap reached while calibrating: plan on what was measured (the first step, if only it)
                 self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
-                self._paused_s = 0.0
+                self._checked, self._paused_s = (step, now), 0.0
                 event = "planned"
             elif now + self._next_step_s(measured, now) + self.reserve_s > self.budget_s:
                 # the budget ends while calibrating (the first step alone may use it): stop here,
                 # with a plan that says so
                 self.plan = self._new_plan(step, now, measured or self._first_step_s(now), "calibration")
                 return "planned", True
-        elif self.rechecks and step - self._checked_from()[0] >= max(
-                self.calibration_steps, (self.plan.max_steps - self._checked_from()[0]) // 4):
+        elif self._checked is not None and step - self._checked[0] >= max(
+                self.calibration_steps, (self.plan.max_steps - self._checked[0]) // 4):
             # the s/step of the steps since the last check (each a quarter of the steps then left):
             # a machine that speeds up or slows down at any point gets a plan for what is left, so
             # the budget is used and the time left the lines say holds
-            since_step, since = self._checked_from()
-            measured = self._s_per_step(step, now, since_step, since)
+            measured = self._s_per_step(step, now, *self._checked)
             self._checked = (step, now)
             if measured is not None and abs(measured - self.plan.s_per_step) > REPLAN_TOLERANCE * self.plan.s_per_step:
                 self.plan = self._new_plan(step, now, measured, "replan")
