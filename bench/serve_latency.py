@@ -132,7 +132,7 @@ def _serve(args: argparse.Namespace, db: str, port: int) -> None:
     else:
         generator = FakeGenerator(FAKE_SQL, delay_s=args.delay_ms / 1000)
     settings = ServeSettings(db=db, workers=args.workers, max_queue=args.max_queue,
-                             **({"request_timeout_s": args.request_timeout} if getattr(args, "request_timeout", None) else {}))
+                             **({"request_timeout_s": args.request_timeout} if args.request_timeout else {}))
     uvicorn.run(create_app(settings, generator), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
